@@ -1,0 +1,111 @@
+"""Uploaded files: the type is decided by content, never by the name or the client.
+
+Only types that are safe to hand back are accepted (images that browsers cannot run
+script in, PDF, plain text). Files get generated ids; the display name is cleaned of
+path parts, control and bidi-override characters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import unicodedata
+from dataclasses import dataclass
+
+import filetype
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from conversations.models import Attachment, AttachmentBlob
+from switchboard.errors import InvalidInput, TooLarge
+
+ALLOWED_TYPES = {
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/gif": ".gif",
+    "image/webp": ".webp",
+    "application/pdf": ".pdf",
+    "text/plain": ".txt",
+}
+# Text that a browser might treat as markup if it ever sniffed it.
+_MARKUP_HINTS = (b"<html", b"<script", b"<svg", b"<?xml", b"<!doctype", b"<body", b"<iframe")
+
+
+@dataclass(frozen=True)
+class CheckedUpload:
+    content_type: str
+    filename: str
+
+
+def sniff_content_type(data: bytes) -> str | None:
+    """The accepted type these bytes really are, or None."""
+    kind = filetype.guess(data[:8192])
+    if kind is not None:
+        return kind.mime if kind.mime in ALLOWED_TYPES and kind.mime != "text/plain" else None
+    head = data[:4096].lower()
+    if b"\x00" in data[:65536] or any(h in head for h in _MARKUP_HINTS):
+        return None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return "text/plain"
+
+
+def clean_filename(name: str, content_type: str) -> str:
+    """A display name with no path, controls or direction overrides, ending in its real type."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(c for c in base if unicodedata.category(c) not in {"Cc", "Cf", "Cs", "Co"})
+    base = base.strip(" .")[:120] or "file"
+    extension = ALLOWED_TYPES[content_type]
+    stem = base.rsplit(".", 1)[0] if "." in base else base
+    return f"{stem or 'file'}{extension}"
+
+
+def check_upload(filename: str, data: bytes, max_bytes: int) -> CheckedUpload:
+    if len(data) > max_bytes:
+        raise TooLarge(f"file is larger than {max_bytes // (1024 * 1024)} MiB", code="file_too_large")
+    if not data:
+        raise InvalidInput("file is empty", code="empty_file")
+    content_type = sniff_content_type(data)
+    if content_type is None:
+        raise InvalidInput(
+            "this file type is not accepted (images, PDF and plain text are)", code="file_type"
+        )
+    return CheckedUpload(content_type, clean_filename(filename, content_type))
+
+
+async def do_store_attachment(
+    session: AsyncSession,
+    *,
+    inbox_id: int,
+    upload: CheckedUpload,
+    data: bytes,
+    customer_id: int | None = None,
+    user_id: int | None = None,
+) -> Attachment:
+    attachment = Attachment(
+        id="att_" + secrets.token_urlsafe(18),
+        inbox_id=inbox_id,
+        uploader_customer_id=customer_id,
+        uploader_user_id=user_id,
+        filename=upload.filename,
+        content_type=upload.content_type,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+    session.add(attachment)
+    await session.flush()
+    session.add(AttachmentBlob(attachment_id=attachment.id, data=data))
+    return attachment
+
+
+async def load_attachment(session: AsyncSession, attachment_id: str) -> tuple[Attachment, bytes] | None:
+    row = (
+        await session.execute(
+            select(Attachment, AttachmentBlob.data)
+            .join(AttachmentBlob, AttachmentBlob.attachment_id == Attachment.id)
+            .where(Attachment.id == attachment_id)
+        )
+    ).one_or_none()
+    return None if row is None else (row[0], row[1])

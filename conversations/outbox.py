@@ -1,0 +1,338 @@
+"""Delivering outbound messages: claim, send, record — safely across processes.
+
+A row moves pending → sending (claimed under a lease, committed before the send) →
+sent, or back to pending with a backoff, or to dead after `max_attempts`. A row still
+"sending" when its lease expires means a worker died between send and commit: it is sent
+again only if the channel dedupes by idempotency key; otherwise it is marked
+unconfirmed for an agent to check, because sending twice is worse than asking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from channels.base import ChannelAdapter, DeliveryFailed, DeliveryReceipt, OutboundMessage
+from conversations.events import MessageUpdated
+from conversations.models import (
+    Attachment,
+    Conversation,
+    DeliveryStatus,
+    Inbox,
+    Message,
+    OutboxEntry,
+    OutboxStatus,
+)
+from conversations.service import attachments_by_message, message_view
+from customers.models import Identity
+from switchboard.db import utcnow
+from switchboard.tx import Database, emit
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OutboxPolicy:
+    max_attempts: int = 8
+    base_delay: float = 1.0
+    max_delay: float = 600.0
+    lease: timedelta = timedelta(seconds=60)
+    batch: int = 20
+    poll_interval: float = 1.0
+
+
+def backoff_delay(attempts: int, policy: OutboxPolicy, retry_after: float | None) -> float:
+    """Exponential backoff with full jitter, never sooner than the channel asked."""
+    ceiling = min(policy.max_delay, policy.base_delay * 2 ** max(attempts - 1, 0))
+    delay = random.uniform(ceiling / 2, ceiling)
+    if retry_after is not None:
+        # A little jitter on top of the channel's delay keeps workers from stampeding.
+        delay = max(delay, retry_after + random.uniform(0, min(1.0, retry_after * 0.1)))
+    return delay
+
+
+async def claim_due(
+    session: AsyncSession, now: datetime, policy: OutboxPolicy
+) -> list[int]:
+    """Claim due rows for this worker. Per conversation only the oldest unsent row is due,
+    so replies arrive in order; SKIP LOCKED keeps two PostgreSQL workers off one row."""
+    earlier = aliased(OutboxEntry)
+    older_unsent = (
+        select(func.count())
+        .select_from(earlier)
+        .where(
+            earlier.conversation_id == OutboxEntry.conversation_id,
+            earlier.id < OutboxEntry.id,
+            earlier.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+        )
+        .scalar_subquery()
+    )
+    due = (
+        select(OutboxEntry.id)
+        .where(
+            OutboxEntry.status == OutboxStatus.PENDING,
+            OutboxEntry.next_attempt_at <= now,
+            older_unsent == 0,
+        )
+        .order_by(OutboxEntry.next_attempt_at, OutboxEntry.id)
+        .limit(policy.batch)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list((await session.execute(due)).scalars())
+    if not ids:
+        return []
+    claimed = await session.execute(
+        update(OutboxEntry)
+        .where(OutboxEntry.id.in_(ids), OutboxEntry.status == OutboxStatus.PENDING)
+        .values(
+            status=OutboxStatus.SENDING,
+            lease_until=now + policy.lease,
+            attempts=OutboxEntry.attempts + 1,
+        )
+        .returning(OutboxEntry.id)
+    )
+    return sorted(claimed.scalars())
+
+
+async def load_outbound(session: AsyncSession, outbox_id: int) -> tuple[str, OutboundMessage]:
+    """Everything a channel needs to send one row: (channel kind, message)."""
+    row = (
+        await session.execute(
+            select(OutboxEntry, Message, Conversation, Inbox)
+            .join(Message, Message.id == OutboxEntry.message_id)
+            .join(Conversation, Conversation.id == OutboxEntry.conversation_id)
+            .join(Inbox, Inbox.id == OutboxEntry.inbox_id)
+            .where(OutboxEntry.id == outbox_id)
+        )
+    ).one()
+    entry, message, conversation, inbox = row
+    identity = (
+        await session.execute(
+            select(Identity.external_id)
+            .where(
+                Identity.customer_id == conversation.customer_id,
+                Identity.inbox_id == conversation.inbox_id,
+            )
+            .order_by(Identity.id)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    attachment_ids = (
+        await session.execute(select(Attachment.id).where(Attachment.message_id == message.id))
+    ).scalars()
+    return inbox.kind, OutboundMessage(
+        outbox_id=entry.id,
+        message_id=message.id,
+        conversation_id=conversation.id,
+        inbox_id=inbox.id,
+        seq=message.seq,
+        thread_key=conversation.thread_key,
+        recipient_id=identity or "",
+        text=message.text,
+        author_kind=message.author_kind,
+        attachment_ids=list(attachment_ids),
+        idempotency_key=f"switchboard-{message.id}",
+    )
+
+
+async def _set_message_status(
+    session: AsyncSession, message_id: int, status: DeliveryStatus, error: str | None
+) -> None:
+    message = await session.get(Message, message_id)
+    assert message is not None
+    message.delivery_status = status
+    message.delivery_error = error
+    if status is DeliveryStatus.SENT:
+        message.sent_at = utcnow()
+    await session.flush()
+    attachments = await attachments_by_message(session, [message.id])
+    emit(
+        session,
+        MessageUpdated(
+            actor="system:outbox",
+            conversation_id=message.conversation_id,
+            inbox_id=message.inbox_id,
+            message=message_view(message, attachments.get(message.id, [])),
+        ),
+    )
+
+
+async def do_record_sent(session: AsyncSession, outbox_id: int, receipt: DeliveryReceipt) -> None:
+    entry = await session.get(OutboxEntry, outbox_id)
+    assert entry is not None
+    entry.status = OutboxStatus.SENT
+    entry.sent_at = utcnow()
+    entry.lease_until = None
+    entry.external_id = receipt.external_id
+    entry.last_error = None
+    await _set_message_status(session, entry.message_id, DeliveryStatus.SENT, None)
+
+
+async def do_record_failure(
+    session: AsyncSession, outbox_id: int, error: DeliveryFailed, policy: OutboxPolicy
+) -> None:
+    entry = await session.get(OutboxEntry, outbox_id)
+    assert entry is not None
+    entry.last_error = error.reason[:500]
+    entry.lease_until = None
+    if error.permanent or entry.attempts >= policy.max_attempts:
+        entry.status = OutboxStatus.DEAD
+        reason = f"not delivered after {entry.attempts} attempts: {error.reason}"
+        await _set_message_status(session, entry.message_id, DeliveryStatus.FAILED, reason[:500])
+        return
+    entry.status = OutboxStatus.PENDING
+    delay = backoff_delay(entry.attempts, policy, error.retry_after)
+    entry.next_attempt_at = utcnow() + timedelta(seconds=delay)
+
+
+async def do_mark_unconfirmed(session: AsyncSession, outbox_id: int, reason: str) -> None:
+    entry = await session.get(OutboxEntry, outbox_id)
+    assert entry is not None
+    entry.status = OutboxStatus.UNCONFIRMED
+    entry.lease_until = None
+    entry.last_error = reason[:500]
+    await _set_message_status(session, entry.message_id, DeliveryStatus.UNCONFIRMED, reason[:500])
+
+
+async def do_recover_expired(
+    session: AsyncSession, now: datetime, idempotent_kinds: set[str]
+) -> int:
+    """Settle rows whose worker died mid-delivery (lease expired while 'sending')."""
+    rows = (
+        await session.execute(
+            select(OutboxEntry.id, Inbox.kind)
+            .join(Inbox, Inbox.id == OutboxEntry.inbox_id)
+            .where(
+                and_(
+                    OutboxEntry.status == OutboxStatus.SENDING,
+                    OutboxEntry.lease_until < now,
+                )
+            )
+            .with_for_update(skip_locked=True, of=OutboxEntry)
+        )
+    ).all()
+    for outbox_id, kind in rows:
+        if kind in idempotent_kinds:
+            # The channel shows one message per idempotency key: repeating is safe.
+            await session.execute(
+                update(OutboxEntry)
+                .where(OutboxEntry.id == outbox_id)
+                .values(status=OutboxStatus.PENDING, lease_until=None, next_attempt_at=now)
+            )
+        else:
+            await do_mark_unconfirmed(
+                session,
+                outbox_id,
+                "delivery was interrupted and may or may not have reached the customer; "
+                "check before sending again",
+            )
+    return len(rows)
+
+
+class OutboxWorker:
+    """Claims due rows and delivers them; woken by `OutboxWake` events or by its poll."""
+
+    def __init__(
+        self,
+        db: Database,
+        adapters: Mapping[str, ChannelAdapter],
+        policy: OutboxPolicy | None = None,
+    ) -> None:
+        self.db = db
+        self.adapters = adapters
+        self.policy = policy or OutboxPolicy()
+        self._wake = asyncio.Event()
+
+    async def run_once(self) -> int:
+        """Recover expired leases, then claim and deliver one batch; return rows handled."""
+        now = utcnow()
+        idempotent = {kind for kind, a in self.adapters.items() if a.idempotent}
+        await self.db.run(lambda s: do_recover_expired(s, now, idempotent))
+        ids = await self.db.run(lambda s: claim_due(s, now, self.policy))
+        if ids:
+            await asyncio.gather(*(self.deliver(i) for i in ids))
+        return len(ids)
+
+    async def deliver(self, outbox_id: int) -> None:
+        async with self.db.reading() as session:
+            kind, outbound = await load_outbound(session, outbox_id)
+        adapter = self.adapters.get(kind)
+        if adapter is None:
+            failure = DeliveryFailed(f"no {kind} channel is configured", permanent=True)
+            await self.db.run(lambda s: do_record_failure(s, outbox_id, failure, self.policy))
+            return
+        try:
+            receipt = await adapter.send(outbound)
+        except DeliveryFailed as failed:
+            log.info("outbox %s: %s (retry_after=%s)", outbox_id, failed.reason, failed.retry_after)
+            await self.db.run(lambda s: do_record_failure(s, outbox_id, failed, self.policy))
+            return
+        except Exception as exc:
+            # We cannot tell whether the channel got it. Repeat only where that is safe.
+            log.exception("outbox %s: send outcome unknown", outbox_id)
+            if adapter.idempotent:
+                unknown = DeliveryFailed(f"{type(exc).__name__}: {exc}")
+                await self.db.run(lambda s: do_record_failure(s, outbox_id, unknown, self.policy))
+            else:
+                reason = f"send outcome unknown ({type(exc).__name__}); check before sending again"
+                await self.db.run(lambda s: do_mark_unconfirmed(s, outbox_id, reason))
+            return
+        await self.db.run(lambda s: do_record_sent(s, outbox_id, receipt))
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def next_due_in(self) -> float:
+        async with self.db.reading() as session:
+            soonest = (
+                await session.execute(
+                    select(func.min(OutboxEntry.next_attempt_at)).where(
+                        OutboxEntry.status == OutboxStatus.PENDING
+                    )
+                )
+            ).scalar_one_or_none()
+        if soonest is None:
+            return self.policy.poll_interval
+        return max(0.0, min(self.policy.poll_interval, (soonest - utcnow()).total_seconds()))
+
+    async def run_forever(self) -> None:
+        async with self.db.bus.subscribe(["outbox"]) as wakes:
+            waker = asyncio.create_task(self._forward_wakes(wakes))
+            try:
+                while True:
+                    try:
+                        handled = await self.run_once()
+                    except Exception:
+                        log.exception("outbox pass failed; retrying")
+                        handled = 0
+                    if handled:
+                        continue
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), await self._safe_next_due())
+            finally:
+                waker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waker
+
+    async def _safe_next_due(self) -> float:
+        try:
+            return await self.next_due_in()
+        except Exception:
+            return self.policy.poll_interval
+
+    async def _forward_wakes(self, wakes: object) -> None:
+        from switchboard.bus import Subscription
+
+        assert isinstance(wakes, Subscription)
+        async for _ in wakes:
+            self._wake.set()

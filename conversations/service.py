@@ -1,0 +1,366 @@
+"""Conversation operations: intake of customer messages, replies, and reads.
+
+`do_*` functions write within the caller's transaction and emit events that are
+published after it commits (`switchboard.tx`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from channels.base import InboundMessage
+from conversations.events import MessageCreated
+from conversations.models import (
+    Attachment,
+    AuthorKind,
+    Conversation,
+    DeliveryStatus,
+    Direction,
+    Inbox,
+    Message,
+    OutboxEntry,
+)
+from conversations.text import check_message_text, preview
+from customers.service import do_resolve_sender
+from switchboard.db import utcnow
+from switchboard.errors import InvalidInput, NotFound
+from switchboard.events import OutboxWake
+from switchboard.tx import emit
+from switchboard.upsert import insert_ignoring_conflict
+
+MAX_ATTACHMENTS_PER_MESSAGE = 10
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    message_id: int
+    conversation_id: int
+    customer_id: int | None
+    seq: int
+    duplicate: bool
+
+
+def message_view(message: Message, attachments: Sequence[Attachment] = ()) -> dict[str, Any]:
+    """The public shape of a message, as the API, the inbox and the widget see it."""
+    return {
+        "id": message.id,
+        "conversation_id": message.conversation_id,
+        "seq": message.seq,
+        "direction": message.direction,
+        "author_kind": message.author_kind,
+        "author_user_id": message.author_user_id,
+        "text": message.text,
+        "private": message.private,
+        "delivery_status": message.delivery_status,
+        "delivery_error": message.delivery_error,
+        "created_at": message.created_at.isoformat(),
+        "attachments": [attachment_view(a) for a in attachments],
+    }
+
+
+def attachment_view(attachment: Attachment) -> dict[str, Any]:
+    return {
+        "id": attachment.id,
+        "filename": attachment.filename,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+    }
+
+
+def conversation_view(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "id": conversation.id,
+        "inbox_id": conversation.inbox_id,
+        "customer_id": conversation.customer_id,
+        "channel": conversation.channel,
+        "status": conversation.status,
+        "subject": conversation.subject,
+        "last_seq": conversation.last_seq,
+        "last_message_at": conversation.last_message_at.isoformat()
+        if conversation.last_message_at
+        else None,
+        "last_preview": conversation.last_preview,
+        "unread_count": conversation.unread_count,
+    }
+
+
+async def _open_conversation(
+    session: AsyncSession, msg: InboundMessage, customer_id: int
+) -> int:
+    found = (
+        await session.execute(
+            select(Conversation.id).where(
+                Conversation.inbox_id == msg.inbox_id, Conversation.thread_key == msg.thread_key
+            )
+        )
+    ).scalar_one_or_none()
+    if found is not None:
+        return found
+    now = utcnow()
+    created = await insert_ignoring_conflict(
+        session,
+        Conversation.__table__,  # type: ignore[arg-type]
+        {
+            "inbox_id": msg.inbox_id,
+            "customer_id": customer_id,
+            "thread_key": msg.thread_key,
+            "channel": msg.channel,
+            "status": "open",
+            "last_seq": 0,
+            "unread_count": 0,
+            "created_at": now,
+        },
+        ("inbox_id", "thread_key"),
+    )
+    if created is not None:
+        return created
+    return (
+        await session.execute(
+            select(Conversation.id).where(
+                Conversation.inbox_id == msg.inbox_id, Conversation.thread_key == msg.thread_key
+            )
+        )
+    ).scalar_one()
+
+
+async def _advance(
+    session: AsyncSession, conversation_id: int, text: str, now: datetime, *, inbound: bool
+) -> Conversation:
+    """Take the conversation's next sequence number. The row lock orders concurrent writers."""
+    values: dict[str, Any] = {
+        "last_seq": Conversation.last_seq + 1,
+        "last_message_at": now,
+        "last_preview": preview(text),
+    }
+    if inbound:
+        values["unread_count"] = Conversation.unread_count + 1
+    await session.execute(
+        update(Conversation).where(Conversation.id == conversation_id).values(**values)
+    )
+    conversation = await session.get(Conversation, conversation_id, populate_existing=True)
+    assert conversation is not None
+    return conversation
+
+
+async def _claim_attachments(
+    session: AsyncSession,
+    attachment_ids: Sequence[str],
+    *,
+    inbox_id: int,
+    message: Message,
+    customer_id: int | None = None,
+    user_id: int | None = None,
+) -> list[Attachment]:
+    if not attachment_ids:
+        return []
+    if len(attachment_ids) > MAX_ATTACHMENTS_PER_MESSAGE:
+        raise InvalidInput(f"at most {MAX_ATTACHMENTS_PER_MESSAGE} attachments per message")
+    # Only files this sender uploaded to this inbox, not yet used: a guessed or swapped id
+    # from someone else's upload claims nothing.
+    query = select(Attachment).where(
+        Attachment.id.in_(list(attachment_ids)),
+        Attachment.inbox_id == inbox_id,
+        Attachment.message_id.is_(None),
+    )
+    if customer_id is not None:
+        query = query.where(Attachment.uploader_customer_id == customer_id)
+    if user_id is not None:
+        query = query.where(Attachment.uploader_user_id == user_id)
+    found = list((await session.execute(query)).scalars())
+    if len(found) != len(set(attachment_ids)):
+        raise InvalidInput("unknown attachment", code="unknown_attachment")
+    for attachment in found:
+        attachment.message_id = message.id
+        attachment.conversation_id = message.conversation_id
+    return found
+
+
+async def do_intake(session: AsyncSession, msg: InboundMessage) -> IntakeResult:
+    """Store one customer message: dedupe, resolve the customer, thread it, number it."""
+    text = check_message_text(msg.text, allow_empty=bool(msg.attachments))
+    duplicate = (
+        await session.execute(
+            select(Message.id, Message.conversation_id, Message.seq).where(
+                Message.inbox_id == msg.inbox_id, Message.external_id == msg.external_id
+            )
+        )
+    ).one_or_none()
+    if duplicate is not None:
+        return IntakeResult(duplicate.id, duplicate.conversation_id, None, duplicate.seq, True)
+    sender = await do_resolve_sender(
+        session,
+        inbox_id=msg.inbox_id,
+        channel=msg.channel,
+        external_id=msg.sender_id,
+        display_name=msg.sender_name,
+    )
+    conversation_id = await _open_conversation(session, msg, sender.customer_id)
+    now = utcnow()
+    conversation = await _advance(session, conversation_id, text, now, inbound=True)
+    message = Message(
+        conversation_id=conversation_id,
+        inbox_id=msg.inbox_id,
+        seq=conversation.last_seq,
+        direction=Direction.INBOUND,
+        author_kind=AuthorKind.CUSTOMER,
+        external_id=msg.external_id,
+        text=text,
+        private=False,
+        delivery_status=DeliveryStatus.RECEIVED,
+        sent_at=msg.sent_at,
+        created_at=now,
+        raw=dict(msg.raw) if msg.raw is not None else None,
+    )
+    session.add(message)
+    await session.flush()
+    attachments = await _claim_attachments(
+        session,
+        [a.attachment_id for a in msg.attachments],
+        inbox_id=msg.inbox_id,
+        message=message,
+        customer_id=sender.customer_id,
+    )
+    emit(
+        session,
+        MessageCreated(
+            actor=f"customer:{sender.customer_id}",
+            conversation_id=conversation_id,
+            inbox_id=msg.inbox_id,
+            message=message_view(message, attachments),
+            conversation=conversation_view(conversation),
+        ),
+    )
+    return IntakeResult(message.id, conversation_id, sender.customer_id, message.seq, False)
+
+
+async def do_reply(
+    session: AsyncSession,
+    *,
+    conversation_id: int,
+    text: str,
+    author_kind: AuthorKind,
+    author_user_id: int | None = None,
+    private: bool = False,
+    attachment_ids: Sequence[str] = (),
+) -> Message:
+    """Store a reply and, unless it is an internal note, queue it in the outbox."""
+    text = check_message_text(text, allow_empty=bool(attachment_ids))
+    conversation = await session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise NotFound("conversation not found")
+    now = utcnow()
+    conversation = await _advance(session, conversation_id, text, now, inbound=False)
+    message = Message(
+        conversation_id=conversation_id,
+        inbox_id=conversation.inbox_id,
+        seq=conversation.last_seq,
+        direction=Direction.OUTBOUND,
+        author_kind=author_kind,
+        author_user_id=author_user_id,
+        text=text,
+        private=private,
+        # Chatwoot's rule: internal notes never reach the channel.
+        delivery_status=DeliveryStatus.NOT_SENT if private else DeliveryStatus.PENDING,
+        created_at=now,
+    )
+    session.add(message)
+    await session.flush()
+    attachments = await _claim_attachments(
+        session,
+        attachment_ids,
+        inbox_id=conversation.inbox_id,
+        message=message,
+        user_id=author_user_id,
+    )
+    if not private:
+        session.add(
+            OutboxEntry(
+                message_id=message.id,
+                conversation_id=conversation_id,
+                inbox_id=conversation.inbox_id,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        emit(session, OutboxWake(actor=f"{author_kind}:{author_user_id or 0}"))
+    emit(
+        session,
+        MessageCreated(
+            actor=f"{author_kind}:{author_user_id or 0}",
+            conversation_id=conversation_id,
+            inbox_id=conversation.inbox_id,
+            message=message_view(message, attachments),
+            conversation=conversation_view(conversation),
+        ),
+    )
+    return message
+
+
+async def attachments_by_message(
+    session: AsyncSession, message_ids: Sequence[int]
+) -> dict[int, list[Attachment]]:
+    if not message_ids:
+        return {}
+    rows = await session.execute(
+        select(Attachment)
+        .where(Attachment.message_id.in_(list(message_ids)))
+        .order_by(Attachment.created_at)
+    )
+    grouped: dict[int, list[Attachment]] = {}
+    for attachment in rows.scalars():
+        assert attachment.message_id is not None
+        grouped.setdefault(attachment.message_id, []).append(attachment)
+    return grouped
+
+
+async def list_messages(
+    session: AsyncSession,
+    conversation_id: int,
+    *,
+    after_seq: int = 0,
+    limit: int = 200,
+    include_private: bool,
+) -> list[dict[str, Any]]:
+    """Messages after `after_seq`, oldest first. Customers never see internal notes."""
+    query = (
+        select(Message)
+        .where(Message.conversation_id == conversation_id, Message.seq > after_seq)
+        .order_by(Message.seq)
+        .limit(limit)
+    )
+    if not include_private:
+        query = query.where(Message.private.is_(False))
+    messages = list((await session.execute(query)).scalars())
+    attachments = await attachments_by_message(session, [m.id for m in messages])
+    return [message_view(m, attachments.get(m.id, [])) for m in messages]
+
+
+async def list_conversations(
+    session: AsyncSession, *, inbox_ids: Sequence[int] | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Most recently active first; `inbox_ids` limits to what the caller may see."""
+    query = select(Conversation).order_by(
+        Conversation.last_message_at.desc().nulls_last(), Conversation.id.desc()
+    )
+    if inbox_ids is not None:
+        query = query.where(Conversation.inbox_id.in_(list(inbox_ids)))
+    rows = (await session.execute(query.limit(limit))).scalars()
+    return [conversation_view(c) for c in rows]
+
+
+async def do_mark_read(session: AsyncSession, conversation_id: int) -> None:
+    await session.execute(
+        update(Conversation).where(Conversation.id == conversation_id).values(unread_count=0)
+    )
+
+
+async def get_inbox_by_public_key(session: AsyncSession, public_key: str) -> Inbox | None:
+    return (
+        await session.execute(select(Inbox).where(Inbox.public_key == public_key))
+    ).scalar_one_or_none()

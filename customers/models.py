@@ -1,0 +1,43 @@
+"""Customer records and the identities they have on each channel."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from switchboard.db import Base, UTCDateTime, utcnow
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    locale: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    identities: Mapped[list[Identity]] = relationship(
+        back_populates="customer", lazy="raise_on_sql"
+    )
+
+
+class Identity(Base):
+    """Who the customer is on one inbox: a visitor id, a Telegram user id, an address."""
+
+    __tablename__ = "customer_identities"
+    __table_args__ = (
+        UniqueConstraint("inbox_id", "external_id"),
+        Index("ix_customer_identities_customer_id", "customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    inbox_id: Mapped[int] = mapped_column(ForeignKey("inboxes.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    reachable: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    customer: Mapped[Customer] = relationship(back_populates="identities", lazy="raise_on_sql")

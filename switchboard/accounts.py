@@ -1,0 +1,151 @@
+"""Users, passwords, browser sessions and API tokens.
+
+Tokens are random; only their SHA-256 is stored, so a database leak hands out no login.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from switchboard.db import utcnow
+from switchboard.errors import Conflict, InvalidInput
+from switchboard.models import ApiToken, AuthSession, Role, User
+
+SESSION_LIFETIME = timedelta(days=14)
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so both cases cost the same time.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+MIN_PASSWORD_LENGTH = 10
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def normalise_email(email: str) -> str:
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 320 or any(c.isspace() for c in email):
+        raise InvalidInput("not an email address", code="invalid_email")
+    return email
+
+
+async def do_create_user(
+    session: AsyncSession, *, email: str, name: str, role: str, password: str
+) -> User:
+    if role not in {r.value for r in Role}:
+        raise InvalidInput(f"role must be one of {', '.join(r.value for r in Role)}")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    email = normalise_email(email)
+    if (await session.execute(select(User.id).where(User.email == email))).first():
+        raise Conflict(f"a user with email {email} exists already")
+    user = User(email=email, name=name.strip() or email, role=role, password_hash=_hasher.hash(password))
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def authenticate(session: AsyncSession, email: str, password: str) -> User | None:
+    """The active user with this email and password, or None (same cost either way)."""
+    try:
+        email = normalise_email(email)
+    except InvalidInput:
+        email = ""
+    user = (
+        await session.execute(select(User).where(User.email == email, User.active.is_(True)))
+    ).scalar_one_or_none()
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    return user
+
+
+@dataclass(frozen=True)
+class NewSession:
+    token: str
+    csrf_token: str
+
+
+async def do_start_session(session: AsyncSession, user: User) -> NewSession:
+    """A fresh token at every login (no session fixation)."""
+    token = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(
+        AuthSession(
+            token_hash=token_digest(token),
+            user_id=user.id,
+            csrf_token=csrf,
+            created_at=now,
+            expires_at=now + SESSION_LIFETIME,
+        )
+    )
+    return NewSession(token, csrf)
+
+
+async def session_user(session: AsyncSession, token: str) -> tuple[User, AuthSession] | None:
+    row = (
+        await session.execute(
+            select(User, AuthSession)
+            .join(AuthSession, AuthSession.user_id == User.id)
+            .where(
+                AuthSession.token_hash == token_digest(token),
+                AuthSession.revoked_at.is_(None),
+                AuthSession.expires_at > utcnow(),
+                User.active.is_(True),
+            )
+        )
+    ).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
+async def do_end_session(session: AsyncSession, token: str) -> None:
+    await session.execute(
+        update(AuthSession)
+        .where(AuthSession.token_hash == token_digest(token))
+        .values(revoked_at=utcnow())
+    )
+
+
+async def do_end_all_sessions(session: AsyncSession, user_id: int) -> None:
+    await session.execute(
+        update(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+async def do_create_api_token(session: AsyncSession, user: User, name: str) -> str:
+    token = "sbt_" + secrets.token_urlsafe(32)
+    session.add(ApiToken(token_hash=token_digest(token), user_id=user.id, name=name))
+    await session.flush()
+    return token
+
+
+async def token_user(session: AsyncSession, token: str) -> User | None:
+    return (
+        await session.execute(
+            select(User)
+            .join(ApiToken, ApiToken.user_id == User.id)
+            .where(
+                ApiToken.token_hash == token_digest(token),
+                ApiToken.revoked_at.is_(None),
+                User.active.is_(True),
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
+    return (
+        await session.execute(select(User).where(User.email == normalise_email(email)))
+    ).scalar_one_or_none()

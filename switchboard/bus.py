@@ -1,0 +1,197 @@
+"""The event bus: one interface, an in-process implementation and a Redis one.
+
+Events are published after commit. The bus is for live fan-out only: durable state is
+in the database, so a subscriber that falls behind (or loses Redis) is told to re-sync
+from the database rather than being fed a stalled queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable
+from typing import Protocol
+
+import redis.asyncio as aioredis
+
+from switchboard.events import Event, from_json
+
+log = logging.getLogger(__name__)
+
+QUEUE_LIMIT = 1000
+
+
+class Resync:
+    """Delivered in place of events a subscriber missed: reload state from the database."""
+
+
+class Subscription:
+    """A bounded queue of events for one consumer (one websocket, one worker)."""
+
+    def __init__(self, topics: Iterable[str]) -> None:
+        self.topics = set(topics)
+        self._queue: asyncio.Queue[Event | Resync] = asyncio.Queue(QUEUE_LIMIT)
+        self._overflowed = False
+
+    def offer(self, item: Event | Resync) -> None:
+        if self._overflowed:
+            return
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            # A slow reader must not grow memory without bound or slow the publisher:
+            # drop what is queued and ask it to re-sync from the database.
+            self._overflowed = True
+            while not self._queue.empty():
+                self._queue.get_nowait()
+            self._queue.put_nowait(Resync())
+
+    async def get(self) -> Event | Resync:
+        item = await self._queue.get()
+        if isinstance(item, Resync):
+            self._overflowed = False
+        return item
+
+    def __aiter__(self) -> AsyncIterator[Event | Resync]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event | Resync]:
+        while True:
+            yield await self.get()
+
+
+class EventBus(Protocol):
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    async def publish(self, event: Event) -> None: ...
+    def subscribe(self, topics: Iterable[str]) -> contextlib.AbstractAsyncContextManager[Subscription]: ...
+
+
+class _LocalFanout:
+    def __init__(self) -> None:
+        self._by_topic: dict[str, set[Subscription]] = defaultdict(set)
+
+    def add(self, sub: Subscription) -> None:
+        for topic in sub.topics:
+            self._by_topic[topic].add(sub)
+
+    def remove(self, sub: Subscription) -> None:
+        for topic in sub.topics:
+            subs = self._by_topic.get(topic)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._by_topic[topic]
+
+    def deliver(self, event: Event) -> None:
+        seen: set[int] = set()
+        for topic in event.topics():
+            for sub in self._by_topic.get(topic, ()):
+                if id(sub) not in seen:
+                    seen.add(id(sub))
+                    sub.offer(event)
+
+    def resync_all(self) -> None:
+        for subs in self._by_topic.values():
+            for sub in subs:
+                sub.offer(Resync())
+
+    @contextlib.asynccontextmanager
+    async def subscription(self, topics: Iterable[str]) -> AsyncIterator[Subscription]:
+        sub = Subscription(topics)
+        self.add(sub)
+        try:
+            yield sub
+        finally:
+            self.remove(sub)
+
+
+class InProcessBus:
+    """For one process (the embedded default): publish delivers straight to subscribers."""
+
+    def __init__(self) -> None:
+        self._fanout = _LocalFanout()
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def publish(self, event: Event) -> None:
+        self._fanout.deliver(event)
+
+    def subscribe(self, topics: Iterable[str]) -> contextlib.AbstractAsyncContextManager[Subscription]:
+        return self._fanout.subscription(topics)
+
+
+class RedisBus:
+    """Across processes: every process publishes to one Redis channel and fans out locally.
+
+    One pub/sub connection per process, however many websockets it serves. If Redis
+    drops, local subscribers get `Resync` when the listener reconnects, because events
+    published meanwhile were lost to them (never to the database).
+    """
+
+    def __init__(self, url: str, prefix: str = "switchboard:") -> None:
+        self._redis = aioredis.from_url(url)
+        self._channel = f"{prefix}events"
+        self._fanout = _LocalFanout()
+        self._listener: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        await self._redis.ping()
+        self._listener = asyncio.create_task(self._listen(), name="redis-bus-listener")
+        await asyncio.wait_for(self._ready.wait(), timeout=10)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await self._redis.aclose()
+
+    async def publish(self, event: Event) -> None:
+        try:
+            await self._redis.publish(self._channel, event.to_json())
+        except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
+            # The change is committed already; live viewers re-sync when Redis is back.
+            log.warning("event not published (Redis unavailable): %s", exc)
+
+    def subscribe(self, topics: Iterable[str]) -> contextlib.AbstractAsyncContextManager[Subscription]:
+        return self._fanout.subscription(topics)
+
+    async def _listen(self) -> None:
+        delay = 0.5
+        first = True
+        while True:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(self._channel)
+                    if not first:
+                        self._fanout.resync_all()
+                    first = False
+                    self._ready.set()
+                    delay = 0.5
+                    async for raw in pubsub.listen():
+                        if raw.get("type") != "message":
+                            continue
+                        try:
+                            event = from_json(raw["data"])
+                        except (KeyError, ValueError, TypeError):
+                            log.exception("undecodable event on the bus")
+                            continue
+                        self._fanout.deliver(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("Redis bus listener lost its connection (%s); retrying", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+
+
+def create_bus(redis_url: str | None, prefix: str = "switchboard:") -> EventBus:
+    return RedisBus(redis_url, prefix) if redis_url else InProcessBus()

@@ -1,0 +1,192 @@
+"""The `switchboard` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from switchboard.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("switchboard")
+
+DEMO_USERS = (
+    ("admin@demo.switchboard", "Ada Admin", "admin", "demo-admin-1234"),
+    ("supervisor@demo.switchboard", "Sam Supervisor", "supervisor", "demo-super-1234"),
+    ("agent1@demo.switchboard", "Alex Agent", "agent", "demo-agent-1234"),
+    ("agent2@demo.switchboard", "Bo Agent", "agent", "demo-agent-5678"),
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="switchboard", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the HTTP server (and, on one machine, the workers)")
+    sub.add_parser("worker", help="run background workers only (outbox delivery)")
+    sub.add_parser("migrate", help="bring the database schema up to date")
+    sub.add_parser("demo", help="migrate a SQLite database, seed demo users, then serve")
+    user = sub.add_parser("create-user", help="create an agent, supervisor or admin")
+    user.add_argument("--email", required=True)
+    user.add_argument("--name", default="")
+    user.add_argument("--role", required=True, choices=["admin", "supervisor", "agent"])
+    user.add_argument("--password", help="omit to be asked (or set SWITCHBOARD_NEW_PASSWORD)")
+    token = sub.add_parser("create-token", help="print a new API token for a user")
+    token.add_argument("--email", required=True)
+    token.add_argument("--name", default="cli")
+    return parser
+
+
+async def _require_current_schema(settings: Settings) -> None:
+    from switchboard.migrate import current_revision, head_revision
+
+    current, head = await current_revision(settings.database_url), head_revision()
+    if current != head:
+        raise SettingsError(
+            f"the database schema is at {current or 'nothing'}, not {head}: "
+            "run `switchboard migrate` first"
+        )
+
+
+def _serve(settings: Settings, *, demo_page: bool = False, banner: str = "") -> None:
+    from aiohttp import web
+
+    from switchboard.app import create_app
+
+    asyncio.run(_require_current_schema(settings))
+    app = create_app(settings, demo_page=demo_page)
+    if demo_page:
+        from web.demo import DEMO_LOGINS
+
+        app[DEMO_LOGINS] = [
+            {"email": e, "role": r, "password": p} for e, _n, r, p in DEMO_USERS
+        ]
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        print=(lambda _m: print(banner or f"Switchboard on {settings.public_url}", flush=True)),
+    )
+
+
+async def _create_user(settings: Settings, email: str, name: str, role: str, password: str) -> None:
+    from switchboard import accounts
+    from switchboard.bus import InProcessBus
+    from switchboard.db import create_engine, create_sessionmaker
+    from switchboard.tx import Database
+
+    engine = create_engine(settings.database_url)
+    try:
+        db = Database(engine, create_sessionmaker(engine), InProcessBus())
+        await db.run(
+            lambda s: accounts.do_create_user(s, email=email, name=name, role=role, password=password)
+        )
+    finally:
+        await engine.dispose()
+
+
+async def _create_token(settings: Settings, email: str, name: str) -> str:
+    from switchboard import accounts
+    from switchboard.bus import InProcessBus
+    from switchboard.db import create_engine, create_sessionmaker
+    from switchboard.errors import NotFound
+    from switchboard.tx import Database
+
+    engine = create_engine(settings.database_url)
+    try:
+        db = Database(engine, create_sessionmaker(engine), InProcessBus())
+
+        async def work(s: object) -> str:
+            from sqlalchemy.ext.asyncio import AsyncSession
+
+            assert isinstance(s, AsyncSession)
+            user = await accounts.get_user_by_email(s, email)
+            if user is None:
+                raise NotFound(f"no user with email {email}")
+            return await accounts.do_create_api_token(s, user, name)
+
+        return await db.run(work)
+    finally:
+        await engine.dispose()
+
+
+async def _seed_demo(settings: Settings) -> None:
+    from switchboard import accounts
+    from switchboard.bus import InProcessBus
+    from switchboard.db import create_engine, create_sessionmaker
+    from switchboard.inboxes import do_ensure_default_inboxes
+    from switchboard.tx import Database
+
+    engine = create_engine(settings.database_url)
+    try:
+        db = Database(engine, create_sessionmaker(engine), InProcessBus())
+        await db.run(do_ensure_default_inboxes)
+        for email, name, role, password in DEMO_USERS:
+            async def seed(s: object, email: str = email, name: str = name, role: str = role,
+                           password: str = password) -> None:
+                from sqlalchemy.ext.asyncio import AsyncSession
+
+                assert isinstance(s, AsyncSession)
+                if await accounts.get_user_by_email(s, email) is None:
+                    await accounts.do_create_user(s, email=email, name=name, role=role, password=password)
+
+            await db.run(seed)
+    finally:
+        await engine.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("SWITCHBOARD_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from switchboard.errors import DomainError
+
+    try:
+        settings = load_settings()
+        if args.command == "serve":
+            _serve(settings)
+        elif args.command == "worker":
+            from switchboard.worker import run_worker
+
+            asyncio.run(_require_current_schema(settings))
+            asyncio.run(run_worker(settings))
+        elif args.command == "migrate":
+            from switchboard.migrate import upgrade
+
+            asyncio.run(upgrade(settings.database_url))
+            print("database schema is up to date")
+        elif args.command == "demo":
+            from switchboard.migrate import upgrade
+
+            if not settings.is_sqlite:
+                print("note: demo data goes into SWITCHBOARD_DATABASE_URL", file=sys.stderr)
+            asyncio.run(upgrade(settings.database_url))
+            asyncio.run(_seed_demo(settings))
+            lines = [f"Switchboard demo on {settings.public_url}", "",
+                     f"  demo shop with the chat widget: {settings.public_url}/demo",
+                     f"  agent inbox:                    {settings.public_url}/login", "",
+                     "  logins (email / password / role):"]
+            lines += [f"    {e:30} {p:18} {r}" for e, _n, r, p in DEMO_USERS]
+            _serve(settings, demo_page=True, banner="\n".join(lines))
+        elif args.command == "create-user":
+            password = args.password or os.environ.get("SWITCHBOARD_NEW_PASSWORD") or getpass.getpass()
+            asyncio.run(_create_user(settings, args.email, args.name, args.role, password))
+            print(f"created {args.role} {args.email}")
+        elif args.command == "create-token":
+            print(asyncio.run(_create_token(settings, args.email, args.name)))
+    except SettingsError as exc:
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return 2
+    except DomainError as exc:
+        print(f"switchboard: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

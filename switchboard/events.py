@@ -1,0 +1,54 @@
+"""Typed events: frozen dataclasses that travel over the bus as JSON.
+
+An event names the topics it belongs to (`topics()`), so a subscriber (one widget
+socket, one agent inbox) receives only what concerns it. Every event carries the actor
+that caused it, so automation can ignore its own effects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, ClassVar, TypeVar
+
+_REGISTRY: dict[str, type[Event]] = {}
+
+E = TypeVar("E", bound="type[Event]")
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    type_name: ClassVar[str] = ""
+
+    actor: str
+
+    def topics(self) -> tuple[str, ...]:
+        return ()
+
+    def to_json(self) -> str:
+        return json.dumps({"type": self.type_name, "data": dataclasses.asdict(self)})
+
+
+def register(cls: E) -> E:
+    """Class decorator: lets `from_json` rebuild this event on another process."""
+    if not cls.type_name:
+        raise TypeError(f"{cls.__name__} needs a type_name")
+    _REGISTRY[cls.type_name] = cls
+    return cls
+
+
+def from_json(raw: str | bytes) -> Event:
+    payload: dict[str, Any] = json.loads(raw)
+    cls = _REGISTRY[payload["type"]]
+    return cls(**payload["data"])
+
+
+@register
+@dataclasses.dataclass(frozen=True)
+class OutboxWake(Event):
+    """Outbound work was committed; workers should look now rather than at their next poll."""
+
+    type_name: ClassVar[str] = "outbox.wake"
+
+    def topics(self) -> tuple[str, ...]:
+        return ("outbox",)

@@ -1,0 +1,10 @@
+"""Imports every package's tables so `Base.metadata` is complete (Alembic, tests)."""
+
+from conversations import models as conversations_models
+from customers import models as customers_models
+from switchboard import models as switchboard_models
+from switchboard.db import Base
+
+metadata = Base.metadata
+
+__all__ = ["conversations_models", "customers_models", "metadata", "switchboard_models"]

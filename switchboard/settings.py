@@ -1,0 +1,217 @@
+"""Settings from `SWITCHBOARD_*` environment variables (and an optional TOML file).
+
+A bad value raises `SettingsError` naming the variable, so start-up stops with one
+clear line instead of a traceback somewhere deep in the app.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+PREFIX = "SWITCHBOARD_"
+SMTP_TLS_MODES = ("starttls", "ssl", "none")
+BOT_ENGINES = ("builtin", "rasa")
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the hub reads from its environment, validated once."""
+
+    database_url: str
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = "http://127.0.0.1:8080"
+    secret_key: str = ""
+    var_dir: Path = Path("var")
+    telegram_bot_token: str | None = None
+    telegram_webhook_secret: str | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    email_address: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_tls: str = "starttls"
+    smtp_ingress_port: int | None = None
+    imap_host: str | None = None
+    imap_port: int | None = None
+    imap_username: str | None = None
+    imap_password: str | None = None
+    imap_folder: str = "INBOX"
+    imap_tls: str = "ssl"
+    bot_engine: str = "builtin"
+    rasa_url: str | None = None
+    # Not part of the public contract: knobs for tests and benchmarks.
+    run_workers: bool = True
+    upload_max_bytes: int = 10 * 1024 * 1024
+    ws_max_msg_bytes: int = 64 * 1024
+    outbox_max_attempts: int = 8
+    redis_prefix: str = "switchboard:"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    @property
+    def public_origin(self) -> str:
+        parts = urlsplit(self.public_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _int(env: Mapping[str, str], name: str, default: int | None, lo: int, hi: int) -> int | None:
+    raw = env.get(PREFIX + name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{PREFIX}{name} must be a whole number, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise SettingsError(f"{PREFIX}{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    raw = env.get(PREFIX + name) or default
+    if raw not in allowed:
+        raise SettingsError(f"{PREFIX}{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
+def _url(env: Mapping[str, str], name: str, default: str | None, schemes: tuple[str, ...]) -> str | None:
+    raw = env.get(PREFIX + name) or default
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    scheme = parts.scheme.split("+", 1)[0]
+    if scheme not in schemes or (scheme != "sqlite" and not parts.netloc):
+        raise SettingsError(
+            f"{PREFIX}{name} must be a {'/'.join(schemes)} URL, got {raw!r}"
+        )
+    return raw
+
+
+def _database_url(env: Mapping[str, str], var_dir: Path) -> str:
+    raw = env.get(PREFIX + "DATABASE_URL")
+    if not raw:
+        return f"sqlite+aiosqlite:///{(var_dir / 'switchboard.db').resolve()}"
+    url = _url(env, "DATABASE_URL", None, ("sqlite", "postgresql", "postgres"))
+    assert url is not None
+    # Accept the plain forms people paste and pick the async driver for them.
+    if url.startswith("postgres://"):
+        url = "postgresql+asyncpg://" + url[len("postgres://"):]
+    elif url.startswith("postgresql://"):
+        url = "postgresql+asyncpg://" + url[len("postgresql://"):]
+    elif url.startswith("sqlite://"):
+        url = "sqlite+aiosqlite://" + url[len("sqlite://"):]
+    return url
+
+
+def _secret_key(env: Mapping[str, str], var_dir: Path) -> str:
+    raw = env.get(PREFIX + "SECRET_KEY")
+    if raw:
+        if len(raw) < 32:
+            raise SettingsError(f"{PREFIX}SECRET_KEY must be at least 32 characters long")
+        return raw
+    # First run on one machine: generate a key and keep it, so sessions survive restarts.
+    path = var_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def _from_toml(path: str) -> dict[str, str]:
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"{PREFIX}CONFIG file {path!r} cannot be read: {exc}") from None
+    return {PREFIX + str(k).upper(): str(v) for k, v in data.items()}
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate settings; raise `SettingsError` on the first bad value."""
+    env: dict[str, str] = {}
+    source = dict(os.environ if environ is None else environ)
+    if source.get(PREFIX + "CONFIG"):
+        env.update(_from_toml(source[PREFIX + "CONFIG"]))
+    env.update({k: v for k, v in source.items() if k.startswith(PREFIX)})
+
+    var_dir = Path(env.get(PREFIX + "VAR_DIR") or "var")
+    port = _int(env, "PORT", 8080, 0, 65535)
+    assert port is not None
+    redis_url = _url(env, "REDIS_URL", None, ("redis", "rediss", "unix"))
+    public_url = _url(env, "PUBLIC_URL", "http://127.0.0.1:8080", ("http", "https"))
+    assert public_url is not None
+    settings = Settings(
+        database_url=_database_url(env, var_dir),
+        redis_url=redis_url,
+        host=env.get(PREFIX + "HOST") or "127.0.0.1",
+        port=port,
+        public_url=public_url.rstrip("/"),
+        secret_key=_secret_key(env, var_dir),
+        var_dir=var_dir,
+        telegram_bot_token=env.get(PREFIX + "TELEGRAM_BOT_TOKEN") or None,
+        telegram_webhook_secret=env.get(PREFIX + "TELEGRAM_WEBHOOK_SECRET") or None,
+        telegram_api_url=_url(env, "TELEGRAM_API_URL", "https://api.telegram.org", ("http", "https"))
+        or "",
+        slack_bot_token=env.get(PREFIX + "SLACK_BOT_TOKEN") or None,
+        slack_signing_secret=env.get(PREFIX + "SLACK_SIGNING_SECRET") or None,
+        slack_api_url=_url(env, "SLACK_API_URL", "https://slack.com/api/", ("http", "https")) or "",
+        email_address=env.get(PREFIX + "EMAIL_ADDRESS") or None,
+        smtp_host=env.get(PREFIX + "SMTP_HOST") or None,
+        smtp_port=_int(env, "SMTP_PORT", None, 1, 65535),
+        smtp_username=env.get(PREFIX + "SMTP_USERNAME") or None,
+        smtp_password=env.get(PREFIX + "SMTP_PASSWORD") or None,
+        smtp_tls=_choice(env, "SMTP_TLS", "starttls", SMTP_TLS_MODES),
+        smtp_ingress_port=_int(env, "SMTP_INGRESS_PORT", None, 0, 65535),
+        imap_host=env.get(PREFIX + "IMAP_HOST") or None,
+        imap_port=_int(env, "IMAP_PORT", None, 1, 65535),
+        imap_username=env.get(PREFIX + "IMAP_USERNAME") or None,
+        imap_password=env.get(PREFIX + "IMAP_PASSWORD") or None,
+        imap_folder=env.get(PREFIX + "IMAP_FOLDER") or "INBOX",
+        imap_tls=_choice(env, "IMAP_TLS", "ssl", SMTP_TLS_MODES),
+        bot_engine=_choice(env, "BOT_ENGINE", "builtin", BOT_ENGINES),
+        rasa_url=_url(env, "RASA_URL", None, ("http", "https")),
+    )
+    if settings.bot_engine == "rasa" and not settings.rasa_url:
+        raise SettingsError(f"{PREFIX}RASA_URL is required when {PREFIX}BOT_ENGINE is rasa")
+    if settings.telegram_webhook_secret is not None:
+        _check_telegram_secret(settings.telegram_webhook_secret)
+    return settings
+
+
+def _check_telegram_secret(value: str) -> None:
+    # Telegram accepts 1-256 characters from A-Za-z0-9_- for setWebhook's secret_token.
+    ok = 1 <= len(value) <= 256 and all(c.isascii() and (c.isalnum() or c in "_-") for c in value)
+    if not ok:
+        raise SettingsError(
+            f"{PREFIX}TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -"
+        )

@@ -1,0 +1,44 @@
+"""`switchboard worker`: background delivery without the HTTP server.
+
+`serve` runs the same workers in-process; start extra `worker` processes to scale out.
+Work is claimed from the database, so any number can run side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from conversations.outbox import OutboxPolicy, OutboxWorker
+from switchboard.app import build_adapters
+from switchboard.bus import create_bus
+from switchboard.db import check_connection, create_engine, create_sessionmaker
+from switchboard.settings import Settings
+from switchboard.tx import Database
+
+log = logging.getLogger(__name__)
+
+
+async def run_worker(settings: Settings) -> None:
+    bus = create_bus(settings.redis_url, settings.redis_prefix)
+    await bus.start()
+    engine = create_engine(settings.database_url)
+    try:
+        await check_connection(engine)
+        db = Database(engine, create_sessionmaker(engine), bus)
+        worker = OutboxWorker(
+            db, build_adapters(settings), OutboxPolicy(max_attempts=settings.outbox_max_attempts)
+        )
+        task = asyncio.create_task(worker.run_forever())
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        log.info("worker running")
+        await stop.wait()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    finally:
+        await engine.dispose()
+        await bus.close()

@@ -1,0 +1,87 @@
+"""A customer writes in the widget; an agent sees it live, replies; the widget gets it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import ClientWebSocketResponse
+
+from tests.conftest import AppClient, create_user, login, widget_session
+
+
+async def receive(ws: ClientWebSocketResponse, kind: str, timeout: float = 5) -> dict[str, Any]:
+    """The next frame of this type (frames of other types are skipped)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            frame: dict[str, Any] = await ws.receive_json()
+            if frame.get("type") == kind:
+                return frame
+
+
+async def test_widget_message_reaches_agent_and_reply_reaches_widget(client: AppClient, db: Any) -> None:
+    await create_user(db, "alex@example.com")
+    _, token = await widget_session(client)
+    widget = await client.ws_connect(f"/widget/ws?token={token}")
+    assert (await receive(widget, "hello"))["visitor_id"].startswith("v_")
+    await widget.send_json({"type": "resume", "last_seq": 0})
+
+    csrf = await login(client, "alex@example.com")
+    inbox = await client.ws_connect("/inbox/ws")
+
+    await widget.send_json({"type": "message", "client_msg_id": "m-0001-abcd", "text": "Where is my order?"})
+    ack = await receive(widget, "ack")
+    assert ack["seq"] == 1 and ack["duplicate"] is False
+
+    created = await receive(inbox, "message.created")
+    message = created["data"]["message"]
+    assert message["text"] == "Where is my order?" and message["author_kind"] == "customer"
+    conversation_id = created["data"]["conversation_id"]
+
+    reply = await client.post(
+        f"/api/v1/conversations/{conversation_id}/messages",
+        json={"text": "It ships today."},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert reply.status == 201, await reply.text()
+
+    while True:
+        frame = await receive(widget, "message")
+        if frame["message"]["direction"] == "out":
+            break
+    assert frame["message"]["text"] == "It ships today." and frame["message"]["seq"] == 2
+
+    # The outbox marks the reply sent, and the inbox hears about it live.
+    while True:
+        update = await receive(inbox, "message.updated")
+        if update["data"]["message"]["seq"] == 2:
+            break
+    assert update["data"]["message"]["delivery_status"] == "sent"
+    await widget.close()
+    await inbox.close()
+
+
+async def test_resume_replays_only_what_the_widget_missed(client: AppClient) -> None:
+    _, token = await widget_session(client)
+    widget = await client.ws_connect(f"/widget/ws?token={token}")
+    for n in range(3):
+        await widget.send_json({"type": "message", "client_msg_id": f"msg-{n:04d}-xx", "text": f"hello {n}"})
+        await receive(widget, "ack")
+    await widget.close()
+
+    again = await client.ws_connect(f"/widget/ws?token={token}")
+    await again.send_json({"type": "resume", "last_seq": 1})
+    replayed = [(await receive(again, "message"))["message"]["seq"] for _ in range(2)]
+    assert replayed == [2, 3]
+    await again.close()
+
+
+async def test_retried_send_with_same_client_msg_id_is_stored_once(client: AppClient) -> None:
+    _, token = await widget_session(client)
+    widget = await client.ws_connect(f"/widget/ws?token={token}")
+    for _ in range(2):
+        await widget.send_json({"type": "message", "client_msg_id": "same-id-123", "text": "hi"})
+    first, second = await receive(widget, "ack"), await receive(widget, "ack")
+    assert first["seq"] == second["seq"] == 1
+    assert second["duplicate"] is True
+    await widget.close()

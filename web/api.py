@@ -1,0 +1,182 @@
+"""REST API under /api/v1. Bearer tokens or the browser session; the same access rules."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from conversations import attachments as attachment_store
+from conversations.models import AuthorKind
+from conversations.service import (
+    conversation_view,
+    do_mark_read,
+    do_reply,
+    list_conversations,
+    list_messages,
+    message_view,
+)
+from switchboard.appkeys import DB, SETTINGS
+from switchboard.errors import InvalidInput, NotFound
+from web.access import access_conversation_by_id, may_see_inbox, visible_inbox_ids
+from web.auth import require_user
+from web.widget import attachment_response, read_upload
+
+
+def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a whole number") from None
+    if not lo <= value <= hi:
+        raise InvalidInput(f"{name} must be between {lo} and {hi}")
+    return value
+
+
+def _conversation_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise NotFound("conversation not found")
+    return int(raw)
+
+
+async def json_object(request: web.Request, limit: int = 64 * 1024) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        raise InvalidInput("send application/json", code="content_type")
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise InvalidInput("request body too large", code="too_large")
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise InvalidInput("body is not valid JSON", code="bad_json") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("body must be a JSON object", code="bad_json")
+    return data
+
+
+async def me(request: web.Request) -> web.Response:
+    user = require_user(request)
+    return web.json_response({"id": user.id, "email": user.email, "name": user.name, "role": user.role})
+
+
+async def conversations(request: web.Request) -> web.Response:
+    user = require_user(request)
+    limit = _int_param(request, "limit", 100, 1, 500)
+    async with request.config_dict[DB].reading() as session:
+        rows = await list_conversations(session, inbox_ids=visible_inbox_ids(user), limit=limit)
+    return web.json_response({"conversations": rows})
+
+
+async def conversation(request: web.Request) -> web.Response:
+    user = require_user(request)
+    async with request.config_dict[DB].reading() as session:
+        found = await access_conversation_by_id(session, user, _conversation_id(request))
+        return web.json_response({"conversation": conversation_view(found)})
+
+
+async def messages(request: web.Request) -> web.Response:
+    user = require_user(request)
+    after = _int_param(request, "after_seq", 0, 0, 2**31 - 1)
+    limit = _int_param(request, "limit", 200, 1, 500)
+    async with request.config_dict[DB].reading() as session:
+        found = await access_conversation_by_id(session, user, _conversation_id(request))
+        rows = await list_messages(
+            session, found.id, after_seq=after, limit=limit, include_private=True
+        )
+    return web.json_response({"messages": rows})
+
+
+async def reply(request: web.Request) -> web.Response:
+    user = require_user(request)
+    conversation_id = _conversation_id(request)
+    data = await json_object(request)
+    private = data.get("private", False)
+    if not isinstance(private, bool):
+        raise InvalidInput("private must be true or false")
+    attachment_ids = data.get("attachments", [])
+    if not isinstance(attachment_ids, list) or not all(isinstance(a, str) for a in attachment_ids):
+        raise InvalidInput("attachments must be a list of attachment ids")
+
+    async def write(session: Any) -> dict[str, Any]:
+        await access_conversation_by_id(session, user, conversation_id)
+        message = await do_reply(
+            session,
+            conversation_id=conversation_id,
+            text=data.get("text", ""),
+            author_kind=AuthorKind.AGENT,
+            author_user_id=user.id,
+            private=private,
+            attachment_ids=attachment_ids,
+        )
+        return message_view(message)
+
+    message = await request.config_dict[DB].run(write)
+    return web.json_response({"message": message}, status=201)
+
+
+async def mark_read(request: web.Request) -> web.Response:
+    user = require_user(request)
+    conversation_id = _conversation_id(request)
+
+    async def write(session: Any) -> None:
+        await access_conversation_by_id(session, user, conversation_id)
+        await do_mark_read(session, conversation_id)
+
+    await request.config_dict[DB].run(write)
+    return web.json_response({"ok": True})
+
+
+async def upload(request: web.Request) -> web.Response:
+    user = require_user(request)
+    settings = request.config_dict[SETTINGS]
+    inbox_id = _int_param(request, "inbox_id", 0, 1, 2**31 - 1)
+    if not may_see_inbox(user, inbox_id):
+        raise NotFound("inbox not found")
+    filename, data = await read_upload(request, settings.upload_max_bytes)
+    checked = attachment_store.check_upload(filename, data, settings.upload_max_bytes)
+
+    async def store(session: Any) -> dict[str, Any]:
+        attachment = await attachment_store.do_store_attachment(
+            session, inbox_id=inbox_id, upload=checked, data=data, user_id=user.id
+        )
+        return {"attachment_id": attachment.id, "filename": attachment.filename}
+
+    return web.json_response(await request.config_dict[DB].run(store), status=201)
+
+
+async def attachment(request: web.Request) -> web.StreamResponse:
+    user = require_user(request)
+    async with request.config_dict[DB].reading() as session:
+        found = await attachment_store.load_attachment(session, request.match_info["id"][:64])
+        if found is None or not may_see_inbox(user, found[0].inbox_id):
+            raise NotFound("attachment not found")
+        if found[0].conversation_id is not None:
+            await access_conversation_by_id(session, user, found[0].conversation_id)
+        elif found[0].uploader_user_id != user.id:
+            raise NotFound("attachment not found")
+    return attachment_response(*found)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    from web.openapi import document
+
+    return web.json_response(document(request.config_dict[SETTINGS].public_url))
+
+
+def create_api_app() -> web.Application:
+    app = web.Application()
+    app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/me", me)
+    app.router.add_get("/conversations", conversations)
+    app.router.add_get("/conversations/{id}", conversation)
+    app.router.add_get("/conversations/{id}/messages", messages)
+    app.router.add_post("/conversations/{id}/messages", reply)
+    app.router.add_post("/conversations/{id}/read", mark_read)
+    app.router.add_post("/uploads", upload)
+    app.router.add_get("/attachments/{id}", attachment)
+    return app

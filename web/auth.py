@@ -1,0 +1,199 @@
+"""Who is calling: session cookies for the browser, bearer tokens for the API.
+
+Sessions rotate at login and are revoked server-side at logout. Unsafe requests made
+with a session cookie must carry the session's CSRF token. Login is throttled per
+account and per client address (the transport peer; forwarded headers are not trusted).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from urllib.parse import urlsplit
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from switchboard import accounts
+from switchboard.appkeys import DB, LIMITER, SETTINGS
+from switchboard.errors import Forbidden, TooManyRequests
+from switchboard.models import AuthSession, User
+from web.middleware import Handler
+
+SESSION_COOKIE = "sb_session"
+LOGIN_CSRF_COOKIE = "sb_login_csrf"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+ACCOUNT_LIMIT = (5, 900)  # failed logins per account per 15 minutes
+ADDRESS_LIMIT = (20, 900)  # failed logins per client address per 15 minutes
+USER_KEY = web.RequestKey("user", User)
+SESSION_KEY = web.RequestKey("auth_session", AuthSession)
+TOKEN_KEY = web.RequestKey("session_token", str)
+
+
+def client_address(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def current_user(request: web.Request) -> User | None:
+    return request.get(USER_KEY)
+
+
+def require_user(request: web.Request) -> User:
+    user = current_user(request)
+    if user is None:
+        raise web.HTTPUnauthorized(
+            text='{"error":{"code":"unauthenticated","message":"log in first"}}',
+            content_type="application/json",
+        )
+    return user
+
+
+def csrf_token(request: web.Request) -> str:
+    auth_session = request.get(SESSION_KEY)
+    return auth_session.csrf_token if auth_session else ""
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    db = request.config_dict[DB]
+    authorization = request.headers.get("Authorization", "")
+    if authorization.startswith("Bearer "):
+        token = authorization[len("Bearer "):].strip()
+        async with db.reading() as session:
+            user = await accounts.token_user(session, token)
+        if user is None:
+            raise web.HTTPUnauthorized(
+                text='{"error":{"code":"bad_token","message":"invalid API token"}}',
+                content_type="application/json",
+            )
+        request[USER_KEY] = user
+        return await handler(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        async with db.reading() as session:
+            found = await accounts.session_user(session, cookie)
+        if found is not None:
+            request[USER_KEY], request[SESSION_KEY] = found
+            request[TOKEN_KEY] = cookie
+            if request.method not in SAFE_METHODS and not request.path.startswith("/login"):
+                _check_csrf(request, found[1], await _form_csrf(request))
+    return await handler(request)
+
+
+async def _form_csrf(request: web.Request) -> str:
+    header = request.headers.get("X-CSRF-Token")
+    if header:
+        return header
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        if request.content_type == "multipart/form-data":
+            return request.query.get("csrf_token", "")
+        form = await request.post()
+        value = form.get("csrf_token", "")
+        return value if isinstance(value, str) else ""
+    return ""
+
+
+def _check_csrf(request: web.Request, auth_session: AuthSession, supplied: str) -> None:
+    if not supplied or not hmac.compare_digest(supplied, auth_session.csrf_token):
+        raise Forbidden("missing or wrong CSRF token", code="csrf")
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-origin paths: `//evil.com`, `/\\evil.com` and absolute URLs go home."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/inbox"
+    if "\\" in target or any(ord(c) < 32 for c in target):
+        return "/inbox"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return "/inbox"
+    return target
+
+
+def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="Lax",
+        secure=request.config_dict[SETTINGS].secure_cookies,
+        path="/",
+    )
+
+
+async def login_page(request: web.Request) -> web.StreamResponse:
+    if current_user(request) is not None:
+        raise web.HTTPFound(safe_next(request.query.get("next")))
+    token = secrets.token_urlsafe(24)
+    response = aiohttp_jinja2.render_template(
+        "login.html",
+        request,
+        {"csrf_token": token, "next": safe_next(request.query.get("next")), "error": None},
+    )
+    _set_cookie(request, response, LOGIN_CSRF_COOKIE, token, 3600)
+    return response
+
+
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    email = str(form.get("email", ""))[:320]
+    password = str(form.get("password", ""))[:1024]
+    supplied = str(form.get("csrf_token", ""))
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(supplied, expected):
+        raise Forbidden("the login form expired; reload the page", code="csrf")
+    next_url = safe_next(str(form.get("next", "")))
+    limiter = request.config_dict[LIMITER]
+    account_key = "login:acct:" + email.strip().lower()
+    address_key = "login:addr:" + client_address(request)
+    db = request.config_dict[DB]
+    async with db.reading() as session:
+        user = await accounts.authenticate(session, email, password)
+    if user is None:
+        wait = max(
+            await limiter.hit(account_key, *ACCOUNT_LIMIT),
+            await limiter.hit(address_key, *ADDRESS_LIMIT),
+        )
+        if wait:
+            raise TooManyRequests(
+                f"too many failed logins; try again in {wait} seconds", retry_after=wait
+            )
+        response = aiohttp_jinja2.render_template(
+            "login.html",
+            request,
+            # One message for an unknown email and a wrong password.
+            {"csrf_token": expected, "next": next_url, "error": "Wrong email or password."},
+            status=401,
+        )
+        return response
+    # Even a correct password waits out an account that is under attack.
+    for key, (limit, window) in ((account_key, ACCOUNT_LIMIT), (address_key, ADDRESS_LIMIT)):
+        wait = await limiter.blocked(key, limit, window)
+        if wait:
+            raise TooManyRequests(
+                f"too many failed logins; try again in {wait} seconds", retry_after=wait
+            )
+    await limiter.reset(account_key)
+    if old := request.cookies.get(SESSION_COOKIE):
+        await db.run(lambda s: accounts.do_end_session(s, old))
+    new = await db.run(lambda s: accounts.do_start_session(s, user))
+    response = web.HTTPSeeOther(next_url)
+    _set_cookie(request, response, SESSION_COOKIE, new.token, int(accounts.SESSION_LIFETIME.total_seconds()))
+    response.del_cookie(LOGIN_CSRF_COOKIE, path="/")
+    raise response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    token = request.get(TOKEN_KEY)
+    if token:
+        await request.config_dict[DB].run(lambda s: accounts.do_end_session(s, token))
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/login", login_page)
+    app.router.add_post("/login", login_submit)
+    app.router.add_post("/logout", logout)

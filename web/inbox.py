@@ -1,0 +1,122 @@
+"""The agent inbox: the page, and the live socket that feeds it.
+
+The socket re-checks access for every event it forwards, so a change in what an agent
+may see applies to an already-open socket at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import WSMsgType, web
+
+from conversations.events import INBOX_TOPIC, MessageCreated, MessageUpdated, Typing
+from switchboard.appkeys import BUS, DB
+from switchboard.bus import Resync
+from switchboard.errors import DomainError
+from web.access import access_conversation_by_id, may_see_inbox
+from web.auth import csrf_token, current_user, require_user
+from web.origin import origin_allowed
+
+log = logging.getLogger(__name__)
+AGENT_WS_MAX_MSG = 16 * 1024
+
+
+async def home(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/inbox" if current_user(request) else "/login")
+
+
+async def inbox_page(request: web.Request) -> web.StreamResponse:
+    user = current_user(request)
+    if user is None:
+        raise web.HTTPFound("/login?next=/inbox")
+    return aiohttp_jinja2.render_template(
+        "inbox.html", request, {"user": user, "csrf_token": csrf_token(request)}
+    )
+
+
+def _frame_for(event: object) -> dict[str, Any] | None:
+    if isinstance(event, Resync):
+        return {"type": "resync"}
+    if isinstance(event, MessageCreated | MessageUpdated | Typing):
+        data = {k: v for k, v in event.__dict__.items() if k != "actor"}
+        return {"type": event.type_name, "data": data}
+    return None
+
+
+async def inbox_socket(request: web.Request) -> web.StreamResponse:
+    if not origin_allowed(request):
+        raise web.HTTPForbidden(text="foreign origin")
+    user = require_user(request)
+    ws = web.WebSocketResponse(heartbeat=25, max_msg_size=AGENT_WS_MAX_MSG)
+    await ws.prepare(request)
+    bus = request.config_dict[BUS]
+    db = request.config_dict[DB]
+
+    async def forward() -> None:
+        async with bus.subscribe([INBOX_TOPIC]) as sub:
+            async for event in sub:
+                inbox_id = getattr(event, "inbox_id", None)
+                if inbox_id is not None and not may_see_inbox(user, inbox_id):
+                    continue
+                frame = _frame_for(event)
+                if frame is not None and not ws.closed:
+                    await ws.send_json(frame)
+
+    async def typing(conversation_id: object, is_typing: bool) -> None:
+        if not isinstance(conversation_id, int) or isinstance(conversation_id, bool):
+            await ws.send_json({"type": "error", "code": "bad_frame", "message": "conversation_id"})
+            return
+        try:
+            async with db.reading() as session:
+                conversation = await access_conversation_by_id(session, user, conversation_id)
+        except DomainError as exc:
+            await ws.send_json({"type": "error", "code": exc.code, "message": exc.message})
+            return
+        await bus.publish(
+            Typing(
+                actor=f"agent:{user.id}",
+                conversation_id=conversation.id,
+                inbox_id=conversation.inbox_id,
+                side="agent",
+                name=user.name,
+                typing=is_typing,
+            )
+        )
+
+    task = asyncio.create_task(forward())
+    try:
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                if msg.type == WSMsgType.ERROR:
+                    break
+                continue
+            try:
+                data = json.loads(msg.data)
+            except (ValueError, RecursionError):
+                await ws.send_json({"type": "error", "code": "bad_json", "message": "not JSON"})
+                continue
+            if not isinstance(data, dict):
+                await ws.send_json({"type": "error", "code": "bad_frame", "message": "not an object"})
+            elif data.get("type") == "ping":
+                await ws.send_json({"type": "pong"})
+            elif data.get("type") == "typing":
+                await typing(data.get("conversation_id"), bool(data.get("typing")))
+            else:
+                await ws.send_json({"type": "error", "code": "unknown_type", "message": "unknown"})
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return ws
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/", home)
+    app.router.add_get("/inbox", inbox_page)
+    app.router.add_get("/inbox/ws", inbox_socket)

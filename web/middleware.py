@@ -1,0 +1,64 @@
+"""The one error middleware and the security headers every response carries."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from channels.base import WebhookRejected
+from switchboard.errors import DomainError, TooManyRequests
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+DEFAULT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+    "connect-src 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'; object-src 'none'"
+)
+
+
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code, "message": message}}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except TooManyRequests as exc:
+        return web.json_response(
+            error_body(exc.code, exc.message),
+            status=exc.status,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+    except DomainError as exc:
+        return web.json_response(error_body(exc.code, exc.message), status=exc.status)
+    except WebhookRejected as exc:
+        return web.json_response(error_body("rejected", exc.reason), status=exc.status)
+    except web.HTTPException as exc:
+        if exc.status >= 400 and exc.content_type != "application/json" and not exc.text:
+            return web.json_response(
+                error_body(exc.reason.lower().replace(" ", "_"), exc.reason),
+                status=exc.status,
+                headers={k: v for k, v in exc.headers.items() if k.lower() == "allow"},
+            )
+        raise
+    except Exception:
+        # No internals leave the server: the log has the traceback, the client a plain 500.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return web.json_response(error_body("internal_error", "internal server error"), status=500)
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    if response.content_type == "text/html":
+        headers.setdefault("Content-Security-Policy", DEFAULT_CSP)
+    return response

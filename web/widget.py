@@ -1,0 +1,429 @@
+"""The web-chat edge: loader script, iframe, visitor session, websocket, uploads.
+
+The socket is the live channel. Every message carries its conversation `seq`; on
+(re)connect the widget sends `resume` with the last seq it has and the server replays
+what is newer, then streams. Sends carry a `client_msg_id` that dedupes retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+from urllib.parse import quote
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import WSCloseCode, WSMsgType, web
+from sqlalchemy import select
+
+from channels.base import InboundAttachment, InboundMessage, WebhookRejected
+from channels.webchat.frames import (
+    FrameError,
+    Ping,
+    Read,
+    Resume,
+    SendMessage,
+    TypingFrame,
+    parse_client_frame,
+)
+from channels.webchat.tokens import Visitor
+from conversations import attachments as attachment_store
+from conversations.events import Typing, conversation_topic
+from conversations.models import ChannelKind, Conversation, Inbox
+from conversations.service import do_intake, get_inbox_by_public_key, list_messages
+from customers.service import do_resolve_sender
+from switchboard.appkeys import BUS, DB, SETTINGS, VISITOR_TOKENS
+from switchboard.bus import Resync
+from switchboard.errors import DomainError, InvalidInput, NotFound, TooLarge, TooManyRequests
+from web.origin import origin_allowed
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+HEARTBEAT_SECONDS = 25
+SEND_LIMIT = (20, 10.0)  # messages per window (seconds) before the socket is told to slow down
+FLOOD_LIMIT = 60  # frames per window after which the socket is closed (1008)
+MAX_SOCKETS_PER_ADDRESS = 50
+TYPING_INTERVAL = 1.0
+_sockets_per_address: Counter[str] = Counter()
+
+
+def _widget_message(message: dict[str, Any]) -> dict[str, Any]:
+    """What a customer sees of a message: no internal ids of agents, no delivery errors."""
+    return {
+        "id": message["id"],
+        "seq": message["seq"],
+        "direction": message["direction"],
+        "author_kind": message["author_kind"],
+        "text": message["text"],
+        "created_at": message["created_at"],
+        "attachments": message["attachments"],
+    }
+
+
+async def _inbox_for(request: web.Request, public_key: str) -> Inbox:
+    async with request.config_dict[DB].reading() as session:
+        inbox = await get_inbox_by_public_key(session, public_key)
+    if inbox is None or inbox.kind != ChannelKind.WEBCHAT:
+        raise NotFound("unknown inbox")
+    return inbox
+
+
+async def loader(request: web.Request) -> web.StreamResponse:
+    response = web.FileResponse(STATIC / "widget" / "loader.js")
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+async def frame(request: web.Request) -> web.StreamResponse:
+    inbox = await _inbox_for(request, request.query.get("inbox", "")[:64])
+    response = aiohttp_jinja2.render_template(
+        "widget_frame.html", request, {"inbox": inbox, "public_key": inbox.public_key}
+    )
+    # The iframe is meant to be embedded on customers' sites: allow any ancestor, and
+    # nothing else beyond our own origin.
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+        "connect-src 'self'; frame-ancestors *; base-uri 'none'; object-src 'none'"
+    )
+    return response
+
+
+async def _json_body(request: web.Request, limit: int = 4096) -> dict[str, Any]:
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise InvalidInput("request body too large")
+    if not body:
+        return {}
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise InvalidInput("body is not valid JSON", code="bad_json") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("body must be a JSON object", code="bad_json")
+    return data
+
+
+async def session(request: web.Request) -> web.StreamResponse:
+    """Issue (or renew) the visitor token. The only place a token is ever returned."""
+    data = await _json_body(request)
+    public_key = data.get("inbox")
+    if not isinstance(public_key, str):
+        raise InvalidInput("inbox is required")
+    inbox = await _inbox_for(request, public_key[:64])
+    tokens = request.config_dict[VISITOR_TOKENS]
+    previous = data.get("token")
+    visitor_id: str | None = None
+    if isinstance(previous, str) and previous:
+        try:
+            known = tokens.verify(previous)
+        except WebhookRejected:
+            known = None  # a forged or stale token starts a new anonymous visitor
+        if known is not None and known.inbox_key == inbox.public_key:
+            visitor_id = known.visitor_id
+    visitor, token = tokens.issue(inbox.public_key, visitor_id)
+    return web.json_response(
+        {"token": token, "visitor_id": visitor.visitor_id, "inbox": {"name": inbox.name}},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _visitor(request: web.Request, token: str) -> Visitor:
+    return request.config_dict[VISITOR_TOKENS].verify(token)
+
+
+async def upload(request: web.Request) -> web.StreamResponse:
+    visitor = _visitor(request, request.headers.get("X-Visitor-Token", ""))
+    inbox = await _inbox_for(request, visitor.inbox_key)
+    settings = request.config_dict[SETTINGS]
+    filename, data = await read_upload(request, settings.upload_max_bytes)
+    checked = attachment_store.check_upload(filename, data, settings.upload_max_bytes)
+
+    async def store(s: Any) -> dict[str, Any]:
+        sender = await do_resolve_sender(
+            s, inbox_id=inbox.id, channel=ChannelKind.WEBCHAT, external_id=visitor.visitor_id,
+            display_name=None,
+        )
+        attachment = await attachment_store.do_store_attachment(
+            s, inbox_id=inbox.id, upload=checked, data=data, customer_id=sender.customer_id
+        )
+        return {
+            "attachment_id": attachment.id,
+            "filename": attachment.filename,
+            "content_type": attachment.content_type,
+            "size": attachment.size,
+        }
+
+    return web.json_response(await request.config_dict[DB].run(store), status=201)
+
+
+def _too_large(max_bytes: int) -> TooLarge:
+    return TooLarge(f"file is larger than {max_bytes // (1024 * 1024)} MiB", code="file_too_large")
+
+
+async def read_upload(request: web.Request, max_bytes: int) -> tuple[str, bytes]:
+    """The first file part of a multipart body, read with a hard cap (no base64 games:
+    bytes are counted as they arrive, whatever the part's transfer encoding claims)."""
+    if request.content_length is not None and request.content_length > max_bytes + 65536:
+        raise _too_large(max_bytes)
+    if not request.content_type.startswith("multipart/"):
+        raise InvalidInput("send the file as multipart/form-data")
+    reader = await request.multipart()
+    async for part in reader:
+        if getattr(part, "name", None) != "file" or not hasattr(part, "read_chunk"):
+            continue
+        if part.headers.get("Content-Transfer-Encoding", "").lower() not in ("", "binary", "8bit"):
+            raise InvalidInput("transfer encodings are not accepted in uploads")
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await part.read_chunk(65536):
+            size += len(chunk)
+            if size > max_bytes:
+                raise _too_large(max_bytes)
+            chunks.append(chunk)
+        return part.filename or "file", b"".join(chunks)
+    raise InvalidInput("no file in the upload (field name: file)")
+
+
+async def attachment(request: web.Request) -> web.StreamResponse:
+    visitor = _visitor(request, request.headers.get("X-Visitor-Token", ""))
+    inbox = await _inbox_for(request, visitor.inbox_key)
+    async with request.config_dict[DB].reading() as s:
+        found = await attachment_store.load_attachment(s, request.match_info["id"][:64])
+        conversation = (
+            await s.execute(
+                select(Conversation.id).where(
+                    Conversation.inbox_id == inbox.id,
+                    Conversation.thread_key == visitor.visitor_id,
+                )
+            )
+        ).scalar_one_or_none()
+    if found is None or conversation is None or found[0].conversation_id != conversation:
+        raise NotFound("attachment not found")
+    return attachment_response(*found)
+
+
+def attachment_response(meta: Any, data: bytes) -> web.Response:
+    """Files go back as downloads that no browser will run: nosniff and a sandbox CSP."""
+    return web.Response(
+        body=data,
+        content_type=meta.content_type,
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(meta.filename)}",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox; default-src 'none'",
+            "Cache-Control": "private, max-age=3600",
+        },
+    )
+
+
+class WidgetSocket:
+    """One visitor's live connection."""
+
+    def __init__(self, request: web.Request, ws: web.WebSocketResponse, inbox: Inbox, visitor: Visitor):
+        self.request = request
+        self.ws = ws
+        self.inbox = inbox
+        self.visitor = visitor
+        self.db = request.config_dict[DB]
+        self.bus = request.config_dict[BUS]
+        self.cursor = 0  # highest seq sent to this socket
+        self.conversation_id: int | None = None
+        self.pump: asyncio.Task[None] | None = None
+        self.flush_lock = asyncio.Lock()
+        self.window_start = time.monotonic()
+        self.window_frames = 0
+        self.window_sends = 0
+        self.last_typing = 0.0
+
+    async def find_conversation(self) -> None:
+        async with self.db.reading() as s:
+            self.conversation_id = (
+                await s.execute(
+                    select(Conversation.id).where(
+                        Conversation.inbox_id == self.inbox.id,
+                        Conversation.thread_key == self.visitor.visitor_id,
+                    )
+                )
+            ).scalar_one_or_none()
+
+    async def send(self, payload: dict[str, Any]) -> None:
+        if not self.ws.closed:
+            await self.ws.send_json(payload)
+
+    async def error(self, code: str, message: str, client_msg_id: str | None = None) -> None:
+        frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+        if client_msg_id:
+            frame["client_msg_id"] = client_msg_id
+        await self.send(frame)
+
+    async def flush(self) -> None:
+        """Send every customer-visible message newer than the cursor, in seq order."""
+        if self.conversation_id is None:
+            return
+        async with self.flush_lock:
+            while True:
+                async with self.db.reading() as s:
+                    batch = await list_messages(
+                        s, self.conversation_id, after_seq=self.cursor, include_private=False
+                    )
+                for message in batch:
+                    await self.send({"type": "message", "message": _widget_message(message)})
+                    self.cursor = max(self.cursor, message["seq"])
+                if len(batch) < 200:
+                    return
+
+    def start_pump(self) -> None:
+        if self.pump is None and self.conversation_id is not None:
+            self.pump = asyncio.create_task(self._pump(self.conversation_id))
+
+    async def _pump(self, conversation_id: int) -> None:
+        async with self.bus.subscribe([conversation_topic(conversation_id)]) as sub:
+            await self.flush()
+            async for event in sub:
+                if isinstance(event, Typing):
+                    if event.side == "agent":
+                        await self.send({"type": "typing", "name": event.name, "typing": event.typing})
+                elif isinstance(event, Resync) or getattr(event, "conversation_id", None):
+                    await self.flush()
+
+    def count_frame(self, is_send: bool) -> str | None:
+        now = time.monotonic()
+        if now - self.window_start >= SEND_LIMIT[1]:
+            self.window_start, self.window_frames, self.window_sends = now, 0, 0
+        self.window_frames += 1
+        self.window_sends += int(is_send)
+        if self.window_frames > FLOOD_LIMIT:
+            return "flood"
+        if is_send and self.window_sends > SEND_LIMIT[0]:
+            return "slow_down"
+        return None
+
+    async def handle(self, raw: str) -> None:
+        try:
+            frame = parse_client_frame(raw)
+        except FrameError as exc:
+            if self.count_frame(False) == "flood":
+                await self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"flood")
+                return
+            await self.error(exc.code, exc.message, exc.client_msg_id)
+            return
+        verdict = self.count_frame(isinstance(frame, SendMessage))
+        if verdict == "flood":
+            await self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"flood")
+            return
+        if isinstance(frame, Resume):
+            self.cursor = frame.last_seq
+            await self.flush()
+        elif isinstance(frame, SendMessage):
+            if verdict == "slow_down":
+                await self.error("rate_limited", "too many messages; wait a moment", frame.client_msg_id)
+                return
+            await self.take_message(frame)
+        elif isinstance(frame, TypingFrame):
+            await self.typing(frame.typing)
+        elif isinstance(frame, Read):
+            return None
+        elif isinstance(frame, Ping):
+            await self.send({"type": "pong"})
+
+    async def take_message(self, frame: SendMessage) -> None:
+        inbound = InboundMessage(
+            channel=ChannelKind.WEBCHAT,
+            inbox_id=self.inbox.id,
+            sender_id=self.visitor.visitor_id,
+            # Scoped by visitor: nobody can collide with another visitor's ids.
+            external_id=f"{self.visitor.visitor_id}:{frame.client_msg_id}",
+            thread_key=self.visitor.visitor_id,
+            text=frame.text,  # type: ignore[arg-type]  # checked by do_intake
+            attachments=[InboundAttachment(a) for a in frame.attachment_ids],
+        )
+        try:
+            result = await self.db.run(lambda s: do_intake(s, inbound))
+        except DomainError as exc:
+            await self.error(exc.code, exc.message, frame.client_msg_id)
+            return
+        await self.send(
+            {
+                "type": "ack",
+                "client_msg_id": frame.client_msg_id,
+                "seq": result.seq,
+                "message_id": result.message_id,
+                "duplicate": result.duplicate,
+            }
+        )
+        if self.conversation_id is None:
+            self.conversation_id = result.conversation_id
+            self.start_pump()
+        else:
+            await self.flush()
+
+    async def typing(self, typing: bool) -> None:
+        now = time.monotonic()
+        if self.conversation_id is None or (typing and now - self.last_typing < TYPING_INTERVAL):
+            return
+        self.last_typing = now if typing else 0.0
+        await self.bus.publish(
+            Typing(
+                actor=f"visitor:{self.visitor.visitor_id}",
+                conversation_id=self.conversation_id,
+                inbox_id=self.inbox.id,
+                side="customer",
+                name="",
+                typing=typing,
+            )
+        )
+
+    async def close(self) -> None:
+        if self.pump is not None:
+            self.pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.pump
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    if not origin_allowed(request):
+        raise web.HTTPForbidden(text="foreign origin")
+    visitor = _visitor(request, request.query.get("token", ""))
+    inbox = await _inbox_for(request, visitor.inbox_key)
+    address = request.remote or "unknown"
+    if _sockets_per_address[address] >= MAX_SOCKETS_PER_ADDRESS:
+        raise TooManyRequests("too many open chats from this address", retry_after=30)
+    settings = request.config_dict[SETTINGS]
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=settings.ws_max_msg_bytes)
+    await ws.prepare(request)
+    _sockets_per_address[address] += 1
+    socket = WidgetSocket(request, ws, inbox, visitor)
+    try:
+        await socket.find_conversation()
+        await socket.send({"type": "hello", "visitor_id": visitor.visitor_id})
+        socket.start_pump()
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                await socket.handle(msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                await socket.error("bad_frame", "binary frames are not accepted")
+            elif msg.type == WSMsgType.ERROR:
+                log.info("widget socket closed with error: %s", ws.exception())
+                break
+    finally:
+        _sockets_per_address[address] -= 1
+        if _sockets_per_address[address] <= 0:
+            del _sockets_per_address[address]
+        await socket.close()
+    return ws
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/widget.js", loader)
+    app.router.add_get("/widget/frame", frame)
+    app.router.add_post("/widget/session", session)
+    app.router.add_post("/widget/upload", upload)
+    app.router.add_get("/widget/attachments/{id}", attachment)
+    app.router.add_get("/widget/ws", websocket)
