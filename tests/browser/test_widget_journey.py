@@ -1,0 +1,61 @@
+"""A customer chats in the widget on the demo page; an agent answers from the inbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.async_api import Page, expect
+
+from switchboard.appkeys import DB
+from tests.conftest import PASSWORD, create_user
+
+
+async def open_widget(page: Page, url: str) -> Any:
+    await page.goto(url)
+    await page.click("#switchboard-launcher")
+    frame = page.frame_locator("#switchboard-frame")
+    await expect(frame.locator("body[data-state='live']")).to_be_attached(timeout=10_000)
+    return frame
+
+
+async def test_customer_and_agent_talk_live(browser: Any, hub: Any) -> None:
+    base = str(hub.make_url("")).rstrip("/")
+    await create_user(hub.app[DB], "alex@example.com", "agent", "Alex Agent")
+
+    customer = await browser.new_context()
+    shop = await customer.new_page()
+    widget = await open_widget(shop, f"{base}/demo")
+    await widget.locator("#widget-input").fill("Hello, is my parcel on its way?")
+    await widget.locator("#widget-send").click()
+    await expect(widget.locator("#widget-messages")).to_contain_text("is my parcel on its way?")
+
+    agent_context = await browser.new_context()
+    agent = await agent_context.new_page()
+    await agent.goto(f"{base}/login")
+    await agent.fill("#email", "alex@example.com")
+    await agent.fill("#password", PASSWORD)
+    await agent.click("#login-submit")
+    await agent.wait_for_url(f"{base}/inbox**")
+    conversation = agent.locator("#conversation-list [data-conversation-id]").first
+    await expect(conversation).to_contain_text("parcel", timeout=10_000)
+
+    # A second message arrives while the agent watches: no reload.
+    await widget.locator("#widget-input").fill("Order 1042, if that helps")
+    await widget.locator("#widget-send").click()
+    await conversation.click()
+    await expect(agent.locator("#messages")).to_contain_text("Order 1042", timeout=10_000)
+
+    await agent.fill("#reply-text", "It left our warehouse this morning.")
+    await agent.click("#reply-send")
+    await expect(widget.locator("#widget-messages")).to_contain_text(
+        "It left our warehouse this morning.", timeout=10_000
+    )
+
+    # A reload of the shop page restores the whole history from the server.
+    widget = await open_widget(shop, f"{base}/demo")
+    messages = widget.locator("#widget-messages")
+    await expect(messages).to_contain_text("is my parcel on its way?")
+    await expect(messages).to_contain_text("Order 1042")
+    await expect(messages).to_contain_text("It left our warehouse this morning.")
+    await customer.close()
+    await agent_context.close()
