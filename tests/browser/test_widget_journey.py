@@ -12,8 +12,13 @@ from tests.conftest import PASSWORD, create_user
 
 async def open_widget(page: Page, url: str) -> Any:
     await page.goto(url)
-    await page.click("#switchboard-launcher")
+    launcher = page.locator("#switchboard-launcher")
+    # The loader remembers an open panel across reloads; only open it if it is closed.
+    if await launcher.get_attribute("aria-expanded") != "true":
+        await launcher.click()
+    await expect(launcher).to_have_attribute("aria-expanded", "true")
     frame = page.frame_locator("#switchboard-frame")
+    await expect(page.locator("#switchboard-frame")).to_be_visible()
     await expect(frame.locator("body[data-state='live']")).to_be_attached(timeout=10_000)
     return frame
 

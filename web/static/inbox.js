@@ -274,7 +274,8 @@
     body.appendChild(middle);
 
     var bottom = make('span', 'conv-row');
-    bottom.appendChild(make('span', 'conv-preview', conv.last_preview || 'No messages yet'));
+    var preview = conv.last_preview || (conv.last_message_at ? 'Attachment' : 'No messages yet');
+    bottom.appendChild(make('span', 'conv-preview', preview));
     if (unread > 0) {
       var badge = make('span', 'unread-badge', unread > 99 ? '99+' : String(unread));
       badge.setAttribute('aria-label', unread + ' unread');

@@ -322,6 +322,14 @@
     }
   }
 
+  /* Re-render after a state change (sent, failed…) without losing the newest message. */
+  function refresh(item) {
+    var stick = isNearBottom();
+    render(item);
+    place(item);
+    if (stick) scrollToBottom();
+  }
+
   /* Put an item's element where its seq says; items without a seq (not yet acknowledged)
      stay at the end, in the order they were written. */
   function place(item) {
@@ -513,7 +521,7 @@
       item.state = 'failed';
       item.error = 'Not delivered yet.';
       item.retryable = true;
-      render(item);
+      refresh(item);
     }, ACK_TIMEOUT);
   }
 
@@ -521,8 +529,7 @@
     item.state = 'sending';
     item.error = null;
     item.retryable = true;
-    render(item);
-    place(item);
+    refresh(item);
     transmit(item);
   }
 
@@ -557,8 +564,7 @@
     item.error = null;
     if (frame.message_id != null) item.id = frame.message_id;
     if (typeof frame.seq === 'number') assignSeq(item, frame.seq);
-    render(item);
-    place(item);
+    refresh(item);
   }
 
   function onError(frame) {
@@ -571,8 +577,7 @@
       item.state = 'failed';
       item.error = frame.message ? String(frame.message) : 'Not delivered.';
       item.retryable = true;
-      render(item);
-      place(item);
+      refresh(item);
       return;
     }
     if (frame.message) flashError(String(frame.message));
@@ -597,7 +602,7 @@
     }
     item.state = 'uploading';
     item.error = null;
-    render(item);
+    refresh(item);
 
     var attempt = state.needSession || !state.token ? startSession() : Promise.resolve();
     attempt.then(function () {
@@ -632,12 +637,12 @@
       // Too large, wrong type and the like will fail the same way again.
       item.retryable = result.status === 401 || result.status === 403 || result.status === 408 ||
         result.status === 429 || result.status >= 500;
-      render(item);
+      refresh(item);
     }, function () {
       item.state = 'failed';
       item.error = 'The file could not be uploaded. Check your connection.';
       item.retryable = true;
-      render(item);
+      refresh(item);
     });
   }
 
