@@ -64,10 +64,13 @@ def _serve(settings: Settings, *, demo_page: bool = False, banner: str = "") -> 
         app[DEMO_LOGINS] = [
             {"email": e, "role": r, "password": p} for e, _n, r, p in DEMO_USERS
         ]
+    from web.accesslog import AccessLogger
+
     web.run_app(
         app,
         host=settings.host,
         port=settings.port,
+        access_log_class=AccessLogger,
         print=(lambda _m: print(banner or f"Switchboard on {settings.public_url}", flush=True)),
     )
 
@@ -144,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=os.environ.get("SWITCHBOARD_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     from switchboard.errors import DomainError
 
     try:

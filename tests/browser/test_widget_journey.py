@@ -55,6 +55,9 @@ async def test_customer_and_agent_talk_live(browser: Any, hub: Any) -> None:
     await expect(widget.locator("#widget-messages")).to_contain_text(
         "It left our warehouse this morning.", timeout=10_000
     )
+    # The outbox confirms delivery, and the agent sees it without a reload.
+    reply = agent.locator("#messages li", has_text="It left our warehouse")
+    await expect(reply).to_have_attribute("data-delivery-status", "sent", timeout=10_000)
 
     # A reload of the shop page restores the whole history from the server.
     widget = await open_widget(shop, f"{base}/demo")

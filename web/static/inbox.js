@@ -594,6 +594,15 @@
     if (msg.conversation_id != null && msg.conversation_id !== state.openId) return false;
     var existing = state.messagesBySeq.get(msg.seq);
     if (existing) {
+      // The live "sent" update can overtake the POST's own answer ("pending"): a
+      // settled delivery status never goes back to pending.
+      if (msg.delivery_status === 'pending' && existing.msg.delivery_status &&
+          existing.msg.delivery_status !== 'pending') {
+        msg = Object.assign({}, msg, {
+          delivery_status: existing.msg.delivery_status,
+          delivery_error: existing.msg.delivery_error
+        });
+      }
       existing.msg = Object.assign({}, existing.msg, msg);
       fillMessage(existing.el, existing.msg);
       if (msg.id != null) state.seqById.set(msg.id, msg.seq);
