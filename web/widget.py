@@ -18,7 +18,7 @@ from urllib.parse import quote
 from typing import Any
 
 import aiohttp_jinja2
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import BodyPartReader, WSCloseCode, WSMsgType, web
 from sqlalchemy import select
 
 from channels.base import InboundAttachment, InboundMessage, WebhookRejected
@@ -176,7 +176,7 @@ async def read_upload(request: web.Request, max_bytes: int) -> tuple[str, bytes]
         raise InvalidInput("send the file as multipart/form-data")
     reader = await request.multipart()
     async for part in reader:
-        if getattr(part, "name", None) != "file" or not hasattr(part, "read_chunk"):
+        if not isinstance(part, BodyPartReader) or part.name != "file":
             continue
         if part.headers.get("Content-Transfer-Encoding", "").lower() not in ("", "binary", "8bit"):
             raise InvalidInput("transfer encodings are not accepted in uploads")
