@@ -33,7 +33,7 @@ from channels.webchat.frames import (
 )
 from channels.webchat.tokens import Visitor
 from conversations import attachments as attachment_store
-from conversations.events import Typing, conversation_topic
+from conversations.events import MessageCreated, Typing, conversation_topic
 from conversations.models import ChannelKind, Conversation, Inbox
 from conversations.service import do_intake, get_inbox_by_public_key, list_messages
 from customers.service import do_resolve_sender
@@ -290,8 +290,20 @@ class WidgetSocket:
                 if isinstance(event, Typing):
                     if event.side == "agent":
                         await self.send({"type": "typing", "name": event.name, "typing": event.typing})
-                elif isinstance(event, Resync) or getattr(event, "conversation_id", None):
+                elif isinstance(event, MessageCreated):
+                    await self.deliver(event.message)
+                elif isinstance(event, Resync):
                     await self.flush()
+
+    async def deliver(self, message: dict[str, Any]) -> None:
+        """Send a just-created message straight from its event when it is the next one
+        this socket expects; anything else (a gap, a note) goes through the database."""
+        async with self.flush_lock:
+            if message["seq"] == self.cursor + 1 and not message["private"]:
+                await self.send({"type": "message", "message": _widget_message(message)})
+                self.cursor = message["seq"]
+                return
+        await self.flush()
 
     def count_frame(self, is_send: bool) -> str | None:
         now = time.monotonic()

@@ -85,3 +85,26 @@ async def test_retried_send_with_same_client_msg_id_is_stored_once(client: AppCl
     assert first["seq"] == second["seq"] == 1
     assert second["duplicate"] is True
     await widget.close()
+
+
+async def test_typing_shows_both_ways(client: AppClient, db: Any) -> None:
+    await create_user(db, "kim@example.com", name="Kim")
+    _, token = await widget_session(client)
+    widget = await client.ws_connect(f"/widget/ws?token={token}")
+    await widget.send_json({"type": "message", "client_msg_id": "typing-0001", "text": "hi"})
+    await receive(widget, "ack")
+    await login(client, "kim@example.com")
+    inbox = await client.ws_connect("/inbox/ws")
+    await inbox.send_json({"type": "ping"})
+    await receive(inbox, "pong")  # subscribed before anyone types
+
+    await widget.send_json({"type": "typing", "typing": True})
+    seen = await receive(inbox, "conversation.typing")
+    assert seen["data"]["side"] == "customer" and seen["data"]["typing"] is True
+    conversation_id = seen["data"]["conversation_id"]
+
+    await inbox.send_json({"type": "typing", "conversation_id": conversation_id, "typing": True})
+    shown = await receive(widget, "typing")
+    assert shown == {"type": "typing", "name": "Kim", "typing": True}
+    await widget.close()
+    await inbox.close()
