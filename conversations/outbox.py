@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -60,11 +60,8 @@ def backoff_delay(attempts: int, policy: OutboxPolicy, retry_after: float | None
     return delay
 
 
-async def claim_due(
-    session: AsyncSession, now: datetime, policy: OutboxPolicy
-) -> list[int]:
-    """Claim due rows for this worker. Per conversation only the oldest unsent row is due,
-    so replies arrive in order; SKIP LOCKED keeps two PostgreSQL workers off one row."""
+def _first_unsent_of_its_conversation() -> ColumnElement[bool]:
+    """Per conversation only the oldest unsent row may go out, so replies arrive in order."""
     earlier = aliased(OutboxEntry)
     older_unsent = (
         select(func.count())
@@ -76,12 +73,20 @@ async def claim_due(
         )
         .scalar_subquery()
     )
+    return older_unsent == 0
+
+
+async def claim_due(
+    session: AsyncSession, now: datetime, policy: OutboxPolicy
+) -> list[int]:
+    """Claim due rows for this worker. Per conversation only the oldest unsent row is due,
+    so replies arrive in order; SKIP LOCKED keeps two PostgreSQL workers off one row."""
     due = (
         select(OutboxEntry.id)
         .where(
             OutboxEntry.status == OutboxStatus.PENDING,
             OutboxEntry.next_attempt_at <= now,
-            older_unsent == 0,
+            _first_unsent_of_its_conversation(),
         )
         .order_by(OutboxEntry.next_attempt_at, OutboxEntry.id)
         .limit(policy.batch)
@@ -204,12 +209,12 @@ async def do_mark_unconfirmed(session: AsyncSession, outbox_id: int, reason: str
 
 
 async def do_recover_expired(
-    session: AsyncSession, now: datetime, idempotent_kinds: set[str]
+    session: AsyncSession, now: datetime, idempotent_kinds: set[str], policy: OutboxPolicy
 ) -> int:
     """Settle rows whose worker died mid-delivery (lease expired while 'sending')."""
     rows = (
         await session.execute(
-            select(OutboxEntry.id, Inbox.kind)
+            select(OutboxEntry.id, Inbox.kind, OutboxEntry.attempts)
             .join(Inbox, Inbox.id == OutboxEntry.inbox_id)
             .where(
                 and_(
@@ -220,8 +225,12 @@ async def do_recover_expired(
             .with_for_update(skip_locked=True, of=OutboxEntry)
         )
     ).all()
-    for outbox_id, kind in rows:
-        if kind in idempotent_kinds:
+    for outbox_id, kind, attempts in rows:
+        if kind in idempotent_kinds and attempts >= policy.max_attempts:
+            # A message that takes its worker down every time must not do so forever.
+            stopped = DeliveryFailed("delivery was interrupted on every attempt", permanent=True)
+            await do_record_failure(session, outbox_id, stopped, policy)
+        elif kind in idempotent_kinds:
             # The channel shows one message per idempotency key: repeating is safe.
             await session.execute(
                 update(OutboxEntry)
@@ -256,7 +265,7 @@ class OutboxWorker:
         """Recover expired leases, then claim and deliver one batch; return rows handled."""
         now = utcnow()
         idempotent = {kind for kind, a in self.adapters.items() if a.idempotent}
-        await self.db.run(lambda s: do_recover_expired(s, now, idempotent))
+        await self.db.run(lambda s: do_recover_expired(s, now, idempotent, self.policy))
         ids = await self.db.run(lambda s: claim_due(s, now, self.policy))
         if ids:
             await asyncio.gather(*(self.deliver(i) for i in ids))
@@ -271,10 +280,13 @@ class OutboxWorker:
             await self.db.run(lambda s: do_record_failure(s, outbox_id, failure, self.policy))
             return
         try:
-            receipt = await adapter.send(outbound)
+            # A send that outlives its lease would race the recovery of its own row.
+            async with asyncio.timeout(self.policy.lease.total_seconds() * 0.8):
+                receipt = await adapter.send(outbound)
         except DeliveryFailed as failed:
             log.info("outbox %s: %s (retry_after=%s)", outbox_id, failed.reason, failed.retry_after)
-            await self.db.run(lambda s: do_record_failure(s, outbox_id, failed, self.policy))
+            refused = failed  # the `as` name is unbound when the block ends; keep it explicit
+            await self.db.run(lambda s: do_record_failure(s, outbox_id, refused, self.policy))
             return
         except Exception as exc:
             # We cannot tell whether the channel got it. Repeat only where that is safe.
@@ -292,11 +304,14 @@ class OutboxWorker:
         self._wake.set()
 
     async def next_due_in(self) -> float:
+        # A row queued behind one still being sent (maybe by a worker that died, until its
+        # lease expires) is overdue but cannot be claimed: counting it would spin this loop.
         async with self.db.reading() as session:
             soonest = (
                 await session.execute(
                     select(func.min(OutboxEntry.next_attempt_at)).where(
-                        OutboxEntry.status == OutboxStatus.PENDING
+                        OutboxEntry.status == OutboxStatus.PENDING,
+                        _first_unsent_of_its_conversation(),
                     )
                 )
             ).scalar_one_or_none()

@@ -1,0 +1,99 @@
+"""`Database.run` and `Database.reading` on real databases: lost races are re-run without
+repeating their events, and readers never queue behind a writer."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from conversations.events import INBOX_TOPIC, Typing
+from customers.models import Customer
+from switchboard.errors import Conflict
+from switchboard.tx import Database, emit
+
+
+def typing(name: str) -> Typing:
+    return Typing(
+        actor="agent:1", conversation_id=1, inbox_id=1, side="agent", name=name, typing=True
+    )
+
+
+async def customer_names(db: Database) -> list[str | None]:
+    async with db.reading() as s:
+        return list((await s.execute(select(Customer.name).order_by(Customer.id))).scalars())
+
+
+async def test_a_lost_race_is_run_again_and_only_the_winning_attempt_is_published(
+    db: Database,
+) -> None:
+    attempts = 0
+
+    async def work(s: AsyncSession) -> int:
+        nonlocal attempts
+        attempts += 1
+        s.add(Customer(name=f"attempt {attempts}"))
+        await s.flush()
+        emit(s, typing(f"attempt {attempts}"))
+        if attempts == 1:
+            # What a unique constraint reports when another writer got there first.
+            raise IntegrityError("INSERT …", {}, Exception("duplicate key value"))
+        return attempts
+
+    async with db.bus.subscribe([INBOX_TOPIC]) as sub:
+        assert await db.run(work) == 2
+        event = await asyncio.wait_for(sub.get(), timeout=2)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(sub.get(), timeout=0.1)
+
+    assert event == typing("attempt 2")
+    assert await customer_names(db) == ["attempt 2"]
+
+
+async def test_a_domain_error_is_not_retried_and_leaves_nothing(db: Database) -> None:
+    attempts = 0
+
+    async def work(s: AsyncSession) -> None:
+        nonlocal attempts
+        attempts += 1
+        s.add(Customer(name="half done"))
+        await s.flush()
+        raise Conflict("someone else changed it")
+
+    with pytest.raises(Conflict):
+        await db.run(work)
+
+    assert attempts == 1
+    assert await customer_names(db) == []
+
+
+async def test_a_reader_does_not_wait_for_an_open_write_transaction(db: Database) -> None:
+    await db.run(lambda s: _add(s, "committed"))
+    writing = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_writer(s: AsyncSession) -> None:
+        await _add(s, "uncommitted")
+        writing.set()
+        await release.wait()
+
+    writer = asyncio.create_task(db.run(slow_writer))
+    try:
+        await asyncio.wait_for(writing.wait(), timeout=5)
+        # SQLite's busy timeout is 10 s: a reader queued behind the writer would time out here.
+        async with asyncio.timeout(2):
+            async with db.reading() as s:
+                count = (await s.execute(select(func.count()).select_from(Customer))).scalar_one()
+        assert count == 1, "the reader saw uncommitted data"
+    finally:
+        release.set()
+        await writer
+    assert await customer_names(db) == ["committed", "uncommitted"]
+
+
+async def _add(s: AsyncSession, name: str) -> None:
+    s.add(Customer(name=name))
+    await s.flush()
