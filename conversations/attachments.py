@@ -27,8 +27,10 @@ ALLOWED_TYPES = {
     "application/pdf": ".pdf",
     "text/plain": ".txt",
 }
-# Text that a browser might treat as markup if it ever sniffed it.
-_MARKUP_HINTS = (b"<html", b"<script", b"<svg", b"<?xml", b"<!doctype", b"<body", b"<iframe")
+# Text that a browser might treat as markup if it ever sniffed it. "<?" covers XML
+# prologs and PHP (`<?php`, `<?=`: a .phtml must not come in as "plain text").
+_MARKUP_HINTS = (b"<html", b"<script", b"<svg", b"<?", b"<!doctype", b"<body", b"<iframe")
+_SNIFF_WINDOW = 65536
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,8 @@ def sniff_content_type(data: bytes) -> str | None:
     kind = filetype.guess(data[:8192])
     if kind is not None:
         return kind.mime if kind.mime in ALLOWED_TYPES and kind.mime != "text/plain" else None
-    head = data[:4096].lower()
-    if b"\x00" in data[:65536] or any(h in head for h in _MARKUP_HINTS):
+    head = data[:_SNIFF_WINDOW].lower()
+    if b"\x00" in head or any(h in head for h in _MARKUP_HINTS):
         return None
     try:
         data.decode("utf-8")

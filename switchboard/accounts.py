@@ -27,7 +27,9 @@ MIN_PASSWORD_LENGTH = 10
 
 
 def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    # surrogatepass: a header with bytes that are not UTF-8 reaches us with surrogates in
+    # it; such a token matches nothing, and must not crash the request with a 500.
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def normalise_email(email: str) -> str:

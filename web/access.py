@@ -15,6 +15,9 @@ from switchboard.errors import NotFound
 from switchboard.models import Role, User
 
 STAFF_ROLES = {Role.AGENT, Role.SUPERVISOR, Role.ADMIN}
+# Row ids are 32-bit integers: a larger number names nothing, and PostgreSQL (asyncpg)
+# and SQLite refuse to even compare with it, which would surface as a 500.
+MAX_ROW_ID = 2**31 - 1
 
 
 def visible_inbox_ids(user: User) -> Sequence[int] | None:
@@ -34,6 +37,8 @@ async def access_conversation_by_id(
 ) -> Conversation:
     """The conversation, if the user may see it. Outsiders get the same 404 as for a
     conversation that does not exist."""
+    if not 0 < conversation_id <= MAX_ROW_ID:
+        raise NotFound("conversation not found")
     conversation = await session.get(Conversation, conversation_id)
     if conversation is None or not may_see_inbox(user, conversation.inbox_id):
         raise NotFound("conversation not found")

@@ -19,7 +19,7 @@ from conversations.service import (
 )
 from switchboard.appkeys import DB, SETTINGS
 from switchboard.errors import InvalidInput, NotFound
-from web.access import access_conversation_by_id, may_see_inbox, visible_inbox_ids
+from web.access import MAX_ROW_ID, access_conversation_by_id, may_see_inbox, visible_inbox_ids
 from web.auth import require_user
 from web.widget import attachment_response, read_upload
 
@@ -39,7 +39,8 @@ def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) 
 
 def _conversation_id(request: web.Request) -> int:
     raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 18:
+    # isascii: str.isdigit() also accepts "²" (int() then raises) and "١" (int() says 1).
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10 or int(raw) > MAX_ROW_ID:
         raise NotFound("conversation not found")
     return int(raw)
 

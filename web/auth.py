@@ -18,6 +18,7 @@ from switchboard import accounts
 from switchboard.appkeys import DB, LIMITER, SETTINGS
 from switchboard.errors import Forbidden, TooManyRequests
 from switchboard.models import AuthSession, User
+from switchboard.ratelimit import RateLimiter
 from web.middleware import Handler
 
 SESSION_COOKIE = "sb_session"
@@ -93,8 +94,18 @@ async def _form_csrf(request: web.Request) -> str:
     return ""
 
 
+def _tokens_match(supplied: str, expected: str) -> bool:
+    """Constant-time, on bytes: `compare_digest` raises TypeError on non-ASCII str, and
+    a token is attacker input that may contain anything."""
+    if not supplied or not expected:
+        return False
+    return hmac.compare_digest(
+        supplied.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
+
+
 def _check_csrf(request: web.Request, auth_session: AuthSession, supplied: str) -> None:
-    if not supplied or not hmac.compare_digest(supplied, auth_session.csrf_token):
+    if not _tokens_match(supplied, auth_session.csrf_token):
         raise Forbidden("missing or wrong CSRF token", code="csrf")
 
 
@@ -135,19 +146,31 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def _wait_out_lockout(limiter: RateLimiter, account_key: str, address_key: str) -> None:
+    for key, (limit, window) in ((account_key, ACCOUNT_LIMIT), (address_key, ADDRESS_LIMIT)):
+        wait = await limiter.blocked(key, limit, window)
+        if wait:
+            raise TooManyRequests(
+                f"too many failed logins; try again in {wait} seconds", retry_after=wait
+            )
+
+
 async def login_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     email = str(form.get("email", ""))[:320]
     password = str(form.get("password", ""))[:1024]
     supplied = str(form.get("csrf_token", ""))
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not expected or not hmac.compare_digest(supplied, expected):
+    if not _tokens_match(supplied, expected):
         raise Forbidden("the login form expired; reload the page", code="csrf")
     next_url = safe_next(str(form.get("next", "")))
     limiter = request.config_dict[LIMITER]
     account_key = "login:acct:" + email.strip().lower()
     address_key = "login:addr:" + client_address(request)
     db = request.config_dict[DB]
+    # Refuse a locked-out account or address before hashing: Argon2 runs on the event
+    # loop, and a flood of doomed attempts must not cost a hash each.
+    await _wait_out_lockout(limiter, account_key, address_key)
     async with db.reading() as session:
         user = await accounts.authenticate(session, email, password)
     if user is None:
@@ -167,13 +190,9 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
             status=401,
         )
         return response
-    # Even a correct password waits out an account that is under attack.
-    for key, (limit, window) in ((account_key, ACCOUNT_LIMIT), (address_key, ADDRESS_LIMIT)):
-        wait = await limiter.blocked(key, limit, window)
-        if wait:
-            raise TooManyRequests(
-                f"too many failed logins; try again in {wait} seconds", retry_after=wait
-            )
+    # Even a correct password waits out an account that is under attack (checked again:
+    # failures may have come in while this password was being verified).
+    await _wait_out_lockout(limiter, account_key, address_key)
     await limiter.reset(account_key)
     if old := request.cookies.get(SESSION_COOKIE):
         await db.run(lambda s: accounts.do_end_session(s, old))

@@ -40,7 +40,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except WebhookRejected as exc:
         return web.json_response(error_body("rejected", exc.reason), status=exc.status)
     except web.HTTPException as exc:
-        if exc.status >= 400 and exc.content_type != "application/json" and not exc.text:
+        # aiohttp gives its own errors (no route, wrong method) the text "404: Not Found":
+        # those become JSON too; an error raised with a text of its own is left alone.
+        default_text = f"{exc.status}: {exc.reason}"
+        if (
+            exc.status >= 400
+            and exc.content_type != "application/json"
+            and exc.text in (None, "", default_text)
+        ):
             return web.json_response(
                 error_body(exc.reason.lower().replace(" ", "_"), exc.reason),
                 status=exc.status,

@@ -345,6 +345,13 @@ class WidgetSocket:
         elif isinstance(frame, Ping):
             await self.send({"type": "pong"})
 
+    async def reject_binary(self) -> None:
+        # Counted like any other frame: a binary flood must hit the same 1008 close.
+        if self.count_frame(False) == "flood":
+            await self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"flood")
+            return
+        await self.error("bad_frame", "binary frames are not accepted")
+
     async def take_message(self, frame: SendMessage) -> None:
         inbound = InboundMessage(
             channel=ChannelKind.WEBCHAT,
@@ -420,7 +427,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             if msg.type == WSMsgType.TEXT:
                 await socket.handle(msg.data)
             elif msg.type == WSMsgType.BINARY:
-                await socket.error("bad_frame", "binary frames are not accepted")
+                await socket.reject_binary()
             elif msg.type == WSMsgType.ERROR:
                 log.info("widget socket closed with error: %s", ws.exception())
                 break

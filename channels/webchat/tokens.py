@@ -35,7 +35,9 @@ class VisitorTokens:
 
     def verify(self, token: str, *, max_age: int = TOKEN_MAX_AGE_SECONDS) -> Visitor:
         """The visitor the token names; `WebhookRejected(401)` if forged, altered or expired."""
-        if not token or len(token) > 512:
+        # Real tokens are URL-safe ASCII; anything else (a lone surrogate from JSON, header
+        # bytes that are not UTF-8) would make itsdangerous raise UnicodeEncodeError: a 500.
+        if not token or len(token) > 512 or not token.isascii():
             raise WebhookRejected(401, "missing or malformed visitor token")
         try:
             data = self._serializer.loads(token, max_age=max_age)

@@ -1,0 +1,1 @@
+"""Hostile-input and access tests (SECURITY.md section 4)."""

@@ -1,0 +1,89 @@
+"""The agent inbox socket: cross-site hijacking guard and hostile frames (SECURITY.md 4: 32)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import WSServerHandshakeError
+
+from tests.conftest import AppClient, create_user, login
+from tests.security.support import conversation_of, new_visitor, open_widget, receive, send_text
+
+HUB_ORIGIN = "http://127.0.0.1:8080"  # the public URL in the test settings
+
+
+async def handshake(client: AppClient, headers: dict[str, str]) -> int:
+    try:
+        ws = await client.ws_connect("/inbox/ws", headers=headers)
+    except WSServerHandshakeError as exc:
+        return exc.status
+    await ws.send_json({"type": "ping"})
+    assert (await receive(ws, "pong"))["type"] == "pong"
+    await ws.close()
+    return 101
+
+
+async def test_inbox_socket_needs_our_origin_and_a_session(client: AppClient, db: Any) -> None:
+    await create_user(db, "alex@example.com")
+    await login(client, "alex@example.com")
+    reached_as = f"http://{client.host}:{client.port}"
+
+    assert await handshake(client, {"Origin": HUB_ORIGIN}) == 101
+    assert await handshake(client, {"Origin": reached_as}) == 101
+    for foreign in (
+        "https://evil.example",
+        "null",
+        HUB_ORIGIN + ".evil.example",
+        "https://127.0.0.1:8080",
+        "http://127.0.0.1:8081",
+    ):
+        assert await handshake(client, {"Origin": foreign}) == 403, foreign
+
+    client.session.cookie_jar.clear()
+    assert await handshake(client, {"Origin": HUB_ORIGIN}) == 401
+
+
+async def test_typing_for_a_conversation_that_does_not_exist_is_an_error_frame(
+    client: AppClient, db: Any
+) -> None:
+    await create_user(db, "alex@example.com")
+    visitor, visitor_id = await new_visitor(client)
+    widget = await open_widget(client, visitor)
+    assert (await send_text(widget, "hello-0001", "anyone there?"))["type"] == "ack"
+    conversation_id = await conversation_of(db, visitor_id)
+    await login(client, "alex@example.com")
+    ws = await client.ws_connect("/inbox/ws", headers={"Origin": HUB_ORIGIN})
+
+    for bad_id, code in [
+        (9999, "not_found"),
+        (0, "not_found"),
+        (-1, "not_found"),
+        (2**31, "not_found"),
+        (2**63, "not_found"),
+        (10**40, "not_found"),
+        ("1", "bad_frame"),
+        (True, "bad_frame"),
+        (None, "bad_frame"),
+        (1.5, "bad_frame"),
+    ]:
+        await ws.send_json({"type": "typing", "conversation_id": bad_id, "typing": True})
+        answer = await receive(ws, "error")
+        assert answer["code"] == code, bad_id
+        # The socket is still open and answering.
+        await ws.send_json({"type": "ping"})
+        assert (await receive(ws, "pong"))["type"] == "pong"
+
+    for raw, code in [
+        ("{oops", "bad_json"),
+        ("[]", "bad_frame"),
+        ('{"type": "drop"}', "unknown_type"),
+    ]:
+        await ws.send_str(raw)
+        assert (await receive(ws, "error"))["code"] == code
+
+    # Typing in the visitor's real conversation reaches the visitor.
+    await ws.send_json({"type": "typing", "conversation_id": conversation_id, "typing": True})
+    typing = await receive(widget, "typing")
+    assert typing["typing"] is True
+    await ws.close()
+    await widget.close()
