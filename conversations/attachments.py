@@ -64,9 +64,20 @@ def clean_filename(name: str, content_type: str) -> str:
     return f"{stem or 'file'}{extension}"
 
 
+def human_size(size: int) -> str:
+    for unit, scale in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.3g} {unit}"
+    return f"{size} bytes"
+
+
+def too_large(max_bytes: int) -> TooLarge:
+    return TooLarge(f"file is larger than {human_size(max_bytes)}", code="file_too_large")
+
+
 def check_upload(filename: str, data: bytes, max_bytes: int) -> CheckedUpload:
     if len(data) > max_bytes:
-        raise TooLarge(f"file is larger than {max_bytes // (1024 * 1024)} MiB", code="file_too_large")
+        raise too_large(max_bytes)
     if not data:
         raise InvalidInput("file is empty", code="empty_file")
     content_type = sniff_content_type(data)

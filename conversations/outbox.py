@@ -332,8 +332,11 @@ class OutboxWorker:
                     if handled:
                         continue
                     self._wake.clear()
+                    # Ask how long to sleep before creating the wait: a cancellation in
+                    # between must not leave an un-awaited coroutine behind.
+                    pause = await self._safe_next_due()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), await self._safe_next_due())
+                        await asyncio.wait_for(self._wake.wait(), pause)
             finally:
                 waker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

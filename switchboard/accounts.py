@@ -5,6 +5,7 @@ Tokens are random; only their SHA-256 is stored, so a database leak hands out no
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -17,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.db import utcnow
 from switchboard.errors import Conflict, InvalidInput
+from switchboard.events import SessionsEnded
 from switchboard.models import ApiToken, AuthSession, Role, User
+from switchboard.tx import emit
 
 SESSION_LIFETIME = timedelta(days=14)
 _hasher = PasswordHasher()
@@ -65,7 +68,8 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> User
         await session.execute(select(User).where(User.email == email, User.active.is_(True)))
     ).scalar_one_or_none()
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        # Argon2 is deliberately slow: keep it off the event loop.
+        await asyncio.to_thread(_hasher.verify, user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return None
     return user
@@ -111,11 +115,17 @@ async def session_user(session: AsyncSession, token: str) -> tuple[User, AuthSes
 
 
 async def do_end_session(session: AsyncSession, token: str) -> None:
-    await session.execute(
-        update(AuthSession)
-        .where(AuthSession.token_hash == token_digest(token))
-        .values(revoked_at=utcnow())
-    )
+    digest = token_digest(token)
+    user_id = (
+        await session.execute(
+            update(AuthSession)
+            .where(AuthSession.token_hash == digest, AuthSession.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+            .returning(AuthSession.user_id)
+        )
+    ).scalar_one_or_none()
+    if user_id is not None:
+        emit(session, SessionsEnded(actor=f"user:{user_id}", user_id=user_id, token_hash=digest))
 
 
 async def do_end_all_sessions(session: AsyncSession, user_id: int) -> None:
@@ -124,6 +134,7 @@ async def do_end_all_sessions(session: AsyncSession, user_id: int) -> None:
         .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
+    emit(session, SessionsEnded(actor=f"user:{user_id}", user_id=user_id, token_hash=None))
 
 
 async def do_create_api_token(session: AsyncSession, user: User, name: str) -> str:

@@ -52,3 +52,22 @@ class OutboxWake(Event):
 
     def topics(self) -> tuple[str, ...]:
         return ("outbox",)
+
+
+@register
+@dataclasses.dataclass(frozen=True)
+class SessionsEnded(Event):
+    """A user's browser session (or all of them, `token_hash` None) was revoked: live
+    sockets riding on it close at once, on every process."""
+
+    type_name: ClassVar[str] = "auth.sessions_ended"
+
+    user_id: int
+    token_hash: str | None
+
+    def topics(self) -> tuple[str, ...]:
+        return (user_topic(self.user_id),)
+
+
+def user_topic(user_id: int) -> str:
+    return f"user:{user_id}"

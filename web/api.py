@@ -21,7 +21,7 @@ from switchboard.appkeys import DB, SETTINGS
 from switchboard.errors import InvalidInput, NotFound
 from web.access import MAX_ROW_ID, access_conversation_by_id, may_see_inbox, visible_inbox_ids
 from web.auth import require_user
-from web.widget import attachment_response, read_upload
+from web.uploads import attachment_response, read_upload
 
 
 def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:

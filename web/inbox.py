@@ -13,14 +13,16 @@ import logging
 from typing import Any
 
 import aiohttp_jinja2
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from conversations.events import INBOX_TOPIC, MessageCreated, MessageUpdated, Typing
+from switchboard import accounts
 from switchboard.appkeys import BUS, DB
+from switchboard.events import SessionsEnded, user_topic
 from switchboard.bus import Resync
 from switchboard.errors import DomainError
 from web.access import access_conversation_by_id, may_see_inbox
-from web.auth import csrf_token, current_user, require_user
+from web.auth import TOKEN_KEY, csrf_token, current_user, require_user
 from web.origin import origin_allowed
 
 log = logging.getLogger(__name__)
@@ -58,9 +60,18 @@ async def inbox_socket(request: web.Request) -> web.StreamResponse:
     bus = request.config_dict[BUS]
     db = request.config_dict[DB]
 
+    session_token = request.get(TOKEN_KEY)
+    session_digest = accounts.token_digest(session_token) if session_token else None
+
     async def forward() -> None:
-        async with bus.subscribe([INBOX_TOPIC]) as sub:
+        async with bus.subscribe([INBOX_TOPIC, user_topic(user.id)]) as sub:
             async for event in sub:
+                if isinstance(event, SessionsEnded):
+                    if session_digest and event.token_hash in (None, session_digest):
+                        # Logged out (here or in another tab, on any process): stop now.
+                        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"session ended")
+                        return
+                    continue
                 inbox_id = getattr(event, "inbox_id", None)
                 if inbox_id is not None and not may_see_inbox(user, inbox_id):
                     continue

@@ -14,11 +14,10 @@ import logging
 import time
 from collections import Counter
 from pathlib import Path
-from urllib.parse import quote
 from typing import Any
 
 import aiohttp_jinja2
-from aiohttp import BodyPartReader, WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from sqlalchemy import select
 
 from channels.base import InboundAttachment, InboundMessage, WebhookRejected
@@ -37,10 +36,11 @@ from conversations.events import MessageCreated, Typing, conversation_topic
 from conversations.models import ChannelKind, Conversation, Inbox
 from conversations.service import do_intake, get_inbox_by_public_key, list_messages
 from customers.service import do_resolve_sender
-from switchboard.appkeys import BUS, DB, SETTINGS, VISITOR_TOKENS
+from switchboard.appkeys import BUS, DB, LIMITER, SETTINGS, VISITOR_TOKENS
 from switchboard.bus import Resync
-from switchboard.errors import DomainError, InvalidInput, NotFound, TooLarge, TooManyRequests
+from switchboard.errors import DomainError, InvalidInput, NotFound, TooManyRequests
 from web.origin import origin_allowed
+from web.uploads import attachment_response, read_upload
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ HEARTBEAT_SECONDS = 25
 SEND_LIMIT = (20, 10.0)  # messages per window (seconds) before the socket is told to slow down
 FLOOD_LIMIT = 60  # frames per window after which the socket is closed (1008)
 MAX_SOCKETS_PER_ADDRESS = 50
+UPLOAD_LIMIT = (20, 600)  # files per visitor per 10 minutes: one visitor cannot fill storage
 TYPING_INTERVAL = 1.0
 _sockets_per_address: Counter[str] = Counter()
 
@@ -141,6 +142,9 @@ def _visitor(request: web.Request, token: str) -> Visitor:
 async def upload(request: web.Request) -> web.StreamResponse:
     visitor = _visitor(request, request.headers.get("X-Visitor-Token", ""))
     inbox = await _inbox_for(request, visitor.inbox_key)
+    limiter = request.config_dict[LIMITER]
+    if wait := await limiter.hit(f"upload:{inbox.id}:{visitor.visitor_id}", *UPLOAD_LIMIT):
+        raise TooManyRequests("too many files in a short time; try again later", retry_after=wait)
     settings = request.config_dict[SETTINGS]
     filename, data = await read_upload(request, settings.upload_max_bytes)
     checked = attachment_store.check_upload(filename, data, settings.upload_max_bytes)
@@ -163,34 +167,6 @@ async def upload(request: web.Request) -> web.StreamResponse:
     return web.json_response(await request.config_dict[DB].run(store), status=201)
 
 
-def _too_large(max_bytes: int) -> TooLarge:
-    return TooLarge(f"file is larger than {max_bytes // (1024 * 1024)} MiB", code="file_too_large")
-
-
-async def read_upload(request: web.Request, max_bytes: int) -> tuple[str, bytes]:
-    """The first file part of a multipart body, read with a hard cap (no base64 games:
-    bytes are counted as they arrive, whatever the part's transfer encoding claims)."""
-    if request.content_length is not None and request.content_length > max_bytes + 65536:
-        raise _too_large(max_bytes)
-    if not request.content_type.startswith("multipart/"):
-        raise InvalidInput("send the file as multipart/form-data")
-    reader = await request.multipart()
-    async for part in reader:
-        if not isinstance(part, BodyPartReader) or part.name != "file":
-            continue
-        if part.headers.get("Content-Transfer-Encoding", "").lower() not in ("", "binary", "8bit"):
-            raise InvalidInput("transfer encodings are not accepted in uploads")
-        chunks: list[bytes] = []
-        size = 0
-        while chunk := await part.read_chunk(65536):
-            size += len(chunk)
-            if size > max_bytes:
-                raise _too_large(max_bytes)
-            chunks.append(chunk)
-        return part.filename or "file", b"".join(chunks)
-    raise InvalidInput("no file in the upload (field name: file)")
-
-
 async def attachment(request: web.Request) -> web.StreamResponse:
     visitor = _visitor(request, request.headers.get("X-Visitor-Token", ""))
     inbox = await _inbox_for(request, visitor.inbox_key)
@@ -207,20 +183,6 @@ async def attachment(request: web.Request) -> web.StreamResponse:
     if found is None or conversation is None or found[0].conversation_id != conversation:
         raise NotFound("attachment not found")
     return attachment_response(*found)
-
-
-def attachment_response(meta: Any, data: bytes) -> web.Response:
-    """Files go back as downloads that no browser will run: nosniff and a sandbox CSP."""
-    return web.Response(
-        body=data,
-        content_type=meta.content_type,
-        headers={
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(meta.filename)}",
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "sandbox; default-src 'none'",
-            "Cache-Control": "private, max-age=3600",
-        },
-    )
 
 
 class WidgetSocket:

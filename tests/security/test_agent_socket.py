@@ -87,3 +87,29 @@ async def test_typing_for_a_conversation_that_does_not_exist_is_an_error_frame(
     assert typing["typing"] is True
     await ws.close()
     await widget.close()
+
+
+async def test_logging_out_closes_the_open_inbox_socket_of_that_session(
+    make_client: Any, db: Any
+) -> None:
+    """SECURITY.md 4: 30/33 — revocation reaches sockets that are already open; the same
+    user's other sessions stay connected."""
+    await create_user(db, "alex@example.com")
+    first, second = await make_client(), await make_client()
+    csrf = await login(first, "alex@example.com")
+    await login(second, "alex@example.com")
+    ws_first = await first.ws_connect("/inbox/ws", headers={"Origin": HUB_ORIGIN})
+    ws_second = await second.ws_connect("/inbox/ws", headers={"Origin": HUB_ORIGIN})
+    for ws in (ws_first, ws_second):
+        await ws.send_json({"type": "ping"})
+        await receive(ws, "pong")
+
+    out = await first.post("/logout", data={"csrf_token": csrf}, allow_redirects=False)
+    assert out.status == 303
+
+    closing = await ws_first.receive(timeout=5)
+    assert closing.type.name in ("CLOSE", "CLOSED", "CLOSING")
+    assert ws_first.close_code == 1008
+    await ws_second.send_json({"type": "ping"})
+    assert (await receive(ws_second, "pong"))["type"] == "pong"
+    await ws_second.close()

@@ -251,3 +251,29 @@ async def test_transfer_encoded_parts_are_refused(
     # The same part without the transfer encoding (raw bytes) is taken.
     status, answer = await upload(client, token, png)
     assert status == 201, answer
+
+
+async def test_one_visitor_cannot_upload_without_limit(client: AppClient, db: Any) -> None:
+    """A per-visitor quota: past 20 files in 10 minutes, 429 with Retry-After, nothing
+    stored; another visitor is unaffected. The cap message speaks in real units."""
+    flooder, _ = await new_visitor(client)
+    other, _ = await new_visitor(client)
+    png = tiny_png()
+    for _ in range(20):
+        assert (await upload(client, flooder, png))[0] == 201
+    body, headers = multipart_file(png)
+    refused = await client.post(
+        "/widget/upload", data=body, headers={**headers, "X-Visitor-Token": flooder}
+    )
+    assert refused.status == 429
+    assert int(refused.headers["Retry-After"]) > 0
+    assert await attachment_count(db) == 20
+    assert (await upload(client, other, png))[0] == 201
+
+
+async def test_the_size_cap_is_stated_in_units_people_read(make_client: ClientFactory) -> None:
+    client = await make_client(upload_max_bytes=1024)
+    token, _ = await new_visitor(client)
+    status, answer = await upload(client, token, tiny_png() + b"\x00" * 4096)
+    assert status == 413
+    assert answer["error"]["message"] == "file is larger than 1 KiB"
