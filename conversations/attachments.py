@@ -113,7 +113,9 @@ async def do_store_attachment(
     return attachment
 
 
-async def load_attachment(session: AsyncSession, attachment_id: str) -> tuple[Attachment, bytes] | None:
+async def load_attachment(
+    session: AsyncSession, attachment_id: str
+) -> tuple[Attachment, bytes] | None:
     row = (
         await session.execute(
             select(Attachment, AttachmentBlob.data)

@@ -76,9 +76,7 @@ def _first_unsent_of_its_conversation() -> ColumnElement[bool]:
     return older_unsent == 0
 
 
-async def claim_due(
-    session: AsyncSession, now: datetime, policy: OutboxPolicy
-) -> list[int]:
+async def claim_due(session: AsyncSession, now: datetime, policy: OutboxPolicy) -> list[int]:
     """Claim due rows for this worker. Per conversation only the oldest unsent row is due,
     so replies arrive in order; SKIP LOCKED keeps two PostgreSQL workers off one row."""
     due = (

@@ -90,9 +90,7 @@ def conversation_view(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-async def _open_conversation(
-    session: AsyncSession, msg: InboundMessage, customer_id: int
-) -> int:
+async def _open_conversation(session: AsyncSession, msg: InboundMessage, customer_id: int) -> int:
     found = (
         await session.execute(
             select(Conversation.id).where(

@@ -19,7 +19,12 @@ class ResolvedSender:
 
 
 async def do_resolve_sender(
-    session: AsyncSession, *, inbox_id: int, channel: str, external_id: str, display_name: str | None
+    session: AsyncSession,
+    *,
+    inbox_id: int,
+    channel: str,
+    external_id: str,
+    display_name: str | None,
 ) -> ResolvedSender:
     """Find the customer behind (inbox, sender id), creating customer and identity if new."""
     found = (

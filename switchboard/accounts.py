@@ -52,7 +52,9 @@ async def do_create_user(
     email = normalise_email(email)
     if (await session.execute(select(User.id).where(User.email == email))).first():
         raise Conflict(f"a user with email {email} exists already")
-    user = User(email=email, name=name.strip() or email, role=role, password_hash=_hasher.hash(password))
+    user = User(
+        email=email, name=name.strip() or email, role=role, password_hash=_hasher.hash(password)
+    )
     session.add(user)
     await session.flush()
     return user
@@ -69,7 +71,9 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> User
     ).scalar_one_or_none()
     try:
         # Argon2 is deliberately slow: keep it off the event loop.
-        await asyncio.to_thread(_hasher.verify, user.password_hash if user else _DUMMY_HASH, password)
+        await asyncio.to_thread(
+            _hasher.verify, user.password_hash if user else _DUMMY_HASH, password
+        )
     except (VerificationError, InvalidHashError):
         return None
     return user

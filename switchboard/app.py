@@ -74,9 +74,15 @@ async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    worker = OutboxWorker(app[DB], app[ADAPTERS], OutboxPolicy(max_attempts=settings.outbox_max_attempts))
+    worker = OutboxWorker(
+        app[DB], app[ADAPTERS], OutboxPolicy(max_attempts=settings.outbox_max_attempts)
+    )
     app[OUTBOX] = worker
-    task = asyncio.create_task(worker.run_forever(), name="outbox-worker") if settings.run_workers else None
+    task = (
+        asyncio.create_task(worker.run_forever(), name="outbox-worker")
+        if settings.run_workers
+        else None
+    )
     yield
     if task is not None:
         task.cancel()

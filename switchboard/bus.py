@@ -66,7 +66,9 @@ class EventBus(Protocol):
     async def start(self) -> None: ...
     async def close(self) -> None: ...
     async def publish(self, event: Event) -> None: ...
-    def subscribe(self, topics: Iterable[str]) -> contextlib.AbstractAsyncContextManager[Subscription]: ...
+    def subscribe(
+        self, topics: Iterable[str]
+    ) -> contextlib.AbstractAsyncContextManager[Subscription]: ...
 
 
 class _LocalFanout:
@@ -123,7 +125,9 @@ class InProcessBus:
     async def publish(self, event: Event) -> None:
         self._fanout.deliver(event)
 
-    def subscribe(self, topics: Iterable[str]) -> contextlib.AbstractAsyncContextManager[Subscription]:
+    def subscribe(
+        self, topics: Iterable[str]
+    ) -> contextlib.AbstractAsyncContextManager[Subscription]:
         return self._fanout.subscription(topics)
 
 
@@ -161,7 +165,9 @@ class RedisBus:
             # The change is committed already; live viewers re-sync when Redis is back.
             log.warning("event not published (Redis unavailable): %s", exc)
 
-    def subscribe(self, topics: Iterable[str]) -> contextlib.AbstractAsyncContextManager[Subscription]:
+    def subscribe(
+        self, topics: Iterable[str]
+    ) -> contextlib.AbstractAsyncContextManager[Subscription]:
         return self._fanout.subscription(topics)
 
     async def _listen(self) -> None:

@@ -61,9 +61,7 @@ def _serve(settings: Settings, *, demo_page: bool = False, banner: str = "") -> 
     if demo_page:
         from web.demo import DEMO_LOGINS
 
-        app[DEMO_LOGINS] = [
-            {"email": e, "role": r, "password": p} for e, _n, r, p in DEMO_USERS
-        ]
+        app[DEMO_LOGINS] = [{"email": e, "role": r, "password": p} for e, _n, r, p in DEMO_USERS]
     from web.accesslog import AccessLogger
 
     web.run_app(
@@ -85,7 +83,9 @@ async def _create_user(settings: Settings, email: str, name: str, role: str, pas
     try:
         db = Database(engine, create_sessionmaker(engine), InProcessBus())
         await db.run(
-            lambda s: accounts.do_create_user(s, email=email, name=name, role=role, password=password)
+            lambda s: accounts.do_create_user(
+                s, email=email, name=name, role=role, password=password
+            )
         )
     finally:
         await engine.dispose()
@@ -128,13 +128,21 @@ async def _seed_demo(settings: Settings) -> None:
         db = Database(engine, create_sessionmaker(engine), InProcessBus())
         await db.run(do_ensure_default_inboxes)
         for email, name, role, password in DEMO_USERS:
-            async def seed(s: object, email: str = email, name: str = name, role: str = role,
-                           password: str = password) -> None:
+
+            async def seed(
+                s: object,
+                email: str = email,
+                name: str = name,
+                role: str = role,
+                password: str = password,
+            ) -> None:
                 from sqlalchemy.ext.asyncio import AsyncSession
 
                 assert isinstance(s, AsyncSession)
                 if await accounts.get_user_by_email(s, email) is None:
-                    await accounts.do_create_user(s, email=email, name=name, role=role, password=password)
+                    await accounts.do_create_user(
+                        s, email=email, name=name, role=role, password=password
+                    )
 
             await db.run(seed)
     finally:
@@ -171,14 +179,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("note: demo data goes into SWITCHBOARD_DATABASE_URL", file=sys.stderr)
             asyncio.run(upgrade(settings.database_url))
             asyncio.run(_seed_demo(settings))
-            lines = [f"Switchboard demo on {settings.public_url}", "",
-                     f"  demo shop with the chat widget: {settings.public_url}/demo",
-                     f"  agent inbox:                    {settings.public_url}/login", "",
-                     "  logins (email / password / role):"]
+            lines = [
+                f"Switchboard demo on {settings.public_url}",
+                "",
+                f"  demo shop with the chat widget: {settings.public_url}/demo",
+                f"  agent inbox:                    {settings.public_url}/login",
+                "",
+                "  logins (email / password / role):",
+            ]
             lines += [f"    {e:30} {p:18} {r}" for e, _n, r, p in DEMO_USERS]
             _serve(settings, demo_page=True, banner="\n".join(lines))
         elif args.command == "create-user":
-            password = args.password or os.environ.get("SWITCHBOARD_NEW_PASSWORD") or getpass.getpass()
+            password = (
+                args.password or os.environ.get("SWITCHBOARD_NEW_PASSWORD") or getpass.getpass()
+            )
             asyncio.run(_create_user(settings, args.email, args.name, args.role, password))
             print(f"created {args.role} {args.email}")
         elif args.command == "create-token":

@@ -6,6 +6,7 @@ limits still hold per process (fail to local), and nothing waits on a dead serve
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Protocol
@@ -90,8 +91,6 @@ class RedisRateLimiter:
         return max(1, int(ttl))
 
     async def reset(self, key: str) -> None:
-        try:
+        with contextlib.suppress(aioredis.ConnectionError, aioredis.TimeoutError, OSError):
             await self._redis.delete(self._prefix + key)
-        except (aioredis.ConnectionError, aioredis.TimeoutError, OSError):
-            pass
         await self._local.reset(key)

@@ -101,16 +101,16 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str,
     return raw
 
 
-def _url(env: Mapping[str, str], name: str, default: str | None, schemes: tuple[str, ...]) -> str | None:
+def _url(
+    env: Mapping[str, str], name: str, default: str | None, schemes: tuple[str, ...]
+) -> str | None:
     raw = env.get(PREFIX + name) or default
     if raw is None:
         return None
     parts = urlsplit(raw)
     scheme = parts.scheme.split("+", 1)[0]
     if scheme not in schemes or (scheme != "sqlite" and not parts.netloc):
-        raise SettingsError(
-            f"{PREFIX}{name} must be a {'/'.join(schemes)} URL, got {raw!r}"
-        )
+        raise SettingsError(f"{PREFIX}{name} must be a {'/'.join(schemes)} URL, got {raw!r}")
     return raw
 
 
@@ -122,11 +122,11 @@ def _database_url(env: Mapping[str, str], var_dir: Path) -> str:
     assert url is not None
     # Accept the plain forms people paste and pick the async driver for them.
     if url.startswith("postgres://"):
-        url = "postgresql+asyncpg://" + url[len("postgres://"):]
+        url = "postgresql+asyncpg://" + url[len("postgres://") :]
     elif url.startswith("postgresql://"):
-        url = "postgresql+asyncpg://" + url[len("postgresql://"):]
+        url = "postgresql+asyncpg://" + url[len("postgresql://") :]
     elif url.startswith("sqlite://"):
-        url = "sqlite+aiosqlite://" + url[len("sqlite://"):]
+        url = "sqlite+aiosqlite://" + url[len("sqlite://") :]
     return url
 
 
@@ -180,7 +180,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         var_dir=var_dir,
         telegram_bot_token=env.get(PREFIX + "TELEGRAM_BOT_TOKEN") or None,
         telegram_webhook_secret=env.get(PREFIX + "TELEGRAM_WEBHOOK_SECRET") or None,
-        telegram_api_url=_url(env, "TELEGRAM_API_URL", "https://api.telegram.org", ("http", "https"))
+        telegram_api_url=_url(
+            env, "TELEGRAM_API_URL", "https://api.telegram.org", ("http", "https")
+        )
         or "",
         slack_bot_token=env.get(PREFIX + "SLACK_BOT_TOKEN") or None,
         slack_signing_secret=env.get(PREFIX + "SLACK_SIGNING_SECRET") or None,

@@ -195,7 +195,9 @@ async def login(client: AppClient, email: str, password: str = PASSWORD) -> str:
     """Log in through the real form; return the CSRF token of the new session."""
     page = await client.get("/login")
     assert page.status == 200
-    form_token = client.session.cookie_jar.filter_cookies(client.make_url("/"))["sb_login_csrf"].value
+    form_token = client.session.cookie_jar.filter_cookies(client.make_url("/"))[
+        "sb_login_csrf"
+    ].value
     response = await client.post(
         "/login",
         data={"email": email, "password": password, "csrf_token": form_token, "next": "/inbox"},
@@ -217,7 +219,9 @@ async def widget_session(client: AppClient) -> tuple[str, str]:
 
     app_db = client.app[__import__("switchboard.appkeys", fromlist=["DB"]).DB]
     async with app_db.reading() as s:
-        public_key = (await s.execute(select(Inbox.public_key).where(Inbox.kind == "webchat"))).scalar_one()
+        public_key = (
+            await s.execute(select(Inbox.public_key).where(Inbox.kind == "webchat"))
+        ).scalar_one()
     response = await client.post("/widget/session", json={"inbox": public_key})
     assert response.status == 200
     return public_key, (await response.json())["token"]

@@ -134,7 +134,6 @@ async def test_a_subscriber_that_falls_behind_is_told_to_resync(
         assert await next_item(slow) == typing(1, "after")
 
 
-
 # --- Redis across processes ------------------------------------------------------------------
 
 

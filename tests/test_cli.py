@@ -40,7 +40,9 @@ def test_a_bad_setting_stops_with_one_line_naming_it(
     assert "SWITCHBOARD_PORT" in err and "eighty" in err
 
 
-def test_serve_refuses_an_unmigrated_database(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_refuses_an_unmigrated_database(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["serve"]) == 2
     assert "switchboard migrate" in capsys.readouterr().err
 
@@ -49,9 +51,20 @@ async def test_migrate_create_user_and_token_give_a_working_api_token(
     env: Path, capsys: pytest.CaptureFixture[str], aiohttp_client: object
 ) -> None:
     assert await _in_thread(["migrate"]) == 0
-    assert await _in_thread(
-        ["create-user", "--email", "Lee@Example.com", "--role", "supervisor", "--password", "long enough pw"]
-    ) == 0
+    assert (
+        await _in_thread(
+            [
+                "create-user",
+                "--email",
+                "Lee@Example.com",
+                "--role",
+                "supervisor",
+                "--password",
+                "long enough pw",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert await _in_thread(["create-token", "--email", "lee@example.com"]) == 0
     token = capsys.readouterr().out.strip()
@@ -63,9 +76,16 @@ async def test_migrate_create_user_and_token_give_a_working_api_token(
     assert (await me.json())["role"] == "supervisor"
 
 
-async def test_create_user_rejects_a_short_password(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_create_user_rejects_a_short_password(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert await _in_thread(["migrate"]) == 0
-    assert await _in_thread(["create-user", "--email", "a@b.c", "--role", "agent", "--password", "short"]) == 1
+    assert (
+        await _in_thread(
+            ["create-user", "--email", "a@b.c", "--role", "agent", "--password", "short"]
+        )
+        == 1
+    )
     assert "at least 10 characters" in capsys.readouterr().err
 
 
@@ -85,7 +105,7 @@ async def test_demo_migrates_seeds_and_serves_the_widget_page(tmp_path: Path) ->
     port = _free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
     environment["SWITCHBOARD_PORT"] = str(port)
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: ASYNC220 - started once, then only polled
         [sys.executable, "-m", "switchboard.cli", "demo"],
         cwd=tmp_path,
         env=environment,

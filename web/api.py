@@ -62,7 +62,9 @@ async def json_object(request: web.Request, limit: int = 64 * 1024) -> dict[str,
 
 async def me(request: web.Request) -> web.Response:
     user = require_user(request)
-    return web.json_response({"id": user.id, "email": user.email, "name": user.name, "role": user.role})
+    return web.json_response(
+        {"id": user.id, "email": user.email, "name": user.name, "role": user.role}
+    )
 
 
 async def conversations(request: web.Request) -> web.Response:

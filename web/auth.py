@@ -59,7 +59,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     db = request.config_dict[DB]
     authorization = request.headers.get("Authorization", "")
     if authorization.startswith("Bearer "):
-        token = authorization[len("Bearer "):].strip()
+        token = authorization[len("Bearer ") :].strip()
         async with db.reading() as session:
             user = await accounts.token_user(session, token)
         if user is None:
@@ -121,7 +121,9 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str, max_age: int) -> None:
+def _set_cookie(
+    request: web.Request, response: web.StreamResponse, name: str, value: str, max_age: int
+) -> None:
     response.set_cookie(
         name,
         value,
@@ -198,7 +200,9 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         await db.run(lambda s: accounts.do_end_session(s, old))
     new = await db.run(lambda s: accounts.do_start_session(s, user))
     response = web.HTTPSeeOther(next_url)
-    _set_cookie(request, response, SESSION_COOKIE, new.token, int(accounts.SESSION_LIFETIME.total_seconds()))
+    _set_cookie(
+        request, response, SESSION_COOKIE, new.token, int(accounts.SESSION_LIFETIME.total_seconds())
+    )
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/")
     raise response
 

@@ -18,9 +18,9 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from conversations.events import INBOX_TOPIC, MessageCreated, MessageUpdated, Typing
 from switchboard import accounts
 from switchboard.appkeys import BUS, DB
-from switchboard.events import SessionsEnded, user_topic
 from switchboard.bus import Resync
 from switchboard.errors import DomainError
+from switchboard.events import SessionsEnded, user_topic
 from web.access import access_conversation_by_id, may_see_inbox
 from web.auth import TOKEN_KEY, csrf_token, current_user, require_user
 from web.origin import origin_allowed
@@ -113,7 +113,9 @@ async def inbox_socket(request: web.Request) -> web.StreamResponse:
                 await ws.send_json({"type": "error", "code": "bad_json", "message": "not JSON"})
                 continue
             if not isinstance(data, dict):
-                await ws.send_json({"type": "error", "code": "bad_frame", "message": "not an object"})
+                await ws.send_json(
+                    {"type": "error", "code": "bad_frame", "message": "not an object"}
+                )
             elif data.get("type") == "ping":
                 await ws.send_json({"type": "pong"})
             elif data.get("type") == "typing":

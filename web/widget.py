@@ -151,7 +151,10 @@ async def upload(request: web.Request) -> web.StreamResponse:
 
     async def store(s: Any) -> dict[str, Any]:
         sender = await do_resolve_sender(
-            s, inbox_id=inbox.id, channel=ChannelKind.WEBCHAT, external_id=visitor.visitor_id,
+            s,
+            inbox_id=inbox.id,
+            channel=ChannelKind.WEBCHAT,
+            external_id=visitor.visitor_id,
             display_name=None,
         )
         attachment = await attachment_store.do_store_attachment(
@@ -188,7 +191,9 @@ async def attachment(request: web.Request) -> web.StreamResponse:
 class WidgetSocket:
     """One visitor's live connection."""
 
-    def __init__(self, request: web.Request, ws: web.WebSocketResponse, inbox: Inbox, visitor: Visitor):
+    def __init__(
+        self, request: web.Request, ws: web.WebSocketResponse, inbox: Inbox, visitor: Visitor
+    ):
         self.request = request
         self.ws = ws
         self.inbox = inbox
@@ -251,7 +256,9 @@ class WidgetSocket:
             async for event in sub:
                 if isinstance(event, Typing):
                     if event.side == "agent":
-                        await self.send({"type": "typing", "name": event.name, "typing": event.typing})
+                        await self.send(
+                            {"type": "typing", "name": event.name, "typing": event.typing}
+                        )
                 elif isinstance(event, MessageCreated):
                     await self.deliver(event.message)
                 elif isinstance(event, Resync):
@@ -297,7 +304,9 @@ class WidgetSocket:
             await self.flush()
         elif isinstance(frame, SendMessage):
             if verdict == "slow_down":
-                await self.error("rate_limited", "too many messages; wait a moment", frame.client_msg_id)
+                await self.error(
+                    "rate_limited", "too many messages; wait a moment", frame.client_msg_id
+                )
                 return
             await self.take_message(frame)
         elif isinstance(frame, TypingFrame):

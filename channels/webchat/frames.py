@@ -69,12 +69,16 @@ def parse_client_frame(raw: str) -> Frame:
     if kind == "message":
         client_msg_id = data.get("client_msg_id")
         if not isinstance(client_msg_id, str) or not _CLIENT_MSG_ID.match(client_msg_id):
-            raise FrameError("bad_frame", "client_msg_id must be 8-64 characters of A-Z a-z 0-9 _ -")
+            raise FrameError(
+                "bad_frame", "client_msg_id must be 8-64 characters of A-Z a-z 0-9 _ -"
+            )
         attachments = data.get("attachments", [])
         if not isinstance(attachments, list) or not all(
             isinstance(a, str) and _ATTACHMENT_ID.match(a) for a in attachments
         ):
-            raise FrameError("bad_frame", "attachments must be a list of attachment ids", client_msg_id)
+            raise FrameError(
+                "bad_frame", "attachments must be a list of attachment ids", client_msg_id
+            )
         return SendMessage(client_msg_id, data.get("text", ""), tuple(attachments))
     if kind == "typing":
         return TypingFrame(bool(data.get("typing")))

@@ -21,16 +21,21 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Any]:
+def chromium() -> str:
     if not Path(CHROMIUM).exists():
         if REQUIRE_SERVICES:
             pytest.fail(f"Chromium is required at {CHROMIUM}")
         pytest.skip(f"no Chromium at {CHROMIUM}")
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium: str) -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+            executable_path=chromium, args=CHROMIUM_ARGS, headless=True
         )
         yield launched
         await launched.close()

@@ -181,9 +181,7 @@ async def test_reply_is_sent_once_to_the_customer_and_marked_sent(
     assert update.message["delivery_status"] == "sent" and update.message["id"] == message.id
 
 
-async def test_internal_note_never_reaches_the_channel(
-    db: Database, conversation_id: int
-) -> None:
+async def test_internal_note_never_reaches_the_channel(db: Database, conversation_id: int) -> None:
     adapter = RecordingAdapter()
     note = await reply(db, conversation_id, "Customer is on the VIP list", private=True)
 

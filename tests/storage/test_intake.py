@@ -122,9 +122,7 @@ async def test_concurrent_messages_from_a_new_sender_share_one_customer_and_gapl
     assert last_seq == 20
 
 
-async def test_concurrent_retries_of_one_message_store_it_once(
-    db: Database, inbox_id: int
-) -> None:
+async def test_concurrent_retries_of_one_message_store_it_once(db: Database, inbox_id: int) -> None:
     results = await asyncio.gather(
         *(intake(db, inbound(inbox_id, "same-id", "Is this sent?")) for _ in range(10))
     )
@@ -144,9 +142,7 @@ async def test_nul_bytes_are_dropped_and_the_rest_is_kept(db: Database, inbox_id
     assert await stored_texts(db) == ["order #1234"]
 
 
-async def test_lone_surrogate_is_refused_and_nothing_is_stored(
-    db: Database, inbox_id: int
-) -> None:
+async def test_lone_surrogate_is_refused_and_nothing_is_stored(db: Database, inbox_id: int) -> None:
     with pytest.raises(InvalidInput):
         await intake(db, inbound(inbox_id, "m1", "broken \ud83d text"))
 
@@ -166,9 +162,7 @@ async def test_lone_surrogate_is_refused_and_nothing_is_stored(
     ],
     ids=["zwj-emoji", "rtl", "combining", "whitespace-astral"],
 )
-async def test_unusual_unicode_is_stored_byte_exact(
-    db: Database, inbox_id: int, text: str
-) -> None:
+async def test_unusual_unicode_is_stored_byte_exact(db: Database, inbox_id: int, text: str) -> None:
     await intake(db, inbound(inbox_id, "m1", text))
 
     (stored,) = await stored_texts(db)

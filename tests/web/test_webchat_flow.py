@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from aiohttp import ClientWebSocketResponse
-
 from tests.conftest import AppClient, create_user, login, widget_session
+from tests.security.support import receive
 
 
-async def receive(ws: ClientWebSocketResponse, kind: str, timeout: float = 5) -> dict[str, Any]:
-    """The next frame of this type (frames of other types are skipped)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            frame: dict[str, Any] = await ws.receive_json()
-            if frame.get("type") == kind:
-                return frame
-
-
-async def test_widget_message_reaches_agent_and_reply_reaches_widget(client: AppClient, db: Any) -> None:
+async def test_widget_message_reaches_agent_and_reply_reaches_widget(
+    client: AppClient, db: Any
+) -> None:
     await create_user(db, "alex@example.com")
     _, token = await widget_session(client)
     widget = await client.ws_connect(f"/widget/ws?token={token}")
@@ -29,7 +20,9 @@ async def test_widget_message_reaches_agent_and_reply_reaches_widget(client: App
     csrf = await login(client, "alex@example.com")
     inbox = await client.ws_connect("/inbox/ws")
 
-    await widget.send_json({"type": "message", "client_msg_id": "m-0001-abcd", "text": "Where is my order?"})
+    await widget.send_json(
+        {"type": "message", "client_msg_id": "m-0001-abcd", "text": "Where is my order?"}
+    )
     ack = await receive(widget, "ack")
     assert ack["seq"] == 1 and ack["duplicate"] is False
 
@@ -65,7 +58,9 @@ async def test_resume_replays_only_what_the_widget_missed(client: AppClient) -> 
     _, token = await widget_session(client)
     widget = await client.ws_connect(f"/widget/ws?token={token}")
     for n in range(3):
-        await widget.send_json({"type": "message", "client_msg_id": f"msg-{n:04d}-xx", "text": f"hello {n}"})
+        await widget.send_json(
+            {"type": "message", "client_msg_id": f"msg-{n:04d}-xx", "text": f"hello {n}"}
+        )
         await receive(widget, "ack")
     await widget.close()
 
