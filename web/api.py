@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +20,7 @@ from switchboard.appkeys import DB, SETTINGS
 from switchboard.errors import InvalidInput, NotFound
 from web.access import MAX_ROW_ID, access_conversation_by_id, may_see_inbox, visible_inbox_ids
 from web.auth import require_user
+from web.bodies import read_json_object
 from web.uploads import attachment_response, read_upload
 
 
@@ -43,21 +43,6 @@ def _conversation_id(request: web.Request) -> int:
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 10 or int(raw) > MAX_ROW_ID:
         raise NotFound("conversation not found")
     return int(raw)
-
-
-async def json_object(request: web.Request, limit: int = 64 * 1024) -> dict[str, Any]:
-    if request.content_type != "application/json":
-        raise InvalidInput("send application/json", code="content_type")
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise InvalidInput("request body too large", code="too_large")
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        raise InvalidInput("body is not valid JSON", code="bad_json") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("body must be a JSON object", code="bad_json")
-    return data
 
 
 async def me(request: web.Request) -> web.Response:
@@ -97,7 +82,7 @@ async def messages(request: web.Request) -> web.Response:
 async def reply(request: web.Request) -> web.Response:
     user = require_user(request)
     conversation_id = _conversation_id(request)
-    data = await json_object(request)
+    data = await read_json_object(request)
     private = data.get("private", False)
     if not isinstance(private, bool):
         raise InvalidInput("private must be true or false")

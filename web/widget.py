@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import Counter
@@ -39,6 +38,7 @@ from customers.service import do_resolve_sender
 from switchboard.appkeys import BUS, DB, LIMITER, SETTINGS, VISITOR_TOKENS
 from switchboard.bus import Resync
 from switchboard.errors import DomainError, InvalidInput, NotFound, TooManyRequests
+from web.bodies import read_json_object
 from web.origin import origin_allowed
 from web.uploads import attachment_response, read_upload
 
@@ -96,24 +96,9 @@ async def frame(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _json_body(request: web.Request, limit: int = 4096) -> dict[str, Any]:
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise InvalidInput("request body too large")
-    if not body:
-        return {}
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        raise InvalidInput("body is not valid JSON", code="bad_json") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("body must be a JSON object", code="bad_json")
-    return data
-
-
 async def session(request: web.Request) -> web.StreamResponse:
     """Issue (or renew) the visitor token. The only place a token is ever returned."""
-    data = await _json_body(request)
+    data = await read_json_object(request, limit=4096)
     public_key = data.get("inbox")
     if not isinstance(public_key, str):
         raise InvalidInput("inbox is required")
