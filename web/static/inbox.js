@@ -8,10 +8,6 @@
   'use strict';
 
   var API = '/api/v1';
-  var PING_INTERVAL = 20000;
-  var STALE_AFTER = 50000; // no frame for this long: the socket is considered dead
-  var BACKOFF_MIN = 500;
-  var BACKOFF_MAX = 15000;
   var TYPING_THROTTLE = 2000;
   var TYPING_HIDE_AFTER = 5000;
   var PAGE_HINT = 50; // a message page shorter than this is taken as the last one
@@ -48,13 +44,6 @@
     messagesBySeq: new Map(), // seq -> {msg, el}
     seqById: new Map(), // message id -> seq
     lastSeq: 0,
-    ws: null,
-    wsGeneration: 0,
-    everConnected: false,
-    attempt: 0,
-    reconnectTimer: null,
-    pingTimer: null,
-    lastFrameAt: 0,
     typingSentAt: 0,
     typingActive: false,
     typingConversation: null,
@@ -64,6 +53,7 @@
   };
 
   var el = {};
+  var live = null; // SwitchboardLiveSocket on /inbox/ws, made in init()
   var csrfToken = '';
   var ownName = '';
 
@@ -739,16 +729,7 @@
   // ------------------------------------------------------------------ typing (outgoing)
 
   function sendFrame(frame) {
-    var ws = state.ws;
-    if (ws && ws.readyState === WebSocket.OPEN) {
-      try {
-        ws.send(JSON.stringify(frame));
-        return true;
-      } catch (err) {
-        return false;
-      }
-    }
-    return false;
+    return live ? live.send(frame) : false;
   }
 
   function noteTyping() {
@@ -845,92 +826,26 @@
     pill.dataset.state = kind;
   }
 
-  function connect() {
-    if (state.reconnectTimer) {
-      clearTimeout(state.reconnectTimer);
-      state.reconnectTimer = null;
-    }
-    var url = (window.location.protocol === 'https:' ? 'wss' : 'ws') + '://' + window.location.host + '/inbox/ws';
-    var generation = ++state.wsGeneration;
-    var ws;
-    try {
-      ws = new WebSocket(url);
-    } catch (err) {
-      scheduleReconnect();
-      return;
-    }
-    state.ws = ws;
-
-    ws.addEventListener('open', function () {
-      if (generation !== state.wsGeneration) return;
-      state.attempt = 0;
-      state.lastFrameAt = Date.now();
-      setConnection('live');
-      startPing();
-      // Whatever happened while we were away (or before the first connect): catch up.
-      resync();
-      state.everConnected = true;
-    });
-    ws.addEventListener('message', function (event) {
-      if (generation !== state.wsGeneration) return;
-      state.lastFrameAt = Date.now();
-      var frame;
-      try {
-        frame = JSON.parse(event.data);
-      } catch (err) {
-        return;
+  function createLiveSocket() {
+    return window.SwitchboardLiveSocket({
+      url: function () {
+        return (window.location.protocol === 'https:' ? 'wss' : 'ws') + '://' + window.location.host + '/inbox/ws';
+      },
+      onOpen: function () {
+        setConnection('live');
+        // Whatever happened while we were away (or before the first connect): catch up.
+        resync();
+      },
+      onFrame: handleFrame,
+      onClose: function () {
+        state.typingActive = false;
+        setConnection('reconnecting');
       }
-      handleFrame(frame);
     });
-    ws.addEventListener('close', function () {
-      if (generation !== state.wsGeneration) return;
-      state.ws = null;
-      stopPing();
-      state.typingActive = false;
-      setConnection('reconnecting');
-      scheduleReconnect();
-    });
-    ws.addEventListener('error', function () {
-      /* a close event follows */
-    });
-  }
-
-  function scheduleReconnect() {
-    if (state.reconnectTimer) return;
-    var base = Math.min(BACKOFF_MAX, BACKOFF_MIN * Math.pow(2, state.attempt));
-    var delay = base / 2 + Math.random() * (base / 2); // "equal jitter"
-    state.attempt = Math.min(state.attempt + 1, 10);
-    state.reconnectTimer = setTimeout(function () {
-      state.reconnectTimer = null;
-      connect();
-    }, delay);
   }
 
   function reconnectNow() {
-    if (state.ws && (state.ws.readyState === WebSocket.OPEN || state.ws.readyState === WebSocket.CONNECTING)) return;
-    state.attempt = 0;
-    connect();
-  }
-
-  function startPing() {
-    stopPing();
-    state.pingTimer = setInterval(function () {
-      var ws = state.ws;
-      if (!ws) return;
-      if (Date.now() - state.lastFrameAt > STALE_AFTER) {
-        // A half-open connection never fires `close` by itself.
-        try {
-          ws.close(4000, 'stale');
-        } catch (err) { /* ignore */ }
-        return;
-      }
-      sendFrame({ type: 'ping' });
-    }, PING_INTERVAL);
-  }
-
-  function stopPing() {
-    if (state.pingTimer) clearInterval(state.pingTimer);
-    state.pingTimer = null;
+    if (live) live.reconnectNow();
   }
 
   function resync() {
@@ -1115,12 +1030,13 @@
     el.connection = $('connection-status');
     if (!el.list || !el.messages || !el.form) return;
 
+    live = createLiveSocket();
     bind();
     setConnection('connecting');
     loadConversations();
     var initial = idFromHash();
     if (initial != null) openConversation(initial, { keepFocus: true });
-    connect();
+    live.start();
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);

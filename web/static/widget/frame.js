@@ -11,10 +11,6 @@
 (function () {
   'use strict';
 
-  var PING_INTERVAL = 20000;
-  var STALE_AFTER = 50000;
-  var BACKOFF_MIN = 500;
-  var BACKOFF_MAX = 15000;
   var TYPING_THROTTLE = 3000;
   var TYPING_IDLE = 4000;
   var TYPING_HIDE_AFTER = 6000;
@@ -26,19 +22,15 @@
   var inboxKey = body.dataset.inbox || '';
   var storageKey = 'switchboard:' + inboxKey;
   var memoryToken = null;
+  var live = null; // SwitchboardLiveSocket on /widget/ws, made in init()
 
   var state = {
     token: null,
     visitorId: null,
-    ws: null,
-    generation: 0,
+    generation: 0, // bumps on every socket that opens; a send is tied to the one it went out on
     live: false,
     everLive: false,
-    attempt: 0,
     needSession: true,
-    reconnectTimer: null,
-    pingTimer: null,
-    lastFrameAt: 0,
     lastSeq: 0, // highest seq the server has streamed to us; sent in `resume`
     bySeq: new Map(), // seq -> item
     byClient: new Map(), // client_msg_id -> item (our own sends, in creation order)
@@ -47,8 +39,7 @@
     typingIdleTimer: null,
     agentTypingTimer: null,
     statusTimer: null,
-    blobs: new Map(), // attachment id -> Promise<blob URL>
-    stopped: false
+    blobs: new Map() // attachment id -> Promise<blob URL>
   };
 
   var el = {};
@@ -495,14 +486,8 @@
   }
 
   function sendFrame(frame) {
-    var ws = state.ws;
-    if (!state.live || !ws || ws.readyState !== WebSocket.OPEN) return false;
-    try {
-      ws.send(JSON.stringify(frame));
-      return true;
-    } catch (err) {
-      return false;
-    }
+    if (!state.live || !live) return false;
+    return live.send(frame);
   }
 
   function transmit(item) {
@@ -728,126 +713,57 @@
     state.lastSeq = 0;
   }
 
-  function connect() {
-    if (state.stopped) return;
-    var url = (window.location.protocol === 'https:' ? 'wss' : 'ws') + '://' + window.location.host +
-      '/widget/ws?token=' + encodeURIComponent(state.token || '');
-    var generation = ++state.generation;
-    var opened = false;
-    var ws;
-    try {
-      ws = new WebSocket(url);
-    } catch (err) {
-      state.needSession = true;
-      scheduleReconnect();
-      return;
-    }
-    state.ws = ws;
-
-    ws.addEventListener('open', function () {
-      if (generation !== state.generation) return;
-      opened = true;
-      state.attempt = 0;
-      state.lastFrameAt = Date.now();
-      ws.send(JSON.stringify({ type: 'resume', last_seq: state.lastSeq }));
-      state.everLive = true;
-      setLive(true);
-      startPing();
-      flushQueue();
-    });
-    ws.addEventListener('message', function (event) {
-      if (generation !== state.generation) return;
-      state.lastFrameAt = Date.now();
-      var frame;
-      try {
-        frame = JSON.parse(event.data);
-      } catch (err) {
-        return;
+  function createLiveSocket() {
+    return window.SwitchboardLiveSocket({
+      url: function () {
+        return (window.location.protocol === 'https:' ? 'wss' : 'ws') + '://' + window.location.host +
+          '/widget/ws?token=' + encodeURIComponent(state.token || '');
+      },
+      prepare: prepareSession,
+      onOpen: function () {
+        state.generation += 1;
+        live.send({ type: 'resume', last_seq: state.lastSeq });
+        state.everLive = true;
+        setLive(true);
+        flushQueue();
+      },
+      onFrame: handleFrame,
+      onClose: function (opened) {
+        state.typingActive = false;
+        state.byClient.forEach(function (item) {
+          if (item.ackTimer) {
+            clearTimeout(item.ackTimer);
+            item.ackTimer = null; // resent after the next resume
+          }
+        });
+        // A socket that never opened may have been refused for its token: renew it first.
+        if (!opened) state.needSession = true;
+        setLive(false);
+      },
+      onConnectError: function () {
+        state.needSession = true;
       }
-      handleFrame(frame);
-    });
-    ws.addEventListener('close', function () {
-      if (generation !== state.generation) return;
-      state.ws = null;
-      stopPing();
-      state.typingActive = false;
-      state.byClient.forEach(function (item) {
-        if (item.ackTimer) {
-          clearTimeout(item.ackTimer);
-          item.ackTimer = null; // resent after the next resume
-        }
-      });
-      // A socket that never opened may have been refused for its token: renew it first.
-      if (!opened) state.needSession = true;
-      setLive(false);
-      scheduleReconnect();
-    });
-    ws.addEventListener('error', function () {
-      /* a close event follows */
     });
   }
 
-  function scheduleReconnect() {
-    if (state.reconnectTimer || state.stopped) return;
-    var base = Math.min(BACKOFF_MAX, BACKOFF_MIN * Math.pow(2, state.attempt));
-    var delay = base / 2 + Math.random() * (base / 2);
-    state.attempt = Math.min(state.attempt + 1, 10);
-    state.reconnectTimer = setTimeout(function () {
-      state.reconnectTimer = null;
-      begin();
-    }, delay);
-  }
-
-  function begin() {
-    if (state.stopped) return;
-    if (!state.needSession && state.token) {
-      connect();
-      return;
-    }
-    startSession().then(connect, function (err) {
+  /* Before each connect: a visitor token, unless the one we hold is still good. */
+  function prepareSession() {
+    if (!state.needSession && state.token) return null;
+    return startSession().catch(function (err) {
       if (err && err.status === 404) {
         // Unknown or disabled inbox: retrying will not help.
-        state.stopped = true;
+        live.close();
         showStatus('This chat is not available right now.', true);
         el.input.disabled = true;
         el.send.disabled = true;
         el.attach.disabled = true;
-        return;
       }
-      scheduleReconnect();
+      throw err;
     });
   }
 
   function reconnectNow() {
-    if (state.stopped) return;
-    var ws = state.ws;
-    if (ws && (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING)) return;
-    if (state.reconnectTimer) {
-      clearTimeout(state.reconnectTimer);
-      state.reconnectTimer = null;
-    }
-    state.attempt = 0;
-    begin();
-  }
-
-  function startPing() {
-    stopPing();
-    state.pingTimer = setInterval(function () {
-      var ws = state.ws;
-      if (!ws) return;
-      if (Date.now() - state.lastFrameAt > STALE_AFTER) {
-        try {
-          ws.close(4000, 'stale');
-        } catch (err) { /* ignore */ }
-        return;
-      }
-      sendFrame({ type: 'ping' });
-    }, PING_INTERVAL);
-  }
-
-  function stopPing() {
-    if (state.pingTimer) clearInterval(state.pingTimer);
-    state.pingTimer = null;
+    if (live) live.reconnectNow();
   }
 
   function handleFrame(frame) {
@@ -959,11 +875,11 @@
     setLive(false);
     updateWelcome();
     if (!inboxKey) {
-      state.stopped = true;
       showStatus('This chat is not set up correctly (no inbox key).', true);
       return;
     }
-    begin();
+    live = createLiveSocket();
+    live.start();
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
