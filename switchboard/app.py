@@ -25,7 +25,7 @@ from switchboard.inboxes import do_ensure_default_inboxes
 from switchboard.ratelimit import LocalRateLimiter, RedisRateLimiter
 from switchboard.settings import Settings
 from switchboard.tx import Database
-from web import auth, demo, inbox, widget
+from web import auth, demo, inbox, sockets, widget
 from web.api import create_api_app
 from web.middleware import error_middleware, security_headers
 
@@ -104,6 +104,7 @@ def create_app(settings: Settings, *, demo_page: bool = False) -> web.Applicatio
         autoescape=jinja2.select_autoescape(default=True),
     )
     app.cleanup_ctx.extend([_bus_ctx, _database_ctx, _http_ctx, _workers_ctx])
+    sockets.setup(app)
     auth.setup(app)
     inbox.setup(app)
     widget.setup(app)

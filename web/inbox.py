@@ -21,9 +21,11 @@ from switchboard.appkeys import BUS, DB
 from switchboard.bus import Resync
 from switchboard.errors import DomainError
 from switchboard.events import SessionsEnded, user_topic
+from switchboard.models import User
 from web.access import access_conversation_by_id, may_see_inbox
 from web.auth import TOKEN_KEY, csrf_token, current_user, require_user
 from web.origin import origin_allowed
+from web.sockets import SOCKETS
 
 log = logging.getLogger(__name__)
 AGENT_WS_MAX_MSG = 16 * 1024
@@ -55,8 +57,16 @@ async def inbox_socket(request: web.Request) -> web.StreamResponse:
     if not origin_allowed(request):
         raise web.HTTPForbidden(text="foreign origin")
     user = require_user(request)
+    sockets = request.config_dict[SOCKETS]
     ws = web.WebSocketResponse(heartbeat=25, max_msg_size=AGENT_WS_MAX_MSG)
     await ws.prepare(request)
+    async with sockets.holding(f"user:{user.id}", ws):
+        return await _serve_agent(request, ws, user)
+
+
+async def _serve_agent(
+    request: web.Request, ws: web.WebSocketResponse, user: User
+) -> web.WebSocketResponse:
     bus = request.config_dict[BUS]
     db = request.config_dict[DB]
 

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from switchboard.bus import Resync
 from switchboard.errors import DomainError, InvalidInput, NotFound, TooManyRequests
 from web.bodies import read_json_object
 from web.origin import origin_allowed
+from web.sockets import SOCKETS
 from web.uploads import attachment_response, read_upload
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,6 @@ FLOOD_LIMIT = 60  # frames per window after which the socket is closed (1008)
 MAX_SOCKETS_PER_ADDRESS = 50
 UPLOAD_LIMIT = (20, 600)  # files per visitor per 10 minutes: one visitor cannot fill storage
 TYPING_INTERVAL = 1.0
-_sockets_per_address: Counter[str] = Counter()
 
 
 def _widget_message(message: dict[str, Any]) -> dict[str, Any]:
@@ -368,29 +367,26 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     visitor = _visitor(request, request.query.get("token", ""))
     inbox = await _inbox_for(request, visitor.inbox_key)
     address = request.remote or "unknown"
-    if _sockets_per_address[address] >= MAX_SOCKETS_PER_ADDRESS:
-        raise TooManyRequests("too many open chats from this address", retry_after=30)
+    sockets = request.config_dict[SOCKETS]
+    sockets.check_room(address, MAX_SOCKETS_PER_ADDRESS)
     settings = request.config_dict[SETTINGS]
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=settings.ws_max_msg_bytes)
     await ws.prepare(request)
-    _sockets_per_address[address] += 1
     socket = WidgetSocket(request, ws, inbox, visitor)
     try:
-        await socket.find_conversation()
-        await socket.send({"type": "hello", "visitor_id": visitor.visitor_id})
-        socket.start_pump()
-        async for msg in ws:
-            if msg.type == WSMsgType.TEXT:
-                await socket.handle(msg.data)
-            elif msg.type == WSMsgType.BINARY:
-                await socket.reject_binary()
-            elif msg.type == WSMsgType.ERROR:
-                log.info("widget socket closed with error: %s", ws.exception())
-                break
+        async with sockets.holding(address, ws):
+            await socket.find_conversation()
+            await socket.send({"type": "hello", "visitor_id": visitor.visitor_id})
+            socket.start_pump()
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    await socket.handle(msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    await socket.reject_binary()
+                elif msg.type == WSMsgType.ERROR:
+                    log.info("widget socket closed with error: %s", ws.exception())
+                    break
     finally:
-        _sockets_per_address[address] -= 1
-        if _sockets_per_address[address] <= 0:
-            del _sockets_per_address[address]
         await socket.close()
     return ws
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.conftest import AppClient, create_user, login, widget_session
@@ -103,3 +104,37 @@ async def test_typing_shows_both_ways(client: AppClient, db: Any) -> None:
     assert shown == {"type": "typing", "name": "Kim", "typing": True}
     await widget.close()
     await inbox.close()
+
+
+async def test_stopping_the_server_closes_sockets_with_going_away(
+    aiohttp_server: Any, settings: Any
+) -> None:
+    """Clients reconnect at once (to another process) instead of waiting on a heartbeat."""
+    import aiohttp
+
+    from switchboard.app import create_app
+
+    server = await aiohttp_server(create_app(settings))
+    async with aiohttp.ClientSession() as http:
+        session = await http.post(
+            server.make_url("/widget/session"),
+            json={"inbox": await _public_key(server.app)},
+        )
+        token = (await session.json())["token"]
+        widget = await http.ws_connect(server.make_url(f"/widget/ws?token={token}"))
+        assert (await receive(widget, "hello"))["type"] == "hello"
+        goodbye = asyncio.create_task(widget.receive(timeout=5))
+        await server.close()
+        assert (await goodbye).type == aiohttp.WSMsgType.CLOSE
+        assert widget.close_code == 1001
+
+
+async def _public_key(app: Any) -> str:
+    from sqlalchemy import select
+
+    from conversations.models import Inbox
+    from switchboard.appkeys import DB
+
+    async with app[DB].reading() as s:
+        key: str = (await s.execute(select(Inbox.public_key))).scalar_one()
+    return key
