@@ -1,0 +1,92 @@
+"""The hub under test, in its own process, for `bench.intake`.
+
+    python -m bench._server '{"database_url": ..., "redis_url": ..., ...}'
+
+Serves `create_app(Settings(...))` with aiohttp's AppRunner on 127.0.0.1, port 0, prints
+one line `BENCH-READY {"port": N, "pid": P}` on stdout, and stops cleanly on SIGTERM,
+SIGINT or when its stdin closes (so it never outlives the benchmark that started it).
+
+The widget socket's per-socket anti-abuse limits (`SEND_LIMIT`, 20 messages per 10 s,
+and `FLOOD_LIMIT`, 60 frames per 10 s) would cap one socket at 2 messages/s; with
+`"lift_socket_limits": true` (the default) they are raised for this process only, so
+the benchmark measures the intake path rather than the limiter. Nothing else changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+
+async def serve(config: dict[str, Any]) -> None:
+    import web.widget as widget
+    from switchboard.app import create_app
+    from switchboard.settings import Settings
+
+    lifted = False
+    if config.get("lift_socket_limits", True) and hasattr(widget, "SEND_LIMIT"):
+        widget.SEND_LIMIT = (10**9, widget.SEND_LIMIT[1])
+        widget.FLOOD_LIMIT = 10**9
+        lifted = True
+
+    var_dir = Path(config.get("var_dir") or tempfile.mkdtemp(prefix="sb-bench-var-"))
+    settings = Settings(
+        database_url=config["database_url"],
+        redis_url=config.get("redis_url"),
+        secret_key=config["secret_key"],
+        var_dir=var_dir,
+        public_url="http://127.0.0.1:8080",
+        redis_prefix=config.get("redis_prefix", "switchboard:"),
+        run_workers=True,
+    )
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    def _stdin_closed() -> None:
+        with contextlib.suppress(OSError):
+            if not os.read(sys.stdin.fileno(), 4096):
+                stop.set()
+
+    with contextlib.suppress(OSError, ValueError, NotImplementedError):
+        loop.add_reader(sys.stdin.fileno(), _stdin_closed)
+
+    ready = {"port": port, "pid": os.getpid(), "socket_limits_lifted": lifted}
+    print("BENCH-READY " + json.dumps(ready), flush=True)
+    try:
+        await stop.wait()
+    finally:
+        with contextlib.suppress(Exception):
+            loop.remove_reader(sys.stdin.fileno())
+        await runner.cleanup()
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    logging.basicConfig(
+        level=config.get("log_level", "WARNING"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    asyncio.run(serve(config))
+
+
+if __name__ == "__main__":
+    main()
