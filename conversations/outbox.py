@@ -48,6 +48,9 @@ class OutboxPolicy:
     lease: timedelta = timedelta(seconds=60)
     batch: int = 20
     poll_interval: float = 1.0
+    # Expired leases only exist after a worker died; looking for them every pass would
+    # cost a transaction per delivery.
+    recovery_interval: timedelta = timedelta(seconds=10)
 
 
 def backoff_delay(attempts: int, policy: OutboxPolicy, retry_after: float | None) -> float:
@@ -258,12 +261,15 @@ class OutboxWorker:
         self.adapters = adapters
         self.policy = policy or OutboxPolicy()
         self._wake = asyncio.Event()
+        self._next_recovery: datetime | None = None
 
     async def run_once(self) -> int:
         """Recover expired leases, then claim and deliver one batch; return rows handled."""
         now = utcnow()
-        idempotent = {kind for kind, a in self.adapters.items() if a.idempotent}
-        await self.db.run(lambda s: do_recover_expired(s, now, idempotent, self.policy))
+        if self._next_recovery is None or now >= self._next_recovery:
+            idempotent = {kind for kind, a in self.adapters.items() if a.idempotent}
+            await self.db.run(lambda s: do_recover_expired(s, now, idempotent, self.policy))
+            self._next_recovery = now + self.policy.recovery_interval
         ids = await self.db.run(lambda s: claim_due(s, now, self.policy))
         if ids:
             await asyncio.gather(*(self.deliver(i) for i in ids))

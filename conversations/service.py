@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import InboundMessage
+from conversations import statements
 from conversations.events import MessageCreated
 from conversations.models import (
     Attachment,
@@ -35,6 +36,14 @@ from switchboard.tx import emit
 from switchboard.upsert import insert_ignoring_conflict
 
 MAX_ATTACHMENTS_PER_MESSAGE = 10
+
+
+@dataclass(frozen=True)
+class KnownThread:
+    """A sender's conversation and customer, remembered by an edge between messages."""
+
+    conversation_id: int
+    customer_id: int
 
 
 @dataclass(frozen=True)
@@ -129,21 +138,23 @@ async def _open_conversation(session: AsyncSession, msg: InboundMessage, custome
 
 async def _advance(
     session: AsyncSession, conversation_id: int, text: str, now: datetime, *, inbound: bool
-) -> Conversation:
-    """Take the conversation's next sequence number. The row lock orders concurrent writers."""
-    values: dict[str, Any] = {
-        "last_seq": Conversation.last_seq + 1,
-        "last_message_at": now,
-        "last_preview": preview(text),
-    }
-    if inbound:
-        values["unread_count"] = Conversation.unread_count + 1
-    await session.execute(
-        update(Conversation).where(Conversation.id == conversation_id).values(**values)
-    )
-    conversation = await session.get(Conversation, conversation_id, populate_existing=True)
-    assert conversation is not None
-    return conversation
+) -> dict[str, Any] | None:
+    """Take the conversation's next sequence number; return the conversation's view, or
+    None if it does not exist. The row lock orders concurrent writers, so seq order is
+    commit order."""
+    connection = await session.connection()
+    statement = statements.ADVANCE_INBOUND if inbound else statements.ADVANCE_OUTBOUND
+    row = (
+        await connection.execute(
+            statement,
+            {"conversation_id": conversation_id, "at": now, "preview": preview(text)},
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    view = dict(row._mapping)
+    view["last_message_at"] = now.isoformat()
+    return view
 
 
 async def _claim_attachments(
@@ -151,7 +162,8 @@ async def _claim_attachments(
     attachment_ids: Sequence[str],
     *,
     inbox_id: int,
-    message: Message,
+    message_id: int,
+    conversation_id: int,
     customer_id: int | None = None,
     user_id: int | None = None,
 ) -> list[Attachment]:
@@ -174,67 +186,121 @@ async def _claim_attachments(
     if len(found) != len(set(attachment_ids)):
         raise InvalidInput("unknown attachment", code="unknown_attachment")
     for attachment in found:
-        attachment.message_id = message.id
-        attachment.conversation_id = message.conversation_id
+        attachment.message_id = message_id
+        attachment.conversation_id = conversation_id
     return found
 
 
-async def do_intake(session: AsyncSession, msg: InboundMessage) -> IntakeResult:
-    """Store one customer message: dedupe, resolve the customer, thread it, number it."""
+class DuplicateInBatch(Exception):
+    """An optimistic intake met a duplicate after taking a seq: roll back and redo carefully."""
+
+
+async def do_intake(
+    session: AsyncSession,
+    msg: InboundMessage,
+    *,
+    known: KnownThread | None = None,
+    optimistic: bool = False,
+) -> IntakeResult:
+    """Store one customer message: dedupe, resolve the customer, thread it, number it.
+
+    `known` is what the edge learnt from this sender's previous message; with it the
+    common case is three statements (dedupe, take the seq, insert). `optimistic` (for
+    batches, where duplicates are rare) drops the dedupe query and lets the unique
+    constraint find a duplicate, raising `DuplicateInBatch` so the caller redoes it."""
     text = check_message_text(msg.text, allow_empty=bool(msg.attachments))
-    duplicate = (
-        await session.execute(
-            select(Message.id, Message.conversation_id, Message.seq).where(
-                Message.inbox_id == msg.inbox_id, Message.external_id == msg.external_id
+    connection = await session.connection()
+    if not optimistic:
+        duplicate = (
+            await connection.execute(
+                statements.FIND_DUPLICATE,
+                {"inbox_id": msg.inbox_id, "external_id": msg.external_id},
             )
-        )
-    ).one_or_none()
-    if duplicate is not None:
-        return IntakeResult(duplicate.id, duplicate.conversation_id, None, duplicate.seq, True)
-    sender = await do_resolve_sender(
-        session,
-        inbox_id=msg.inbox_id,
-        channel=msg.channel,
-        external_id=msg.sender_id,
-        display_name=msg.sender_name,
-    )
-    conversation_id = await _open_conversation(session, msg, sender.customer_id)
+        ).one_or_none()
+        if duplicate is not None:
+            return IntakeResult(duplicate.id, duplicate.conversation_id, None, duplicate.seq, True)
     now = utcnow()
-    conversation = await _advance(session, conversation_id, text, now, inbound=True)
-    message = Message(
-        conversation_id=conversation_id,
-        inbox_id=msg.inbox_id,
-        seq=conversation.last_seq,
-        direction=Direction.INBOUND,
-        author_kind=AuthorKind.CUSTOMER,
-        external_id=msg.external_id,
-        text=text,
-        private=False,
-        delivery_status=DeliveryStatus.RECEIVED,
-        sent_at=msg.sent_at,
-        created_at=now,
-        raw=dict(msg.raw) if msg.raw is not None else None,
-    )
-    session.add(message)
-    await session.flush()
+    conversation = None
+    if known is not None:
+        customer_id = known.customer_id
+        conversation = await _advance(session, known.conversation_id, text, now, inbound=True)
+    if conversation is None:
+        sender = await do_resolve_sender(
+            session,
+            inbox_id=msg.inbox_id,
+            channel=msg.channel,
+            external_id=msg.sender_id,
+            display_name=msg.sender_name,
+        )
+        customer_id = sender.customer_id
+        conversation_id = await _open_conversation(session, msg, customer_id)
+        conversation = await _advance(session, conversation_id, text, now, inbound=True)
+        assert conversation is not None
+    values: dict[str, Any] = {
+        "conversation_id": conversation["id"],
+        "inbox_id": msg.inbox_id,
+        "seq": conversation["last_seq"],
+        "direction": Direction.INBOUND.value,
+        "author_kind": AuthorKind.CUSTOMER.value,
+        "author_user_id": None,
+        "external_id": msg.external_id,
+        "text": text,
+        "private": False,
+        "delivery_status": DeliveryStatus.RECEIVED.value,
+        "delivery_error": None,
+        "sent_at": msg.sent_at,
+        "created_at": now,
+        "raw": dict(msg.raw) if msg.raw is not None else None,
+    }
+    if optimistic:
+        insert_unless_duplicate = statements.INSERT_MESSAGE_UNLESS_DUPLICATE[
+            connection.dialect.name
+        ]
+        inserted = (await connection.execute(insert_unless_duplicate, values)).scalar_one_or_none()
+        if inserted is None:
+            raise DuplicateInBatch(msg.external_id)
+        message_id = inserted
+    else:
+        message_id = (await connection.execute(statements.INSERT_MESSAGE, values)).scalar_one()
     attachments = await _claim_attachments(
         session,
         [a.attachment_id for a in msg.attachments],
         inbox_id=msg.inbox_id,
-        message=message,
-        customer_id=sender.customer_id,
+        message_id=message_id,
+        conversation_id=conversation["id"],
+        customer_id=customer_id,
     )
     emit(
         session,
         MessageCreated(
-            actor=f"customer:{sender.customer_id}",
-            conversation_id=conversation_id,
+            actor=f"customer:{customer_id}",
+            conversation_id=conversation["id"],
             inbox_id=msg.inbox_id,
-            message=message_view(message, attachments),
-            conversation=conversation_view(conversation),
+            message=_message_dict(message_id, values, attachments),
+            conversation=conversation,
         ),
     )
-    return IntakeResult(message.id, conversation_id, sender.customer_id, message.seq, False)
+    return IntakeResult(message_id, conversation["id"], customer_id, values["seq"], False)
+
+
+def _message_dict(
+    message_id: int, values: dict[str, Any], attachments: Sequence[Attachment]
+) -> dict[str, Any]:
+    """`message_view` for a row written with Core, without loading it back."""
+    return {
+        "id": message_id,
+        "conversation_id": values["conversation_id"],
+        "seq": values["seq"],
+        "direction": values["direction"],
+        "author_kind": values["author_kind"],
+        "author_user_id": values["author_user_id"],
+        "text": values["text"],
+        "private": values["private"],
+        "delivery_status": values["delivery_status"],
+        "delivery_error": values["delivery_error"],
+        "created_at": values["created_at"].isoformat(),
+        "attachments": [attachment_view(a) for a in attachments],
+    }
 
 
 async def do_reply(
@@ -249,15 +315,15 @@ async def do_reply(
 ) -> Message:
     """Store a reply and, unless it is an internal note, queue it in the outbox."""
     text = check_message_text(text, allow_empty=bool(attachment_ids))
-    conversation = await session.get(Conversation, conversation_id)
-    if conversation is None:
-        raise NotFound("conversation not found")
     now = utcnow()
     conversation = await _advance(session, conversation_id, text, now, inbound=False)
+    if conversation is None:
+        raise NotFound("conversation not found")
+    inbox_id = conversation["inbox_id"]
     message = Message(
         conversation_id=conversation_id,
-        inbox_id=conversation.inbox_id,
-        seq=conversation.last_seq,
+        inbox_id=inbox_id,
+        seq=conversation["last_seq"],
         direction=Direction.OUTBOUND,
         author_kind=author_kind,
         author_user_id=author_user_id,
@@ -272,8 +338,9 @@ async def do_reply(
     attachments = await _claim_attachments(
         session,
         attachment_ids,
-        inbox_id=conversation.inbox_id,
-        message=message,
+        inbox_id=inbox_id,
+        message_id=message.id,
+        conversation_id=conversation_id,
         user_id=author_user_id,
     )
     if not private:
@@ -281,7 +348,7 @@ async def do_reply(
             OutboxEntry(
                 message_id=message.id,
                 conversation_id=conversation_id,
-                inbox_id=conversation.inbox_id,
+                inbox_id=inbox_id,
                 next_attempt_at=now,
                 created_at=now,
             )
@@ -292,9 +359,9 @@ async def do_reply(
         MessageCreated(
             actor=f"{author_kind}:{author_user_id or 0}",
             conversation_id=conversation_id,
-            inbox_id=conversation.inbox_id,
+            inbox_id=inbox_id,
             message=message_view(message, attachments),
-            conversation=conversation_view(conversation),
+            conversation=conversation,
         ),
     )
     return message

@@ -17,8 +17,19 @@ from aiohttp import web
 from channels.base import ChannelAdapter
 from channels.webchat.adapter import WebchatAdapter
 from channels.webchat.tokens import VisitorTokens
+from conversations.intake import IntakeBatcher
 from conversations.outbox import OutboxPolicy, OutboxWorker
-from switchboard.appkeys import ADAPTERS, BUS, DB, HTTP, LIMITER, OUTBOX, SETTINGS, VISITOR_TOKENS
+from switchboard.appkeys import (
+    ADAPTERS,
+    BUS,
+    DB,
+    HTTP,
+    INTAKE,
+    LIMITER,
+    OUTBOX,
+    SETTINGS,
+    VISITOR_TOKENS,
+)
 from switchboard.bus import create_bus
 from switchboard.db import check_connection, create_engine, create_sessionmaker
 from switchboard.inboxes import do_ensure_default_inboxes
@@ -62,7 +73,11 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     db = Database(engine, create_sessionmaker(engine), app[BUS])
     app[DB] = db
     await db.run(do_ensure_default_inboxes)
+    intake = IntakeBatcher(db)
+    intake.start()
+    app[INTAKE] = intake
     yield
+    await intake.close()
     await engine.dispose()
 
 

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from channels.base import ChannelAdapter
 from channels.webchat.tokens import VisitorTokens
+from conversations.intake import IntakeBatcher
 from conversations.outbox import OutboxWorker
 from switchboard.bus import EventBus
 from switchboard.ratelimit import RateLimiter
@@ -23,3 +24,4 @@ VISITOR_TOKENS = web.AppKey("visitor_tokens", VisitorTokens)
 LIMITER = web.AppKey("limiter", RateLimiter)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 OUTBOX = web.AppKey("outbox", OutboxWorker)
+INTAKE = web.AppKey("intake", IntakeBatcher)

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Protocol
 
 import redis.asyncio as aioredis
@@ -66,6 +66,7 @@ class EventBus(Protocol):
     async def start(self) -> None: ...
     async def close(self) -> None: ...
     async def publish(self, event: Event) -> None: ...
+    async def publish_many(self, events: Sequence[Event]) -> None: ...
     def subscribe(
         self, topics: Iterable[str]
     ) -> contextlib.AbstractAsyncContextManager[Subscription]: ...
@@ -125,6 +126,10 @@ class InProcessBus:
     async def publish(self, event: Event) -> None:
         self._fanout.deliver(event)
 
+    async def publish_many(self, events: Sequence[Event]) -> None:
+        for event in events:
+            self._fanout.deliver(event)
+
     def subscribe(
         self, topics: Iterable[str]
     ) -> contextlib.AbstractAsyncContextManager[Subscription]:
@@ -159,11 +164,18 @@ class RedisBus:
         await self._redis.aclose()
 
     async def publish(self, event: Event) -> None:
+        await self.publish_many([event])
+
+    async def publish_many(self, events: Sequence[Event]) -> None:
+        """One round trip for a transaction's events, in order."""
         try:
-            await self._redis.publish(self._channel, event.to_json())
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for event in events:
+                    pipe.publish(self._channel, event.to_json())
+                await pipe.execute()
         except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
             # The change is committed already; live viewers re-sync when Redis is back.
-            log.warning("event not published (Redis unavailable): %s", exc)
+            log.warning("events not published (Redis unavailable): %s", exc)
 
     def subscribe(
         self, topics: Iterable[str]

@@ -89,7 +89,7 @@ def _on_sqlite_begin(conn: Any) -> None:
 READ_ONLY = {"switchboard_readonly": True}
 
 
-def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(database_url: str, *, pool_size: int = 20) -> AsyncEngine:
     """Build the async engine with the pragmas and pool settings each database needs."""
     url: URL = make_url(database_url)
     if url.get_backend_name() == "sqlite":
@@ -108,9 +108,11 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
 
         event.listen(sync_engine, "begin", _on_sqlite_begin)
         return engine
-    # pool_pre_ping reconnects after a database restart instead of failing one request.
+    # No pool_pre_ping: it costs a round trip per checkout. A connection found dead after a
+    # database restart is invalidated, and `Database.run` runs the transaction again on a
+    # fresh one (switchboard.tx).
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+        url, pool_size=pool_size, max_overflow=0, pool_timeout=30, pool_recycle=1800
     )
 
 

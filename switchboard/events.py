@@ -26,7 +26,9 @@ class Event:
         return ()
 
     def to_json(self) -> str:
-        return json.dumps({"type": self.type_name, "data": dataclasses.asdict(self)})
+        # Not dataclasses.asdict: it deep-copies every nested dict, once per event.
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return json.dumps({"type": self.type_name, "data": data})
 
 
 def register(cls: E) -> E:

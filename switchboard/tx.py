@@ -34,7 +34,8 @@ def emit(session: AsyncSession, event: Event) -> None:
 
 
 def _is_transient(exc: DBAPIError) -> bool:
-    if isinstance(exc, IntegrityError):
+    if isinstance(exc, IntegrityError) or exc.connection_invalidated:
+        # A lost race, or a connection the database dropped (e.g. after a restart).
         return True
     text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
     markers = ("database is locked", "deadlock detected", "could not serialize", "serialization")
@@ -65,8 +66,8 @@ class Database:
                     raise
                 log.debug("transaction retried after %s", type(exc).__name__)
                 await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
-        for event in events:
-            await self.bus.publish(event)
+        if events:
+            await self.bus.publish_many(events)
         return result
 
     @contextlib.asynccontextmanager

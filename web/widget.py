@@ -32,9 +32,13 @@ from channels.webchat.tokens import Visitor
 from conversations import attachments as attachment_store
 from conversations.events import MessageCreated, Typing, conversation_topic
 from conversations.models import ChannelKind, Conversation, Inbox
-from conversations.service import do_intake, get_inbox_by_public_key, list_messages
+from conversations.service import (
+    KnownThread,
+    get_inbox_by_public_key,
+    list_messages,
+)
 from customers.service import do_resolve_sender
-from switchboard.appkeys import BUS, DB, LIMITER, SETTINGS, VISITOR_TOKENS
+from switchboard.appkeys import BUS, DB, INTAKE, LIMITER, SETTINGS, VISITOR_TOKENS
 from switchboard.bus import Resync
 from switchboard.errors import DomainError, InvalidInput, NotFound, TooManyRequests
 from web.bodies import read_json_object
@@ -184,8 +188,11 @@ class WidgetSocket:
         self.visitor = visitor
         self.db = request.config_dict[DB]
         self.bus = request.config_dict[BUS]
+        self.intake = request.config_dict[INTAKE]
         self.cursor = 0  # highest seq sent to this socket
         self.conversation_id: int | None = None
+        # Once known, intake skips resolving the sender and finding the conversation.
+        self.thread: KnownThread | None = None
         self.pump: asyncio.Task[None] | None = None
         self.flush_lock = asyncio.Lock()
         self.window_start = time.monotonic()
@@ -252,6 +259,8 @@ class WidgetSocket:
         """Send a just-created message straight from its event when it is the next one
         this socket expects; anything else (a gap, a note) goes through the database."""
         async with self.flush_lock:
+            if message["seq"] <= self.cursor:
+                return  # already shown by an earlier flush
             if message["seq"] == self.cursor + 1 and not message["private"]:
                 await self.send({"type": "message", "message": _widget_message(message)})
                 self.cursor = message["seq"]
@@ -319,9 +328,16 @@ class WidgetSocket:
             attachments=[InboundAttachment(a) for a in frame.attachment_ids],
         )
         try:
-            result = await self.db.run(lambda s: do_intake(s, inbound))
+            result = await self.intake.submit(inbound, self.thread)
         except DomainError as exc:
             await self.error(exc.code, exc.message, frame.client_msg_id)
+            return
+        except Exception:
+            # Nothing was acknowledged, so the widget keeps the message and retries it.
+            log.exception("widget message not stored")
+            await self.error(
+                "not_stored", "message not stored; please try again", frame.client_msg_id
+            )
             return
         await self.send(
             {
@@ -332,11 +348,12 @@ class WidgetSocket:
                 "duplicate": result.duplicate,
             }
         )
+        if result.customer_id is not None:
+            self.thread = KnownThread(result.conversation_id, result.customer_id)
         if self.conversation_id is None:
             self.conversation_id = result.conversation_id
             self.start_pump()
-        else:
-            await self.flush()
+        # Otherwise the pump shows the message when its event arrives.
 
     async def typing(self, typing: bool) -> None:
         now = time.monotonic()

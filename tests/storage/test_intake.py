@@ -4,7 +4,7 @@ concurrency, text stored exactly, and events published only after commit."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -190,6 +190,10 @@ class CommitCheckingBus:
                 found = await s.get(Message, event.message["id"])
             self.visible_at_publish.append(found is not None)
         await self.inner.publish(event)
+
+    async def publish_many(self, events: Sequence[Event]) -> None:
+        for event in events:
+            await self.publish(event)
 
     def subscribe(self, topics: Iterable[str]) -> AbstractAsyncContextManager[Subscription]:
         return self.inner.subscribe(topics)

@@ -1,0 +1,136 @@
+"""Group commit for intake: messages that arrive together are stored in one transaction.
+
+Under load most of a message's cost is the transaction around it (session, BEGIN,
+COMMIT, the event publish), not its three statements. The batcher takes whatever is
+waiting, stores it all in one transaction and answers each caller once it committed, so
+"acknowledged" still means "stored". A message with attachments gets a savepoint, so
+its failure rolls back only itself; if the whole batch fails (a lost race), each message
+is retried in a transaction of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from channels.base import InboundMessage
+from conversations.service import DuplicateInBatch, IntakeResult, KnownThread, do_intake
+from switchboard.errors import DomainError
+from switchboard.tx import Database
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 64
+
+
+@dataclass
+class _Pending:
+    message: InboundMessage
+    known: KnownThread | None
+    done: asyncio.Future[IntakeResult] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class IntakeBatcher:
+    def __init__(self, db: Database, *, committers: int = 2) -> None:
+        self.db = db
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._committers = committers
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._commit_loop(), name=f"intake-committer-{n}")
+            for n in range(self._committers)
+        ]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def submit(
+        self, message: InboundMessage, known: KnownThread | None = None
+    ) -> IntakeResult:
+        """Store one message (raising its `DomainError`, if any) once it is committed."""
+        if not self._tasks:
+            return await self.db.run(lambda s: do_intake(s, message, known=known))
+        pending = _Pending(message, known)
+        self._queue.put_nowait(pending)
+        return await pending.done
+
+    async def _commit_loop(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._store(batch)
+            except asyncio.CancelledError:
+                for pending in batch:
+                    if not pending.done.done():
+                        pending.done.cancel()
+                raise
+            except Exception:
+                log.exception("intake batch failed unexpectedly")
+
+    async def _store(self, batch: list[_Pending]) -> None:
+        outcomes: dict[int, IntakeResult | DomainError] = {}
+
+        # Alone, a message takes the careful path; in a batch a duplicate aborts the batch
+        # (DuplicateInBatch) and every message is redone alone.
+        optimistic = len(batch) > 1
+
+        async def work(session: AsyncSession) -> None:
+            outcomes.clear()
+            for n, pending in enumerate(batch):
+                message, known = pending.message, pending.known
+                try:
+                    if message.attachments:
+                        async with session.begin_nested():
+                            outcome = await do_intake(
+                                session, message, known=known, optimistic=optimistic
+                            )
+                    else:
+                        # No statement runs before do_intake's own checks can fail, so a
+                        # refused message leaves nothing behind in the shared transaction.
+                        outcome = await do_intake(
+                            session, message, known=known, optimistic=optimistic
+                        )
+                except DomainError as refused:
+                    outcomes[n] = refused
+                else:
+                    outcomes[n] = outcome
+
+        try:
+            await self.db.run(work)
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0], None, failure=True)
+                raise
+            level = logging.INFO if isinstance(exc, DuplicateInBatch) else logging.WARNING
+            log.log(level, "intake batch of %d failed (%r); storing one by one", len(batch), exc)
+            await asyncio.gather(*(self._store([pending]) for pending in batch))
+            return
+        for n, pending in enumerate(batch):
+            _settle(pending, outcomes[n])
+
+
+def _settle(
+    pending: _Pending, outcome: IntakeResult | DomainError | None, *, failure: bool = False
+) -> None:
+    if pending.done.done():
+        return
+    if failure or outcome is None:
+        pending.done.set_exception(RuntimeError("the message could not be stored"))
+    elif isinstance(outcome, DomainError):
+        pending.done.set_exception(outcome)
+    else:
+        pending.done.set_result(outcome)

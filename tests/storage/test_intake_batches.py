@@ -1,0 +1,103 @@
+"""Group commit: messages arriving together share a transaction, and each still gets
+exactly its own outcome — stored once, refused alone, or recognised as a duplicate."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from channels.base import InboundAttachment
+from conversations.intake import IntakeBatcher
+from conversations.models import Message
+from switchboard.errors import InvalidInput
+from switchboard.inboxes import do_ensure_inbox
+from switchboard.tx import Database
+from tests.storage.test_intake import count, inbound
+
+
+@pytest.fixture
+async def inbox(db: Database) -> int:
+    found = await db.run(lambda s: do_ensure_inbox(s, key="batch", kind="webchat", name="Chat"))
+    return found.id
+
+
+class CountingDatabase(Database):
+    """Counts transactions, to show that batches really share them."""
+
+    transactions = 0
+
+    async def run(self, work: Any) -> Any:
+        self.transactions += 1
+        return await super().run(work)
+
+
+@pytest.fixture
+async def batcher(db: Database) -> AsyncIterator[IntakeBatcher]:
+    counting = CountingDatabase(db.engine, db.sessionmaker, db.bus)
+    intake_batcher = IntakeBatcher(counting, committers=1)
+    intake_batcher.start()
+    yield intake_batcher
+    await intake_batcher.close()
+
+
+async def test_forty_senders_at_once_share_transactions_and_each_is_stored_once(
+    batcher: IntakeBatcher, db: Database, inbox: int
+) -> None:
+    messages = [inbound(inbox, f"m{n}", f"hello {n}", sender=f"v_sender{n:03d}") for n in range(40)]
+    results = await asyncio.gather(*(batcher.submit(m) for m in messages))
+
+    assert sorted(r.seq for r in results) == [1] * 40  # forty first messages
+    assert len({r.conversation_id for r in results}) == 40
+    assert await count(db, Message) == 40
+    assert isinstance(batcher.db, CountingDatabase)
+    assert batcher.db.transactions < 40
+
+
+async def test_a_refused_message_in_a_batch_refuses_only_itself(
+    batcher: IntakeBatcher, db: Database, inbox: int
+) -> None:
+    good = [inbound(inbox, f"ok{n}", f"fine {n}", sender=f"v_good{n:03d}") for n in range(5)]
+    bad_text = inbound(inbox, "bad-text", "\ud800", sender="v_bad_text")
+    bad_file = inbound(inbox, "bad-file", "see file", sender="v_bad_file")
+    bad_file = type(bad_file)(
+        **{**bad_file.__dict__, "attachments": [InboundAttachment("att_nonexistent_0001")]}
+    )
+
+    outcomes = await asyncio.gather(
+        *(batcher.submit(m) for m in [*good[:2], bad_text, good[2], bad_file, *good[3:]]),
+        return_exceptions=True,
+    )
+
+    refused = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(refused) == 2 and all(isinstance(o, InvalidInput) for o in refused)
+    async with db.reading() as session:
+        stored = set((await session.execute(select(Message.external_id))).scalars())
+    assert stored == {f"ok{n}" for n in range(5)}
+
+
+async def test_a_duplicate_inside_a_batch_is_recognised_and_nothing_is_doubled(
+    batcher: IntakeBatcher, db: Database, inbox: int
+) -> None:
+    first = await batcher.submit(inbound(inbox, "retry-1", "are you there?", sender="v_alice"))
+    others = [inbound(inbox, f"x{n}", "hi", sender=f"v_other{n:03d}") for n in range(6)]
+    again = inbound(inbox, "retry-1", "are you there?", sender="v_alice")
+
+    outcomes = await asyncio.gather(*(batcher.submit(m) for m in [*others[:3], again, *others[3:]]))
+
+    repeated = outcomes[3]
+    assert repeated.duplicate and repeated.message_id == first.message_id
+    assert not any(o.duplicate for i, o in enumerate(outcomes) if i != 3)
+    assert await count(db, Message) == 7
+    async with db.reading() as session:
+        seqs = (
+            await session.execute(
+                select(func.max(Message.seq)).where(
+                    Message.conversation_id == first.conversation_id
+                )
+            )
+        ).scalar_one()
+    assert seqs == 1  # the duplicate took no sequence number
