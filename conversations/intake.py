@@ -50,6 +50,9 @@ class IntakeBatcher:
         ]
 
     async def close(self) -> None:
+        """Store what was already submitted, then stop (never mid-transaction)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue.join(), timeout=10)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -80,13 +83,17 @@ class IntakeBatcher:
                 raise
             except Exception:
                 log.exception("intake batch failed unexpectedly")
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
 
-    async def _store(self, batch: list[_Pending]) -> None:
+    async def _store(self, batch: list[_Pending], *, careful: bool = False) -> None:
         outcomes: dict[int, IntakeResult | DomainError] = {}
 
-        # Alone, a message takes the careful path; in a batch a duplicate aborts the batch
-        # (DuplicateInBatch) and every message is redone alone.
-        optimistic = len(batch) > 1
+        # First optimistically (no dedupe query: the unique constraint catches a
+        # duplicate, raising DuplicateInBatch); after any failure each message is redone
+        # alone on the careful path.
+        optimistic = not careful
 
         async def work(session: AsyncSession) -> None:
             outcomes.clear()
@@ -112,12 +119,13 @@ class IntakeBatcher:
         try:
             await self.db.run(work)
         except Exception as exc:
-            if len(batch) == 1:
-                _settle(batch[0], None, failure=True)
+            if careful:
+                for pending in batch:
+                    _settle(pending, None, failure=True)
                 raise
-            level = logging.INFO if isinstance(exc, DuplicateInBatch) else logging.WARNING
+            level = logging.DEBUG if isinstance(exc, DuplicateInBatch) else logging.WARNING
             log.log(level, "intake batch of %d failed (%r); storing one by one", len(batch), exc)
-            await asyncio.gather(*(self._store([pending]) for pending in batch))
+            await asyncio.gather(*(self._store([pending], careful=True) for pending in batch))
             return
         for n, pending in enumerate(batch):
             _settle(pending, outcomes[n])

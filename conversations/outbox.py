@@ -262,6 +262,7 @@ class OutboxWorker:
         self.policy = policy or OutboxPolicy()
         self._wake = asyncio.Event()
         self._next_recovery: datetime | None = None
+        self._stopping = False
 
     async def run_once(self) -> int:
         """Recover expired leases, then claim and deliver one batch; return rows handled."""
@@ -327,7 +328,7 @@ class OutboxWorker:
         async with self.db.bus.subscribe(["outbox"]) as wakes:
             waker = asyncio.create_task(self._forward_wakes(wakes))
             try:
-                while True:
+                while not self._stopping:
                     try:
                         handled = await self.run_once()
                     except Exception:
@@ -345,6 +346,11 @@ class OutboxWorker:
                 waker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await waker
+
+    def stop(self) -> None:
+        """Finish the current pass, then return from `run_forever` (never mid-transaction)."""
+        self._stopping = True
+        self._wake.set()
 
     async def _safe_next_due(self) -> float:
         try:

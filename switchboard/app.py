@@ -100,6 +100,9 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     yield
     if task is not None:
+        worker.stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), timeout=10)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -149,6 +149,8 @@ class RedisBus:
         self._channel = f"{prefix}events"
         self._fanout = _LocalFanout()
         self._listener: asyncio.Task[None] | None = None
+        self._publisher: asyncio.Task[None] | None = None
+        self._outgoing: asyncio.Queue[Sequence[Event]] = asyncio.Queue(QUEUE_LIMIT)
         self._ready = asyncio.Event()
 
     async def start(self) -> None:
@@ -157,6 +159,13 @@ class RedisBus:
         await asyncio.wait_for(self._ready.wait(), timeout=10)
 
     async def close(self) -> None:
+        if self._publisher is not None:
+            # Let committed events go out before the connection closes.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outgoing.join(), timeout=5)
+            self._publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._publisher
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -167,6 +176,29 @@ class RedisBus:
         await self.publish_many([event])
 
     async def publish_many(self, events: Sequence[Event]) -> None:
+        """Queue a transaction's events; one task sends them in commit order, so the
+        committer (an ack, an HTTP answer) does not wait for Redis."""
+        if self._publisher is None:
+            # Started on first use: a bus that only publishes needs no listener.
+            self._publisher = asyncio.create_task(self._publish_loop(), name="redis-bus-publisher")
+        try:
+            self._outgoing.put_nowait(events)
+        except asyncio.QueueFull:
+            # Redis is far behind: drop rather than stall commits; viewers re-sync.
+            log.warning("event queue full; %d events not published", len(events))
+            self._fanout.resync_all()
+
+    async def _publish_loop(self) -> None:
+        while True:
+            events = await self._outgoing.get()
+            try:
+                await self._send(events)
+            finally:
+                self._outgoing.task_done()
+            if _being_cancelled():
+                raise asyncio.CancelledError
+
+    async def _send(self, events: Sequence[Event]) -> None:
         """One round trip for a transaction's events, in order."""
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
@@ -206,9 +238,18 @@ class RedisBus:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if _being_cancelled():
+                    raise asyncio.CancelledError from exc
                 log.warning("Redis bus listener lost its connection (%s); retrying", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)
+
+
+def _being_cancelled() -> bool:
+    """True when this task was asked to stop. The Redis client may turn a cancellation into
+    a connection error; a loop that retried on it would never end."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def create_bus(redis_url: str | None, prefix: str = "switchboard:") -> EventBus:

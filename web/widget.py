@@ -227,15 +227,18 @@ class WidgetSocket:
             return
         async with self.flush_lock:
             while True:
-                async with self.db.reading() as s:
-                    batch = await list_messages(
-                        s, self.conversation_id, after_seq=self.cursor, include_private=False
-                    )
+                # Shielded: a socket closing mid-read must not cancel a database call
+                # half-way (the driver would have to tear its connection down).
+                batch = await asyncio.shield(self._read_after(self.conversation_id, self.cursor))
                 for message in batch:
                     await self.send({"type": "message", "message": _widget_message(message)})
                     self.cursor = max(self.cursor, message["seq"])
                 if len(batch) < 200:
                     return
+
+    async def _read_after(self, conversation_id: int, cursor: int) -> list[dict[str, Any]]:
+        async with self.db.reading() as s:
+            return await list_messages(s, conversation_id, after_seq=cursor, include_private=False)
 
     def start_pump(self) -> None:
         if self.pump is None and self.conversation_id is not None:
