@@ -617,6 +617,32 @@ class Lost(Exception):
     """An ack, a delivery or a 'sent' did not arrive in time, or came back as an error."""
 
 
+class Arrivals:
+    """When each message id was first seen on a socket, and waiters for ids not seen yet."""
+
+    def __init__(self, lost: str) -> None:
+        self.seen: dict[int, float] = {}
+        self.waiting: dict[int, asyncio.Future[float]] = {}
+        self.lost = lost
+
+    def record(self, message_id: int, at: float) -> None:
+        self.seen.setdefault(message_id, at)
+        waiting = self.waiting.pop(message_id, None)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(at)
+
+    async def when(self, message_id: int) -> float:
+        if message_id in self.seen:
+            return self.seen[message_id]
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.waiting[message_id] = future
+        try:
+            async with asyncio.timeout(WAIT):
+                return await future
+        except TimeoutError:
+            raise Lost(self.lost) from None
+
+
 class Widget:
     """One customer: a visitor session and its websocket, with a reader task that timestamps
     every frame the moment it arrives."""
@@ -627,8 +653,7 @@ class Widget:
         self.visitor_id = ""
         self.reader: asyncio.Task[None] | None = None
         self.acks: dict[str, asyncio.Future[tuple[float, dict[str, Any]]]] = {}
-        self.out_seen: dict[int, float] = {}
-        self.out_waiting: dict[int, asyncio.Future[float]] = {}
+        self.replies = Arrivals("reply did not reach the widget")
         self.counter = 0
         self.errors: Counter[str] = Counter()
 
@@ -670,11 +695,7 @@ class Widget:
                 if ack is not None and not ack.done():
                     ack.set_result((now, frame))
             elif kind == "message" and frame["message"]["direction"] == "out":
-                mid = frame["message"]["id"]
-                self.out_seen.setdefault(mid, now)
-                waiting = self.out_waiting.pop(mid, None)
-                if waiting is not None and not waiting.done():
-                    waiting.set_result(now)
+                self.replies.record(frame["message"]["id"], now)
             elif kind == "error":
                 self.errors[frame.get("code", "?")] += 1
                 ack = self.acks.pop(frame.get("client_msg_id", ""), None)
@@ -705,15 +726,7 @@ class Widget:
 
     async def reply_seen(self, message_id: int) -> float:
         """When the reply with this id reached the socket (perf_counter time)."""
-        if message_id in self.out_seen:
-            return self.out_seen[message_id]
-        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self.out_waiting[message_id] = future
-        try:
-            async with asyncio.timeout(WAIT):
-                return await future
-        except TimeoutError:
-            raise Lost("reply did not reach the widget") from None
+        return await self.replies.when(message_id)
 
     async def close(self) -> None:
         if self.ws is not None:
@@ -729,8 +742,7 @@ class InboxWatcher:
     def __init__(self, http: aiohttp.ClientSession, base: str, token: str) -> None:
         self.http, self.base, self.token = http, base, token
         self.ws: aiohttp.ClientWebSocketResponse | None = None
-        self.sent: dict[int, float] = {}
-        self.waiting: dict[int, asyncio.Future[float]] = {}
+        self.sent = Arrivals("the outbox did not mark the reply sent")
         self.resyncs = 0
         self.reader: asyncio.Task[None] | None = None
 
@@ -754,21 +766,10 @@ class InboxWatcher:
             elif frame.get("type") == "message.updated":
                 message = frame["data"]["message"]
                 if message["delivery_status"] == "sent":
-                    self.sent.setdefault(message["id"], now)
-                    waiting = self.waiting.pop(message["id"], None)
-                    if waiting is not None and not waiting.done():
-                        waiting.set_result(now)
+                    self.sent.record(message["id"], now)
 
     async def sent_at(self, message_id: int) -> float:
-        if message_id in self.sent:
-            return self.sent[message_id]
-        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self.waiting[message_id] = future
-        try:
-            async with asyncio.timeout(WAIT):
-                return await future
-        except TimeoutError:
-            raise Lost("the outbox did not mark the reply sent") from None
+        return await self.sent.when(message_id)
 
     async def close(self) -> None:
         if self.ws is not None:
