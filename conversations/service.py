@@ -276,17 +276,17 @@ async def do_intake(
             actor=f"customer:{customer_id}",
             conversation_id=conversation["id"],
             inbox_id=msg.inbox_id,
-            message=_message_dict(message_id, values, attachments),
+            message=message_dict(message_id, values, attachments),
             conversation=conversation,
         ),
     )
     return IntakeResult(message_id, conversation["id"], customer_id, values["seq"], False)
 
 
-def _message_dict(
+def message_dict(
     message_id: int, values: dict[str, Any], attachments: Sequence[Attachment]
 ) -> dict[str, Any]:
-    """`message_view` for a row written with Core, without loading it back."""
+    """`message_view` for a row handled with Core (no ORM object to load back)."""
     return {
         "id": message_id,
         "conversation_id": values["conversation_id"],
