@@ -11,11 +11,11 @@ from switchboard.tx import Database
 from tests.conftest import Backend
 
 
+# SQLite has no server to restart: PostgreSQL only.
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 async def test_transactions_survive_the_server_dropping_pooled_connections(
     backend: Backend, db: Database
 ) -> None:
-    if backend.name != "postgres":
-        pytest.skip("SQLite has no server to restart")
 
     async def add_customer(session: AsyncSession) -> None:
         session.add(Customer(name="Ana"))
