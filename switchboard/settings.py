@@ -6,6 +6,7 @@ clear line instead of a traceback somewhere deep in the app.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import tomllib
@@ -56,6 +57,7 @@ class Settings:
     imap_tls: str = "ssl"
     bot_engine: str = "builtin"
     rasa_url: str | None = None
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     # Not part of the public contract: knobs for tests and benchmarks.
     run_workers: bool = True
     upload_max_bytes: int = 10 * 1024 * 1024
@@ -112,6 +114,23 @@ def _url(
     if scheme not in schemes or (scheme != "sqlite" and not parts.netloc):
         raise SettingsError(f"{PREFIX}{name} must be a {'/'.join(schemes)} URL, got {raw!r}")
     return raw
+
+
+def _networks(
+    env: Mapping[str, str], name: str
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    raw = env.get(PREFIX + name) or ""
+    networks = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise SettingsError(
+                f"{PREFIX}{name} must be comma-separated IP addresses or networks, got {part!r}"
+            ) from None
+    return tuple(networks)
 
 
 def _database_url(env: Mapping[str, str], var_dir: Path) -> str:
@@ -202,6 +221,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         imap_tls=_choice(env, "IMAP_TLS", "ssl", SMTP_TLS_MODES),
         bot_engine=_choice(env, "BOT_ENGINE", "builtin", BOT_ENGINES),
         rasa_url=_url(env, "RASA_URL", None, ("http", "https")),
+        trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
     )
     if settings.bot_engine == "rasa" and not settings.rasa_url:
         raise SettingsError(f"{PREFIX}RASA_URL is required when {PREFIX}BOT_ENGINE is rasa")

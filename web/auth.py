@@ -19,6 +19,7 @@ from switchboard.appkeys import DB, LIMITER, SETTINGS
 from switchboard.errors import Forbidden, TooManyRequests
 from switchboard.models import AuthSession, User
 from switchboard.ratelimit import RateLimiter
+from web.clientip import client_address
 from web.middleware import Handler
 
 SESSION_COOKIE = "sb_session"
@@ -29,10 +30,6 @@ ADDRESS_LIMIT = (20, 900)  # failed logins per client address per 15 minutes
 USER_KEY = web.RequestKey("user", User)
 SESSION_KEY = web.RequestKey("auth_session", AuthSession)
 TOKEN_KEY = web.RequestKey("session_token", str)
-
-
-def client_address(request: web.Request) -> str:
-    return request.remote or "unknown"
 
 
 def current_user(request: web.Request) -> User | None:

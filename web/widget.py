@@ -42,6 +42,7 @@ from switchboard.appkeys import BUS, DB, INTAKE, LIMITER, SETTINGS, VISITOR_TOKE
 from switchboard.bus import Resync
 from switchboard.errors import DomainError, InvalidInput, NotFound, TooManyRequests
 from web.bodies import read_json_object
+from web.clientip import client_address
 from web.origin import origin_allowed
 from web.sockets import SOCKETS
 from web.uploads import attachment_response, read_upload
@@ -386,7 +387,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="foreign origin")
     visitor = _visitor(request, request.query.get("token", ""))
     inbox = await _inbox_for(request, visitor.inbox_key)
-    address = request.remote or "unknown"
+    address = client_address(request)
     sockets = request.config_dict[SOCKETS]
     sockets.check_room(address, MAX_SOCKETS_PER_ADDRESS)
     settings = request.config_dict[SETTINGS]

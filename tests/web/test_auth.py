@@ -7,6 +7,7 @@ matching success on the same setup, so a 401/403/429 cannot pass for the wrong r
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from http.cookies import Morsel
 from pathlib import Path
 from typing import Any
@@ -412,6 +413,34 @@ async def test_credentials_that_are_not_utf8_are_refused_not_a_crash(
     assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
 
 
+async def test_behind_a_trusted_proxy_each_client_has_its_own_address_limit(
+    make_client: ClientFactory, db: Any
+) -> None:
+    """Behind a load balancer every request comes from the balancer; with it trusted, the
+    client named by X-Forwarded-For is throttled, not everyone at once. What a client
+    writes to the left of the proxy's own entry changes nothing."""
+    client = await make_client(trusted_proxies=(ipaddress.ip_network("127.0.0.1/32"),))
+    await create_user(db, "fresh@example.com")
+    attacker = "203.0.113.66"
+    for attempt in range(20):
+        response = await submit_login(
+            client,
+            f"user{attempt // 5}@example.com",
+            "wrong password!",
+            # A forged left part, then the address the proxy saw.
+            headers={"X-Forwarded-For": f"198.51.100.{attempt}, {attacker}"},
+        )
+        assert response.status == 401, attempt
+    locked = await submit_login(
+        client, "fresh@example.com", headers={"X-Forwarded-For": f"192.0.2.1, {attacker}"}
+    )
+    assert locked.status == 429
+    neighbour = await submit_login(
+        client, "fresh@example.com", headers={"X-Forwarded-For": "203.0.113.67"}
+    )
+    assert neighbour.status == 303
+
+
 # --- settings ----------------------------------------------------------------------------
 
 
@@ -427,8 +456,17 @@ GOOD_SECRET = "s" * 40
         ("SWITCHBOARD_SMTP_TLS", {"SWITCHBOARD_SMTP_TLS": "maybe"}),
         ("SWITCHBOARD_SECRET_KEY", {"SWITCHBOARD_SECRET_KEY": "short"}),
         ("SWITCHBOARD_RASA_URL", {"SWITCHBOARD_BOT_ENGINE": "rasa"}),
+        ("SWITCHBOARD_TRUSTED_PROXIES", {"SWITCHBOARD_TRUSTED_PROXIES": "10.0.0.0/8, lb-1"}),
     ],
-    ids=["port-abc", "port-range", "mysql", "smtp-tls", "short-secret", "rasa-without-url"],
+    ids=[
+        "port-abc",
+        "port-range",
+        "mysql",
+        "smtp-tls",
+        "short-secret",
+        "rasa-without-url",
+        "proxies",
+    ],
 )
 def test_bad_settings_stop_with_one_line_naming_the_variable(
     tmp_path: Path, variable: str, overrides: dict[str, str]
