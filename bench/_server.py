@@ -6,10 +6,10 @@ Serves `create_app(Settings(...))` with aiohttp's AppRunner on 127.0.0.1, port 0
 one line `BENCH-READY {"port": N, "pid": P}` on stdout, and stops cleanly on SIGTERM,
 SIGINT or when its stdin closes (so it never outlives the benchmark that started it).
 
-The widget socket's per-socket anti-abuse limits (`SEND_LIMIT`, 20 messages per 10 s,
-and `FLOOD_LIMIT`, 60 frames per 10 s) would cap one socket at 2 messages/s; with
-`"lift_socket_limits": true` (the default) they are raised for this process only, so
-the benchmark measures the intake path rather than the limiter. Nothing else changes.
+The widget socket's per-socket anti-abuse limits (settings `widget_send_limit`, 20
+messages per 10 s, and `widget_frame_limit`, 60 frames per 10 s) would cap one socket at
+2 messages/s; with `"lift_socket_limits": true` (the default) this hub is configured
+with them raised, so the benchmark measures the intake path rather than the limiter.
 """
 
 from __future__ import annotations
@@ -29,15 +29,11 @@ from aiohttp import web
 
 
 async def serve(config: dict[str, Any]) -> None:
-    import web.widget as widget
     from switchboard.app import create_app
     from switchboard.settings import Settings
 
-    lifted = False
-    if config.get("lift_socket_limits", True) and hasattr(widget, "SEND_LIMIT"):
-        widget.SEND_LIMIT = (10**9, widget.SEND_LIMIT[1])
-        widget.FLOOD_LIMIT = 10**9
-        lifted = True
+    lifted = bool(config.get("lift_socket_limits", True))
+    ceiling = 10**9 if lifted else None
 
     var_dir = Path(config.get("var_dir") or tempfile.mkdtemp(prefix="sb-bench-var-"))
     settings = Settings(
@@ -49,6 +45,8 @@ async def serve(config: dict[str, Any]) -> None:
         redis_prefix=config.get("redis_prefix", "switchboard:"),
         run_workers=True,
     )
+    if ceiling is not None:
+        settings = settings.with_overrides(widget_send_limit=ceiling, widget_frame_limit=ceiling)
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

@@ -62,6 +62,10 @@ class Settings:
     run_workers: bool = True
     upload_max_bytes: int = 10 * 1024 * 1024
     ws_max_msg_bytes: int = 64 * 1024
+    # Per widget socket, per 10 s window: sends before "slow down", frames before 1008.
+    widget_send_limit: int = 20
+    widget_frame_limit: int = 60
+    widget_sockets_per_address: int = 50
     outbox_max_attempts: int = 8
     redis_prefix: str = "switchboard:"
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -222,6 +226,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         bot_engine=_choice(env, "BOT_ENGINE", "builtin", BOT_ENGINES),
         rasa_url=_url(env, "RASA_URL", None, ("http", "https")),
         trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
+        widget_send_limit=_int(env, "WIDGET_SEND_LIMIT", 20, 1, 1_000_000) or 20,
+        widget_frame_limit=_int(env, "WIDGET_FRAME_LIMIT", 60, 1, 1_000_000) or 60,
+        widget_sockets_per_address=_int(env, "WIDGET_SOCKETS_PER_ADDRESS", 50, 1, 1_000_000) or 50,
     )
     if settings.bot_engine == "rasa" and not settings.rasa_url:
         raise SettingsError(f"{PREFIX}RASA_URL is required when {PREFIX}BOT_ENGINE is rasa")

@@ -51,9 +51,7 @@ log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 HEARTBEAT_SECONDS = 25
-SEND_LIMIT = (20, 10.0)  # messages per window (seconds) before the socket is told to slow down
-FLOOD_LIMIT = 60  # frames per window after which the socket is closed (1008)
-MAX_SOCKETS_PER_ADDRESS = 50
+LIMIT_WINDOW = 10.0  # seconds; the limits themselves are settings (widget_*_limit)
 UPLOAD_LIMIT = (20, 600)  # files per visitor per 10 minutes: one visitor cannot fill storage
 TYPING_INTERVAL = 1.0
 
@@ -190,6 +188,7 @@ class WidgetSocket:
         self.db = request.config_dict[DB]
         self.bus = request.config_dict[BUS]
         self.intake = request.config_dict[INTAKE]
+        self.settings = request.config_dict[SETTINGS]
         self.cursor = 0  # highest seq sent to this socket
         self.conversation_id: int | None = None
         # Once known, intake skips resolving the sender and finding the conversation.
@@ -273,13 +272,13 @@ class WidgetSocket:
 
     def count_frame(self, is_send: bool) -> str | None:
         now = time.monotonic()
-        if now - self.window_start >= SEND_LIMIT[1]:
+        if now - self.window_start >= LIMIT_WINDOW:
             self.window_start, self.window_frames, self.window_sends = now, 0, 0
         self.window_frames += 1
         self.window_sends += int(is_send)
-        if self.window_frames > FLOOD_LIMIT:
+        if self.window_frames > self.settings.widget_frame_limit:
             return "flood"
-        if is_send and self.window_sends > SEND_LIMIT[0]:
+        if is_send and self.window_sends > self.settings.widget_send_limit:
             return "slow_down"
         return None
 
@@ -389,8 +388,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     inbox = await _inbox_for(request, visitor.inbox_key)
     address = client_address(request)
     sockets = request.config_dict[SOCKETS]
-    sockets.check_room(address, MAX_SOCKETS_PER_ADDRESS)
     settings = request.config_dict[SETTINGS]
+    sockets.check_room(address, settings.widget_sockets_per_address)
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=settings.ws_max_msg_bytes)
     await ws.prepare(request)
     socket = WidgetSocket(request, ws, inbox, visitor)

@@ -17,7 +17,7 @@ from itsdangerous import TimestampSigner
 
 from channels.webchat.tokens import TOKEN_MAX_AGE_SECONDS
 from switchboard.appkeys import VISITOR_TOKENS
-from tests.conftest import AppClient, widget_session
+from tests.conftest import AppClient, ClientFactory, widget_session
 from tests.security.support import (
     agent_token,
     bearer,
@@ -376,3 +376,12 @@ async def test_two_sockets_starting_a_chat_at_once_open_one_conversation(
         await first.close()
         await second.close()
         assert await conversation_count(db) == round_ + 1
+
+
+async def test_the_send_limit_is_a_setting(make_client: ClientFactory) -> None:
+    client = await make_client(widget_send_limit=3)
+    token, _ = await new_visitor(client)
+    ws = await open_widget(client, token)
+    answers = [(await send_text(ws, f"limit-{n:04d}", f"message {n}"))["type"] for n in range(4)]
+    assert answers == ["ack", "ack", "ack", "error"]
+    await ws.close()
