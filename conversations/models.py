@@ -19,6 +19,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+# The tables our foreign keys name, so these models work whatever imported them first.
+from customers import models as _customers  # noqa: F401
+from switchboard import models as _users  # noqa: F401
 from switchboard.db import Base, UTCDateTime, utcnow
 
 
