@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import InboundMessage
-from conversations.service import DuplicateInBatch, IntakeResult, KnownThread, do_intake
+from conversations.service import (
+    DuplicateInBatch,
+    IntakeResult,
+    KnownThread,
+    do_intake,
+    do_intake_returning_senders,
+)
+from conversations.text import check_message_text
 from switchboard.errors import DomainError
 from switchboard.tx import Database
 
@@ -97,7 +104,10 @@ class IntakeBatcher:
 
         async def work(session: AsyncSession) -> None:
             outcomes.clear()
+            rest = await self._store_returning_senders(session, batch, outcomes, optimistic)
             for n, pending in enumerate(batch):
+                if n not in rest:
+                    continue
                 message, known = pending.message, pending.known
                 try:
                     if message.attachments:
@@ -129,6 +139,45 @@ class IntakeBatcher:
             return
         for n, pending in enumerate(batch):
             _settle(pending, outcomes[n])
+
+    async def _store_returning_senders(
+        self,
+        session: AsyncSession,
+        batch: list[_Pending],
+        outcomes: dict[int, IntakeResult | DomainError],
+        optimistic: bool,
+    ) -> set[int]:
+        """Store the plain text messages of senders whose conversation is known, one per
+        conversation, with two statements for all of them. Returns the positions left
+        for the message-by-message path."""
+        if not optimistic:
+            return set(range(len(batch)))
+        bulk: list[tuple[InboundMessage, KnownThread, str]] = []
+        positions: list[int] = []
+        seen: set[int] = set()
+        for n, pending in enumerate(batch):
+            known = pending.known
+            if known is None or pending.message.attachments or known.conversation_id in seen:
+                continue
+            try:
+                text = check_message_text(pending.message.text)
+            except DomainError as refused:
+                outcomes[n] = refused
+                continue
+            seen.add(known.conversation_id)
+            bulk.append((pending.message, known, text))
+            positions.append(n)
+        if len(bulk) > 1:
+            results = await do_intake_returning_senders(session, bulk)
+            for n, result in zip(positions, results, strict=True):
+                outcomes[n] = result
+        else:
+            positions = []
+        return (
+            set(range(len(batch)))
+            - set(positions)
+            - {n for n, o in outcomes.items() if isinstance(o, DomainError)}
+        )
 
 
 def _settle(

@@ -283,6 +283,76 @@ async def do_intake(
     return IntakeResult(message_id, conversation["id"], customer_id, values["seq"], False)
 
 
+async def do_intake_returning_senders(
+    session: AsyncSession, items: Sequence[tuple[InboundMessage, KnownThread, str]]
+) -> list[IntakeResult]:
+    """Store messages of returning senders, one per conversation, in two statements for
+    the lot: one UPDATE takes every conversation's next seq, one multi-row INSERT stores
+    the messages. `items` carry text already checked. A duplicate raises
+    `DuplicateInBatch` (the caller redoes the batch one by one); so does a conversation
+    that no longer exists."""
+    connection = await session.connection()
+    now = utcnow()
+    by_conversation = {known.conversation_id: (msg, known, text) for msg, known, text in items}
+    if len(by_conversation) != len(items):
+        raise ValueError("one message per conversation")
+    previews = {cid: preview(text) for cid, (_m, _k, text) in by_conversation.items()}
+    advanced = {
+        row.id: dict(row._mapping)
+        for row in await connection.execute(
+            statements.advance_many(list(previews)),
+            {"at": now, **statements.preview_params(previews)},
+        )
+    }
+    if len(advanced) != len(items):
+        raise DuplicateInBatch("a conversation is gone")
+    rows = {
+        cid: {
+            "conversation_id": cid,
+            "inbox_id": msg.inbox_id,
+            "seq": advanced[cid]["last_seq"],
+            "direction": Direction.INBOUND.value,
+            "author_kind": AuthorKind.CUSTOMER.value,
+            "author_user_id": None,
+            "external_id": msg.external_id,
+            "text": text,
+            "private": False,
+            "delivery_status": DeliveryStatus.RECEIVED.value,
+            "delivery_error": None,
+            "sent_at": msg.sent_at,
+            "created_at": now,
+            "raw": dict(msg.raw) if msg.raw is not None else None,
+        }
+        for cid, (msg, _known, text) in by_conversation.items()
+    }
+    insert_many = statements.INSERT_MESSAGES_UNLESS_DUPLICATE[connection.dialect.name]
+    inserted = {
+        (row.inbox_id, row.external_id): row.id
+        for row in await connection.execute(insert_many, list(rows.values()))
+    }
+    if len(inserted) != len(rows):
+        raise DuplicateInBatch("a message in the batch was stored before")
+    results = []
+    for msg, known, _text in items:
+        cid = known.conversation_id
+        values = rows[cid]
+        message_id = inserted[(msg.inbox_id, msg.external_id)]
+        conversation = advanced[cid]
+        conversation["last_message_at"] = now.isoformat()
+        emit(
+            session,
+            MessageCreated(
+                actor=f"customer:{known.customer_id}",
+                conversation_id=cid,
+                inbox_id=msg.inbox_id,
+                message=message_dict(message_id, values, []),
+                conversation=conversation,
+            ),
+        )
+        results.append(IntakeResult(message_id, cid, known.customer_id, values["seq"], False))
+    return results
+
+
 def message_dict(
     message_id: int, values: dict[str, Any], attachments: Sequence[Attachment]
 ) -> dict[str, Any]:

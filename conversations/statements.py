@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, case, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import ReturningUpdate
 
@@ -66,3 +66,39 @@ INSERT_MESSAGE_UNLESS_DUPLICATE = {
     .on_conflict_do_nothing(index_elements=[messages.c.inbox_id, messages.c.external_id])
     .returning(messages.c.id),
 }
+
+INSERT_MESSAGES_UNLESS_DUPLICATE = {
+    dialect: statement.returning(messages.c.inbox_id, messages.c.external_id, messages.c.id)
+    for dialect, statement in {
+        "postgresql": postgresql.insert(messages).on_conflict_do_nothing(
+            index_elements=[messages.c.inbox_id, messages.c.external_id]
+        ),
+        "sqlite": sqlite.insert(messages).on_conflict_do_nothing(
+            index_elements=[messages.c.inbox_id, messages.c.external_id]
+        ),
+    }.items()
+}
+
+
+def advance_many(conversation_ids: list[int]) -> ReturningUpdate[Any]:
+    """Take the next seq of several conversations at once (one customer message each).
+    Built per batch size; SQLAlchemy caches one compiled form per size."""
+    previews = case(
+        {cid: bindparam(f"p{n}") for n, cid in enumerate(conversation_ids)},
+        value=conversations.c.id,
+    )
+    return (
+        update(conversations)
+        .where(conversations.c.id.in_(conversation_ids))
+        .values(
+            last_seq=conversations.c.last_seq + 1,
+            last_message_at=bindparam("at", type_=UTCDateTime),
+            last_preview=previews,
+            unread_count=conversations.c.unread_count + 1,
+        )
+        .returning(*CONVERSATION_VIEW_COLUMNS)
+    )
+
+
+def preview_params(previews: dict[int, str]) -> dict[str, str]:
+    return {f"p{n}": text for n, text in enumerate(previews.values())}

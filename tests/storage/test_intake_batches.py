@@ -11,8 +11,10 @@ import pytest
 from sqlalchemy import func, select
 
 from channels.base import InboundAttachment
+from conversations.events import INBOX_TOPIC, MessageCreated
 from conversations.intake import IntakeBatcher
 from conversations.models import Message
+from conversations.service import KnownThread
 from switchboard.errors import InvalidInput
 from switchboard.inboxes import do_ensure_inbox
 from switchboard.tx import Database
@@ -101,3 +103,64 @@ async def test_a_duplicate_inside_a_batch_is_recognised_and_nothing_is_doubled(
             )
         ).scalar_one()
     assert seqs == 1  # the duplicate took no sequence number
+
+
+async def returning_senders(
+    batcher: IntakeBatcher, inbox: int, count: int
+) -> list[tuple[str, KnownThread]]:
+    firsts = await asyncio.gather(
+        *(
+            batcher.submit(inbound(inbox, f"first-{n}", "hello", sender=f"v_back{n:03d}"))
+            for n in range(count)
+        )
+    )
+    assert all(r.customer_id is not None for r in firsts)
+    return [
+        (f"v_back{n:03d}", KnownThread(r.conversation_id, r.customer_id or 0))
+        for n, r in enumerate(firsts)
+    ]
+
+
+async def test_returning_senders_in_one_batch_each_get_their_next_seq(
+    batcher: IntakeBatcher, db: Database, inbox: int
+) -> None:
+    senders = await returning_senders(batcher, inbox, 12)
+    assert isinstance(batcher.db, CountingDatabase)
+    before = batcher.db.transactions
+    async with db.bus.subscribe([INBOX_TOPIC]) as sub:
+        results = await asyncio.gather(
+            *(
+                batcher.submit(inbound(inbox, f"second-{n}", f"again {n}", sender=sender), known)
+                for n, (sender, known) in enumerate(senders)
+            )
+        )
+        events = [await asyncio.wait_for(sub.get(), 1) for _ in range(12)]
+    # Every message's live event, with its own seq: the inbox shows each one.
+    created = [e for e in events if isinstance(e, MessageCreated)]
+    assert sorted(e.message["text"] for e in created) == sorted(f"again {n}" for n in range(12))
+    assert {e.message["seq"] for e in created} == {2}
+    assert [r.seq for r in results] == [2] * 12
+    assert [r.conversation_id for r in results] == [k.conversation_id for _, k in senders]
+    assert batcher.db.transactions - before < 12
+    async with db.reading() as session:
+        texts = {
+            external_id: text
+            for external_id, text in await session.execute(
+                select(Message.external_id, Message.text)
+            )
+        }
+    assert all(texts[f"second-{n}"] == f"again {n}" for n in range(12))
+
+
+async def test_a_repeated_message_among_returning_senders_is_not_stored_twice(
+    batcher: IntakeBatcher, db: Database, inbox: int
+) -> None:
+    senders = await returning_senders(batcher, inbox, 6)
+    messages = [
+        (inbound(inbox, f"first-{n}" if n == 2 else f"next-{n}", "again", sender=s), k)
+        for n, (s, k) in enumerate(senders)
+    ]
+    results = await asyncio.gather(*(batcher.submit(m, k) for m, k in messages))
+    assert [r.duplicate for r in results] == [n == 2 for n in range(6)]
+    assert [r.seq for r in results] == [2, 2, 1, 2, 2, 2]
+    assert await count(db, Message) == 11
