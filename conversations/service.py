@@ -191,6 +191,28 @@ async def _claim_attachments(
     return found
 
 
+def _inbound_row(
+    msg: InboundMessage, conversation_id: int, seq: int, text: str, now: datetime
+) -> dict[str, Any]:
+    """The `messages` row for a customer message, as the Core inserts take it."""
+    return {
+        "conversation_id": conversation_id,
+        "inbox_id": msg.inbox_id,
+        "seq": seq,
+        "direction": Direction.INBOUND.value,
+        "author_kind": AuthorKind.CUSTOMER.value,
+        "author_user_id": None,
+        "external_id": msg.external_id,
+        "text": text,
+        "private": False,
+        "delivery_status": DeliveryStatus.RECEIVED.value,
+        "delivery_error": None,
+        "sent_at": msg.sent_at,
+        "created_at": now,
+        "raw": dict(msg.raw) if msg.raw is not None else None,
+    }
+
+
 class DuplicateInBatch(Exception):
     """An optimistic intake met a duplicate after taking a seq: roll back and redo carefully."""
 
@@ -236,30 +258,15 @@ async def do_intake(
         conversation_id = await _open_conversation(session, msg, customer_id)
         conversation = await _advance(session, conversation_id, text, now, inbound=True)
         assert conversation is not None
-    values: dict[str, Any] = {
-        "conversation_id": conversation["id"],
-        "inbox_id": msg.inbox_id,
-        "seq": conversation["last_seq"],
-        "direction": Direction.INBOUND.value,
-        "author_kind": AuthorKind.CUSTOMER.value,
-        "author_user_id": None,
-        "external_id": msg.external_id,
-        "text": text,
-        "private": False,
-        "delivery_status": DeliveryStatus.RECEIVED.value,
-        "delivery_error": None,
-        "sent_at": msg.sent_at,
-        "created_at": now,
-        "raw": dict(msg.raw) if msg.raw is not None else None,
-    }
+    values = _inbound_row(msg, conversation["id"], conversation["last_seq"], text, now)
     if optimistic:
-        insert_unless_duplicate = statements.INSERT_MESSAGE_UNLESS_DUPLICATE[
+        insert_unless_duplicate = statements.INSERT_MESSAGES_UNLESS_DUPLICATE[
             connection.dialect.name
         ]
-        inserted = (await connection.execute(insert_unless_duplicate, values)).scalar_one_or_none()
-        if inserted is None:
+        row = (await connection.execute(insert_unless_duplicate, values)).one_or_none()
+        if row is None:
             raise DuplicateInBatch(msg.external_id)
-        message_id = inserted
+        message_id = row.id
     else:
         message_id = (await connection.execute(statements.INSERT_MESSAGE, values)).scalar_one()
     attachments = await _claim_attachments(
@@ -307,22 +314,7 @@ async def do_intake_returning_senders(
     if len(advanced) != len(items):
         raise DuplicateInBatch("a conversation is gone")
     rows = {
-        cid: {
-            "conversation_id": cid,
-            "inbox_id": msg.inbox_id,
-            "seq": advanced[cid]["last_seq"],
-            "direction": Direction.INBOUND.value,
-            "author_kind": AuthorKind.CUSTOMER.value,
-            "author_user_id": None,
-            "external_id": msg.external_id,
-            "text": text,
-            "private": False,
-            "delivery_status": DeliveryStatus.RECEIVED.value,
-            "delivery_error": None,
-            "sent_at": msg.sent_at,
-            "created_at": now,
-            "raw": dict(msg.raw) if msg.raw is not None else None,
-        }
+        cid: _inbound_row(msg, cid, advanced[cid]["last_seq"], text, now)
         for cid, (msg, _known, text) in by_conversation.items()
     }
     insert_many = statements.INSERT_MESSAGES_UNLESS_DUPLICATE[connection.dialect.name]

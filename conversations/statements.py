@@ -57,16 +57,8 @@ ADVANCE_INBOUND = _advance(inbound=True)
 ADVANCE_OUTBOUND = _advance(inbound=False)
 INSERT_MESSAGE = insert(messages).returning(messages.c.id)
 
-# For batches: a duplicate shows up as no row returned instead of a preliminary SELECT.
-INSERT_MESSAGE_UNLESS_DUPLICATE = {
-    "postgresql": postgresql.insert(messages)
-    .on_conflict_do_nothing(index_elements=[messages.c.inbox_id, messages.c.external_id])
-    .returning(messages.c.id),
-    "sqlite": sqlite.insert(messages)
-    .on_conflict_do_nothing(index_elements=[messages.c.inbox_id, messages.c.external_id])
-    .returning(messages.c.id),
-}
 
+# For batches: a duplicate shows up as no row returned instead of a preliminary SELECT.
 INSERT_MESSAGES_UNLESS_DUPLICATE = {
     dialect: statement.returning(messages.c.inbox_id, messages.c.external_id, messages.c.id)
     for dialect, statement in {
