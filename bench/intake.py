@@ -828,6 +828,50 @@ class Profiler:
                 await self.proc.wait()
 
 
+@dataclass(frozen=True)
+class TimedPart:
+    """What the hub and its database did during one scenario's timed part."""
+
+    before: CpuSnapshot
+    after: CpuSnapshot
+    xacts_before: tuple[int, int] | None
+    xacts_after: tuple[int, int] | None
+
+    def figures(self, done: int) -> dict[str, Any]:
+        wall = self.after.wall - self.before.wall
+        cpu = cpu_usage(self.before, self.after)
+
+        def per_item(share: float) -> float | None:
+            return round(10 * share * wall / done, 3) if done else None
+
+        before, after = self.xacts_before, self.xacts_after
+        return {
+            "n": done,
+            "rate": round(done / wall, 1),
+            "wall_s": round(wall, 3),
+            "server_cpu_ms_per_msg": per_item(cpu["server"]),
+            "server_loop_cpu_ms_per_msg": per_item(cpu["server_loop"]),
+            "db_transactions_per_msg": _per(before, after, done),
+            "db_connections_opened": None
+            if before is None or after is None
+            else after[1] - before[1],
+            "cpu": cpu,
+        }
+
+
+async def timed_part(
+    hub: Hub, profile: Path | None, name: str, load: Callable[[float], Awaitable[None]]
+) -> TimedPart:
+    """Run `load(stop)` (it stops starting work at `stop`) with CPU, database counters
+    and, if asked, the profiler around it."""
+    xacts_before = await pg_transactions(hub.target)
+    async with Profiler(profile, hub.pid, f"{hub.target.backend}-{name}"):
+        before = cpu_snapshot(hub.pid)
+        await load(deadline())
+        after = cpu_snapshot(hub.pid)
+    return TimedPart(before, after, xacts_before, await pg_transactions(hub.target))
+
+
 async def intake_scenario(
     http: aiohttp.ClientSession,
     hub: Hub,
@@ -843,7 +887,7 @@ async def intake_scenario(
         await asyncio.gather(*(w.send() for w in widgets))
         latencies: list[float] = []
 
-        async def customer(widget: Widget, count: int) -> None:
+        async def customer(widget: Widget, count: int, stop: float) -> None:
             for _ in range(count):
                 if time.perf_counter() > stop:
                     break
@@ -852,41 +896,23 @@ async def intake_scenario(
                 except Lost as exc:
                     lost[str(exc)] += 1
 
-        xacts_before = await pg_transactions(hub.target)
-        async with Profiler(profile, hub.pid, f"{hub.target.backend}-intake-{customers}"):
-            before = cpu_snapshot(hub.pid)
-            stop = deadline()
-            await asyncio.gather(
-                *(customer(w, n) for w, n in zip(widgets, split(messages, customers), strict=True))
-            )
-            after = cpu_snapshot(hub.pid)
-        wall = after.wall - before.wall
-        xacts_after = await pg_transactions(hub.target)
+        async def load(stop: float) -> None:
+            shares = zip(widgets, split(messages, customers), strict=True)
+            await asyncio.gather(*(customer(w, n, stop) for w, n in shares))
+
+        part = await timed_part(hub, profile, f"intake-{customers}", load)
     finally:
         await asyncio.gather(*(w.close() for w in widgets), return_exceptions=True)
     errors = sum((w.errors for w in widgets), Counter())
-    done = len(latencies)
-    cpu = cpu_usage(before, after)
     return {
         "scenario": "intake",
         "concurrency": customers,
-        "n": done,
-        "rate": round(done / wall, 1),
         "p50_ms": ms(percentile(latencies, 50)),
         "p99_ms": ms(percentile(latencies, 99)),
         "max_ms": ms(max(latencies) if latencies else None),
-        "wall_s": round(wall, 3),
-        "server_cpu_ms_per_msg": round(10 * cpu["server"] * wall / done, 3) if done else None,
-        "server_loop_cpu_ms_per_msg": round(10 * cpu["server_loop"] * wall / done, 3)
-        if done
-        else None,
-        "db_transactions_per_msg": _per(xacts_before, xacts_after, done),
-        "db_connections_opened": None
-        if xacts_before is None or xacts_after is None
-        else xacts_after[1] - xacts_before[1],
+        **part.figures(len(latencies)),
         "lost": dict(lost),
         "error_frames": dict(errors),
-        "cpu": cpu,
     }
 
 
@@ -937,32 +963,23 @@ async def reply_scenario(
         # One untimed reply per conversation first (the outbox's first pass, warm caches).
         await asyncio.gather(*(reply(w, ids[w.visitor_id], 0, False) for w in widgets))
 
-        async def agent(widget: Widget, count: int) -> None:
+        async def agent(widget: Widget, count: int, stop: float) -> None:
             for n in range(1, count + 1):
                 if time.perf_counter() > stop:
                     break
                 await reply(widget, ids[widget.visitor_id], n, True)
 
-        xacts_before = await pg_transactions(hub.target)
-        async with Profiler(profile, hub.pid, f"{hub.target.backend}-reply-{conversations}"):
-            before = cpu_snapshot(hub.pid)
-            stop = deadline()
-            await asyncio.gather(
-                *(agent(w, n) for w, n in zip(widgets, split(replies, conversations), strict=True))
-            )
-            after = cpu_snapshot(hub.pid)
-        wall = after.wall - before.wall
-        xacts_after = await pg_transactions(hub.target)
+        async def load(stop: float) -> None:
+            shares = zip(widgets, split(replies, conversations), strict=True)
+            await asyncio.gather(*(agent(w, n, stop) for w, n in shares))
+
+        part = await timed_part(hub, profile, f"reply-{conversations}", load)
     finally:
         await asyncio.gather(*(w.close() for w in widgets), return_exceptions=True)
         await inbox.close()
-    done = len(sent_lat)
-    cpu = cpu_usage(before, after)
     return {
         "scenario": "reply",
         "concurrency": conversations,
-        "n": done,
-        "rate": round(done / wall, 1),
         "p50_ms": ms(percentile(sent_lat, 50)),
         "p99_ms": ms(percentile(sent_lat, 99)),
         "post_p50_ms": ms(percentile(post_lat, 50)),
@@ -971,18 +988,9 @@ async def reply_scenario(
         "widget_p99_ms": ms(percentile(widget_lat, 99)),
         "sent_p50_ms": ms(percentile(sent_lat, 50)),
         "sent_p99_ms": ms(percentile(sent_lat, 99)),
-        "wall_s": round(wall, 3),
-        "server_cpu_ms_per_msg": round(10 * cpu["server"] * wall / done, 3) if done else None,
-        "server_loop_cpu_ms_per_msg": round(10 * cpu["server_loop"] * wall / done, 3)
-        if done
-        else None,
-        "db_transactions_per_msg": _per(xacts_before, xacts_after, done),
-        "db_connections_opened": None
-        if xacts_before is None or xacts_after is None
-        else xacts_after[1] - xacts_before[1],
+        **part.figures(len(sent_lat)),
         "lost": dict(lost),
         "inbox_resyncs": inbox.resyncs,
-        "cpu": cpu,
     }
 
 
