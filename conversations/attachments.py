@@ -27,6 +27,8 @@ ALLOWED_TYPES = {
     "application/pdf": ".pdf",
     "text/plain": ".txt",
 }
+# Channel files we cannot type are kept as they came, as downloads only.
+OPAQUE = "application/octet-stream"
 # Text that a browser might treat as markup if it ever sniffed it. "<?" covers XML
 # prologs and PHP (`<?php`, `<?=`: a .phtml must not come in as "plain text").
 _MARKUP_HINTS = (b"<html", b"<script", b"<svg", b"<?", b"<!doctype", b"<body", b"<iframe")
@@ -59,6 +61,11 @@ def clean_filename(name: str, content_type: str) -> str:
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     base = "".join(c for c in base if unicodedata.category(c) not in {"Cc", "Cf", "Cs", "Co"})
     base = base.strip(" .")[:120] or "file"
+    if content_type == OPAQUE:
+        # Keep the sender's extension (it says what the file is) minus anything odd.
+        stem, dot, ext = base.rpartition(".")
+        ext = "".join(c for c in ext if c.isalnum())[:10]
+        return f"{stem or 'file'}.{ext}" if dot and ext else base
     extension = ALLOWED_TYPES[content_type]
     stem = base.rsplit(".", 1)[0] if "." in base else base
     return f"{stem or 'file'}{extension}"
@@ -86,6 +93,17 @@ def check_upload(filename: str, data: bytes, max_bytes: int) -> CheckedUpload:
             "this file type is not accepted (images, PDF and plain text are)", code="file_type"
         )
     return CheckedUpload(content_type, clean_filename(filename, content_type))
+
+
+def check_channel_file(filename: str, data: bytes, declared_type: str | None) -> CheckedUpload:
+    """A file a customer sent through their channel. Unlike a widget upload it is never
+    refused (that would lose what they sent): a type we do not recognise is kept as
+    opaque bytes, served only as a download. `declared_type` is the sender's claim and
+    is not trusted."""
+    content_type = sniff_content_type(data) if data else None
+    if content_type is not None:
+        return CheckedUpload(content_type, clean_filename(filename, content_type))
+    return CheckedUpload(OPAQUE, clean_filename(filename, OPAQUE))
 
 
 async def do_store_attachment(

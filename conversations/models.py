@@ -78,8 +78,12 @@ class Inbox(Base):
     # The widget's data-inbox value: public, random, unrelated to the numeric id.
     public_key: Mapped[str] = mapped_column(String(64), unique=True)
     bot_enabled: Mapped[bool] = mapped_column(default=False)
+    # Settings an admin may see (addresses, hosts, API URLs).
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Tokens and passwords, encrypted with the secret key (switchboard.crypto).
+    credentials: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Conversation(Base):
@@ -103,6 +107,8 @@ class Conversation(Base):
     last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_preview: Mapped[str | None] = mapped_column(String(200))
     unread_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Email: the unguessable token in our Reply-To (reply+<token>@…), checked at full length.
+    reply_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -129,6 +135,67 @@ class Message(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     raw: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Sanitised HTML (email) shown instead of `text` where the page can.
+    html: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(String(500))
+    # An auto-reply, bounce or list mail: kept, never answered automatically.
+    automatic: Mapped[bool] = mapped_column(default=False)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The delivery it came in (raw bytes kept there: the original email, the update JSON).
+    inbound_event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("inbound_events.id", ondelete="SET NULL")
+    )
+
+
+class MessageRevision(Base):
+    """A message's text before an edit: the customer's edit never erases what was said."""
+
+    __tablename__ = "message_revisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    text: Mapped[str] = mapped_column(Text)
+    replaced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class InboundStatus(enum.StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAILED = "failed"  # every attempt failed; kept with its error for an admin
+
+
+class InboundEvent(Base):
+    """One verified delivery from a channel, stored before we answer it.
+
+    The webhook (or SMTP session, or IMAP fetch) only files the raw bytes here, under a
+    unique key, and answers; the inbound processor parses, downloads files and runs
+    intake. A redelivery hits the unique key; nothing acknowledged is ever lost; the raw
+    original stays for audit."""
+
+    __tablename__ = "inbound_events"
+    __table_args__ = (
+        UniqueConstraint("inbox_id", "dedupe_key"),
+        Index("ix_inbound_events_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inbox_id: Mapped[int] = mapped_column(ForeignKey("inboxes.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(20))
+    dedupe_key: Mapped[str] = mapped_column(String(255))
+    order_key: Mapped[int | None] = mapped_column(BigInteger)
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default=InboundStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Attachment(Base):

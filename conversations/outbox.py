@@ -21,9 +21,11 @@ from sqlalchemy import ColumnElement, Integer, Table, and_, bindparam, func, sel
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from channels.base import ChannelAdapter, DeliveryFailed, DeliveryReceipt, OutboundMessage
+from channels.base import DeliveryFailed, DeliveryReceipt, OutboundFile, OutboundMessage
 from conversations import statements
+from conversations.attachments import load_attachment
 from conversations.events import MessageUpdated
+from conversations.hooks import ChannelHooks
 from conversations.models import (
     Attachment,
     Conversation,
@@ -35,6 +37,7 @@ from conversations.models import (
 )
 from conversations.service import attachments_by_message, message_dict
 from customers.models import Identity
+from switchboard.adapters import AdapterSource
 from switchboard.db import UTCDateTime, utcnow
 from switchboard.tx import Database, emit
 
@@ -177,9 +180,15 @@ _RECORD_SENT = (
 async def load_outbound(session: AsyncSession, outbox_id: int) -> tuple[str, OutboundMessage]:
     """Everything a channel needs to send one row: (channel kind, message)."""
     row = (await session.execute(_LOAD_OUTBOUND, {"outbox_id": outbox_id})).one()
-    attachment_ids = (
-        await session.execute(_ATTACHMENT_IDS, {"message_id": row.message_id})
-    ).scalars()
+    attachment_ids = list(
+        (await session.execute(_ATTACHMENT_IDS, {"message_id": row.message_id})).scalars()
+    )
+    files = []
+    for attachment_id in attachment_ids:
+        loaded = await load_attachment(session, attachment_id)
+        if loaded is not None:
+            meta, data = loaded
+            files.append(OutboundFile(meta.filename, meta.content_type, data))
     return row.kind, OutboundMessage(
         outbox_id=row.outbox_id,
         message_id=row.message_id,
@@ -190,8 +199,9 @@ async def load_outbound(session: AsyncSession, outbox_id: int) -> tuple[str, Out
         recipient_id=row.recipient_id or "",
         text=row.text,
         author_kind=row.author_kind,
-        attachment_ids=list(attachment_ids),
+        attachment_ids=attachment_ids,
         idempotency_key=f"switchboard-{row.message_id}",
+        files=files,
     )
 
 
@@ -242,6 +252,8 @@ async def do_record_failure(
 ) -> None:
     entry = await session.get(OutboxEntry, outbox_id)
     assert entry is not None
+    if error.recipient_unreachable:
+        await _mark_recipient_unreachable(session, entry.conversation_id)
     entry.last_error = error.reason[:500]
     entry.lease_until = None
     if error.permanent or entry.attempts >= policy.max_attempts:
@@ -252,6 +264,20 @@ async def do_record_failure(
     entry.status = OutboxStatus.PENDING
     delay = backoff_delay(entry.attempts, policy, error.retry_after)
     entry.next_attempt_at = utcnow() + timedelta(seconds=delay)
+
+
+async def _mark_recipient_unreachable(session: AsyncSession, conversation_id: int) -> None:
+    conversation = await session.get(Conversation, conversation_id)
+    if conversation is None:
+        return
+    await session.execute(
+        update(Identity)
+        .where(
+            Identity.customer_id == conversation.customer_id,
+            Identity.inbox_id == conversation.inbox_id,
+        )
+        .values(reachable=False)
+    )
 
 
 async def do_mark_unconfirmed(session: AsyncSession, outbox_id: int, reason: str) -> None:
@@ -308,11 +334,14 @@ class OutboxWorker:
     def __init__(
         self,
         db: Database,
-        adapters: Mapping[str, ChannelAdapter],
+        adapters: AdapterSource,
         policy: OutboxPolicy | None = None,
+        *,
+        hooks: Mapping[str, ChannelHooks] | None = None,
     ) -> None:
         self.db = db
         self.adapters = adapters
+        self.hooks = dict(hooks or {})
         self.policy = policy or OutboxPolicy()
         self._wake = asyncio.Event()
         self._next_recovery: datetime | None = None
@@ -322,7 +351,7 @@ class OutboxWorker:
         """Recover expired leases, then claim and deliver one batch; return rows handled."""
         now = utcnow()
         if self._next_recovery is None or now >= self._next_recovery:
-            idempotent = {kind for kind, a in self.adapters.items() if a.idempotent}
+            idempotent = self.adapters.idempotent_kinds()
             await self.db.run(lambda s: do_recover_expired(s, now, idempotent, self.policy))
             self._next_recovery = now + self.policy.recovery_interval
         ids = await self.db.run(lambda s: claim_due(s, now, self.policy))
@@ -333,7 +362,10 @@ class OutboxWorker:
     async def deliver(self, outbox_id: int) -> None:
         async with self.db.reading() as session:
             kind, outbound = await load_outbound(session, outbox_id)
-        adapter = self.adapters.get(kind)
+            hooks = self.hooks.get(kind)
+            if hooks is not None:
+                outbound = await hooks.before_send(session, outbound)
+        adapter = await self.adapters.for_inbox(outbound.inbox_id, kind)
         if adapter is None:
             failure = DeliveryFailed(f"no {kind} channel is configured", permanent=True)
             await self.db.run(lambda s: do_record_failure(s, outbox_id, failure, self.policy))
@@ -357,7 +389,14 @@ class OutboxWorker:
                 reason = f"send outcome unknown ({type(exc).__name__}); check before sending again"
                 await self.db.run(lambda s: do_mark_unconfirmed(s, outbox_id, reason))
             return
-        await self.db.run(lambda s: do_record_sent(s, outbox_id, receipt))
+        sent = outbound
+
+        async def record(session: AsyncSession) -> None:
+            await do_record_sent(session, outbox_id, receipt)
+            if hooks is not None:
+                await hooks.after_send(session, sent, receipt)
+
+        await self.db.run(record)
 
     def wake(self) -> None:
         self._wake.set()

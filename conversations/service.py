@@ -70,6 +70,11 @@ def message_view(message: Message, attachments: Sequence[Attachment] = ()) -> di
         "delivery_error": message.delivery_error,
         "created_at": message.created_at.isoformat(),
         "attachments": [attachment_view(a) for a in attachments],
+        "subject": message.subject,
+        "html": message.html,
+        "automatic": message.automatic,
+        "edited_at": message.edited_at.isoformat() if message.edited_at else None,
+        "deleted_at": message.deleted_at.isoformat() if message.deleted_at else None,
     }
 
 
@@ -192,7 +197,12 @@ async def _claim_attachments(
 
 
 def _inbound_row(
-    msg: InboundMessage, conversation_id: int, seq: int, text: str, now: datetime
+    msg: InboundMessage,
+    conversation_id: int,
+    seq: int,
+    text: str,
+    now: datetime,
+    inbound_event_id: int | None = None,
 ) -> dict[str, Any]:
     """The `messages` row for a customer message, as the Core inserts take it."""
     return {
@@ -210,6 +220,12 @@ def _inbound_row(
         "sent_at": msg.sent_at,
         "created_at": now,
         "raw": dict(msg.raw) if msg.raw is not None else None,
+        "html": msg.html,
+        "subject": msg.subject,
+        "automatic": msg.automatic,
+        "edited_at": None,
+        "deleted_at": None,
+        "inbound_event_id": inbound_event_id,
     }
 
 
@@ -223,6 +239,7 @@ async def do_intake(
     *,
     known: KnownThread | None = None,
     optimistic: bool = False,
+    inbound_event_id: int | None = None,
 ) -> IntakeResult:
     """Store one customer message: dedupe, resolve the customer, thread it, number it.
 
@@ -253,12 +270,15 @@ async def do_intake(
             channel=msg.channel,
             external_id=msg.sender_id,
             display_name=msg.sender_name,
+            verified_email=msg.verified_email,
         )
         customer_id = sender.customer_id
         conversation_id = await _open_conversation(session, msg, customer_id)
         conversation = await _advance(session, conversation_id, text, now, inbound=True)
         assert conversation is not None
-    values = _inbound_row(msg, conversation["id"], conversation["last_seq"], text, now)
+    values = _inbound_row(
+        msg, conversation["id"], conversation["last_seq"], text, now, inbound_event_id
+    )
     if optimistic:
         insert_unless_duplicate = statements.INSERT_MESSAGES_UNLESS_DUPLICATE[
             connection.dialect.name
@@ -362,6 +382,11 @@ def message_dict(
         "delivery_error": values["delivery_error"],
         "created_at": values["created_at"].isoformat(),
         "attachments": [attachment_view(a) for a in attachments],
+        "subject": values.get("subject"),
+        "html": values.get("html"),
+        "automatic": values.get("automatic", False),
+        "edited_at": None,
+        "deleted_at": None,
     }
 
 

@@ -25,8 +25,11 @@ async def do_resolve_sender(
     channel: str,
     external_id: str,
     display_name: str | None,
+    verified_email: str | None = None,
 ) -> ResolvedSender:
-    """Find the customer behind (inbox, sender id), creating customer and identity if new."""
+    """Find the customer behind (inbox, sender id), creating customer and identity if new.
+
+    `verified_email`: the channel vouches for this address (see InboundMessage)."""
     found = (
         await session.execute(
             select(Identity.id, Identity.customer_id).where(

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -14,29 +15,32 @@ import jinja2
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from channels.base import ChannelAdapter
-from channels.webchat.adapter import WebchatAdapter
 from channels.webchat.tokens import VisitorTokens
+from conversations.inbound import InboundPolicy, InboundProcessor
 from conversations.intake import IntakeBatcher
 from conversations.outbox import OutboxPolicy, OutboxWorker
+from switchboard.adapters import AdapterRegistry
 from switchboard.appkeys import (
-    ADAPTERS,
     BUS,
     DB,
     HTTP,
+    INBOUND,
     INTAKE,
     LIMITER,
     OUTBOX,
+    REGISTRY,
     SETTINGS,
     VISITOR_TOKENS,
 )
 from switchboard.bus import create_bus
+from switchboard.crypto import CredentialBox
 from switchboard.db import check_connection, create_engine, create_sessionmaker
 from switchboard.inboxes import do_ensure_default_inboxes
 from switchboard.ratelimit import LocalRateLimiter, RedisRateLimiter
 from switchboard.settings import Settings
 from switchboard.tx import Database
-from web import auth, demo, inbox, sockets, widget
+from switchboard.wiring import adapter_factories, channel_hooks
+from web import auth, demo, inbox, sockets, webhooks, widget
 from web.api import create_api_app
 from web.middleware import error_middleware, security_headers
 
@@ -44,9 +48,26 @@ log = logging.getLogger(__name__)
 WEB = Path(__file__).resolve().parent.parent / "web"
 
 
-def build_adapters(settings: Settings) -> dict[str, ChannelAdapter]:
-    """The channel registry, explicit: one adapter per configured kind."""
-    return {WebchatAdapter.kind: WebchatAdapter()}
+def build_registry(settings: Settings, db: Database) -> AdapterRegistry:
+    return AdapterRegistry(
+        db, CredentialBox(settings.secret_key), adapter_factories(), settings.public_url
+    )
+
+
+def build_workers(
+    settings: Settings, db: Database, registry: AdapterRegistry
+) -> tuple[OutboxWorker, InboundProcessor]:
+    hooks = channel_hooks()
+    outbox = OutboxWorker(
+        db, registry, OutboxPolicy(max_attempts=settings.outbox_max_attempts), hooks=hooks
+    )
+    inbound = InboundProcessor(
+        db,
+        registry,
+        hooks=hooks,
+        policy=InboundPolicy(reorder_hold=timedelta(seconds=settings.inbound_reorder_hold)),
+    )
+    return outbox, inbound
 
 
 async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -72,12 +93,15 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     await check_connection(engine)
     db = Database(engine, create_sessionmaker(engine), app[BUS])
     app[DB] = db
-    await db.run(do_ensure_default_inboxes)
+    box = CredentialBox(settings.secret_key)
+    await db.run(lambda s: do_ensure_default_inboxes(s, settings, box))
+    app[REGISTRY] = build_registry(settings, db)
     intake = IntakeBatcher(db)
     intake.start()
     app[INTAKE] = intake
     yield
     await intake.close()
+    await app[REGISTRY].aclose()
     await engine.dispose()
 
 
@@ -89,18 +113,24 @@ async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    worker = OutboxWorker(
-        app[DB], app[ADAPTERS], OutboxPolicy(max_attempts=settings.outbox_max_attempts)
-    )
-    app[OUTBOX] = worker
-    task = (
-        asyncio.create_task(worker.run_forever(), name="outbox-worker")
-        if settings.run_workers
-        else None
-    )
+    outbox, inbound = build_workers(settings, app[DB], app[REGISTRY])
+    app[OUTBOX] = outbox
+    app[INBOUND] = inbound
+    tasks = []
+    if settings.run_workers:
+        tasks = [
+            asyncio.create_task(outbox.run_forever(), name="outbox-worker"),
+            asyncio.create_task(inbound.run_forever(), name="inbound-processor"),
+        ]
     yield
-    if task is not None:
-        worker.stop()
+    outbox.stop()
+    inbound.stop()
+    await stop_tasks(tasks)
+
+
+async def stop_tasks(tasks: list[asyncio.Task[None]]) -> None:
+    """Let each worker finish its pass (never mid-transaction), then cancel stragglers."""
+    for task in tasks:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(task), timeout=10)
         task.cancel()
@@ -114,7 +144,6 @@ def create_app(settings: Settings, *, demo_page: bool = False) -> web.Applicatio
         client_max_size=settings.upload_max_bytes + 256 * 1024,
     )
     app[SETTINGS] = settings
-    app[ADAPTERS] = build_adapters(settings)
     app[VISITOR_TOKENS] = VisitorTokens(settings.secret_key)
     aiohttp_jinja2.setup(
         app,
@@ -126,6 +155,7 @@ def create_app(settings: Settings, *, demo_page: bool = False) -> web.Applicatio
     auth.setup(app)
     inbox.setup(app)
     widget.setup(app)
+    webhooks.setup(app)
     if demo_page:
         demo.setup(app)
     app.add_subapp("/api/v1", create_api_app())

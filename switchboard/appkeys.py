@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import aiohttp
 from aiohttp import web
 
-from channels.base import ChannelAdapter
 from channels.webchat.tokens import VisitorTokens
+from conversations.inbound import InboundProcessor
 from conversations.intake import IntakeBatcher
 from conversations.outbox import OutboxWorker
+from switchboard.adapters import AdapterRegistry
 from switchboard.bus import EventBus
 from switchboard.ratelimit import RateLimiter
 from switchboard.settings import Settings
@@ -19,9 +18,10 @@ from switchboard.tx import Database
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)
 BUS = web.AppKey("bus", EventBus)
-ADAPTERS = web.AppKey("adapters", Mapping[str, ChannelAdapter])
+REGISTRY = web.AppKey("registry", AdapterRegistry)
 VISITOR_TOKENS = web.AppKey("visitor_tokens", VisitorTokens)
 LIMITER = web.AppKey("limiter", RateLimiter)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 OUTBOX = web.AppKey("outbox", OutboxWorker)
 INTAKE = web.AppKey("intake", IntakeBatcher)
+INBOUND = web.AppKey("inbound", InboundProcessor)

@@ -58,6 +58,17 @@ class OutboxWake(Event):
 
 @register
 @dataclasses.dataclass(frozen=True)
+class InboundWake(Event):
+    """A channel delivery was filed; the inbound processor should look now."""
+
+    type_name: ClassVar[str] = "inbound.wake"
+
+    def topics(self) -> tuple[str, ...]:
+        return ("inbound",)
+
+
+@register
+@dataclasses.dataclass(frozen=True)
 class SessionsEnded(Event):
     """A user's browser session (or all of them, `token_hash` None) was revoked: live
     sockets riding on it close at once, on every process."""

@@ -1,5 +1,6 @@
 """Imports every package's tables so `Base.metadata` is complete (Alembic, tests)."""
 
+from channels.email import models as email_models
 from conversations import models as conversations_models
 from customers import models as customers_models
 from switchboard import models as switchboard_models
@@ -7,4 +8,10 @@ from switchboard.db import Base
 
 metadata = Base.metadata
 
-__all__ = ["conversations_models", "customers_models", "metadata", "switchboard_models"]
+__all__ = [
+    "conversations_models",
+    "customers_models",
+    "email_models",
+    "metadata",
+    "switchboard_models",
+]

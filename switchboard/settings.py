@@ -67,6 +67,8 @@ class Settings:
     widget_frame_limit: int = 60
     widget_sockets_per_address: int = 50
     outbox_max_attempts: int = 8
+    # Seconds an out-of-order channel update waits for the one before it.
+    inbound_reorder_hold: float = 2.0
     redis_prefix: str = "switchboard:"
     extra: Mapping[str, str] = field(default_factory=dict)
 

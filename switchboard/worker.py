@@ -10,8 +10,7 @@ import asyncio
 import logging
 import signal
 
-from conversations.outbox import OutboxPolicy, OutboxWorker
-from switchboard.app import build_adapters
+from switchboard.app import build_registry, build_workers, stop_tasks
 from switchboard.bus import create_bus
 from switchboard.db import check_connection, create_engine, create_sessionmaker
 from switchboard.settings import Settings
@@ -27,18 +26,22 @@ async def run_worker(settings: Settings) -> None:
     try:
         await check_connection(engine)
         db = Database(engine, create_sessionmaker(engine), bus)
-        worker = OutboxWorker(
-            db, build_adapters(settings), OutboxPolicy(max_attempts=settings.outbox_max_attempts)
-        )
-        task = asyncio.create_task(worker.run_forever())
+        registry = build_registry(settings, db)
+        outbox, inbound = build_workers(settings, db, registry)
+        tasks = [
+            asyncio.create_task(outbox.run_forever(), name="outbox-worker"),
+            asyncio.create_task(inbound.run_forever(), name="inbound-processor"),
+        ]
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         log.info("worker running")
         await stop.wait()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        outbox.stop()
+        inbound.stop()
+        await stop_tasks(tasks)
+        await registry.aclose()
     finally:
         await engine.dispose()
         await bus.close()

@@ -19,6 +19,7 @@ from conversations.models import AuthorKind, Message, OutboxEntry
 from conversations.outbox import OutboxPolicy, OutboxWorker, backoff_delay
 from conversations.service import do_intake, do_reply
 from switchboard import accounts
+from switchboard.adapters import StaticAdapters
 from switchboard.bus import InProcessBus
 from switchboard.db import create_engine, create_sessionmaker, utcnow
 from switchboard.inboxes import do_ensure_inbox
@@ -114,7 +115,7 @@ async def message_row(db: Database, message_id: int) -> Message:
 
 
 def worker(db: Database, adapter: RecordingAdapter, **policy: Any) -> OutboxWorker:
-    return OutboxWorker(db, {FAKE_KIND: adapter}, OutboxPolicy(**policy))
+    return OutboxWorker(db, StaticAdapters({FAKE_KIND: adapter}), OutboxPolicy(**policy))
 
 
 async def agent_sees(

@@ -1,0 +1,516 @@
+"""Inbound deliveries: filed by the edge, then processed in the channel's order.
+
+A webhook (or an SMTP session, or an IMAP fetch) verifies the delivery, files its raw
+bytes in `inbound_events` under the channel's dedupe key, commits and answers. Nothing
+acknowledged is lost, a redelivery hits the unique key, and the answer is fast whatever
+the files weigh. The processor then parses the delivery, downloads its files outside any
+transaction, and applies it — intake, edit, delete, unreachable — in one transaction.
+
+Order: Telegram numbers updates one by one. An update that arrives after a gap waits
+(`reorder_hold`) for the missing one, so two messages sent in quick succession but
+delivered the other way round still show in the order they were written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from channels.base import (
+    ChannelAdapter,
+    ChannelEvent,
+    Delivery,
+    Ignored,
+    InboundAttachment,
+    InboundFile,
+    InboundMessage,
+    MessageDeleted,
+    MessageEdited,
+    RawInbound,
+    SenderUnreachable,
+)
+from conversations import statements
+from conversations.attachments import check_channel_file, do_store_attachment, human_size
+from conversations.events import MessageUpdated
+from conversations.hooks import ChannelHooks
+from conversations.models import (
+    AuthorKind,
+    InboundEvent,
+    InboundStatus,
+    Inbox,
+    Message,
+    MessageRevision,
+)
+from conversations.service import (
+    attachments_by_message,
+    do_intake,
+    do_reply,
+    message_view,
+)
+from conversations.text import check_message_text
+from customers.models import Identity
+from customers.service import do_resolve_sender
+from switchboard.adapters import AdapterSource
+from switchboard.db import utcnow
+from switchboard.errors import DomainError
+from switchboard.events import InboundWake
+from switchboard.tx import Database, emit
+from switchboard.upsert import insert_ignoring_conflict
+
+log = logging.getLogger(__name__)
+
+# Never kept with the raw delivery: they are the channel's secrets, not its content.
+_SECRET_HEADERS = frozenset({"x-telegram-bot-api-secret-token", "authorization", "cookie"})
+DEFAULT_GREETING = (
+    "Hello! Thanks for getting in touch. Write your question here and we will answer in this chat."
+)
+
+
+@dataclass(frozen=True)
+class InboundPolicy:
+    max_attempts: int = 8
+    base_delay: float = 1.0
+    max_delay: float = 300.0
+    lease: timedelta = timedelta(seconds=120)
+    batch: int = 100
+    poll_interval: float = 1.0
+    reorder_hold: timedelta = timedelta(seconds=2)
+    # Telegram's own download limit is 20 MB; anything bigger is noted, not stored.
+    max_file_bytes: int = 20 * 1024 * 1024
+
+
+def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items() if k.lower() not in _SECRET_HEADERS}
+
+
+async def do_accept(
+    session: AsyncSession,
+    *,
+    inbox_id: int,
+    channel: str,
+    delivery: Delivery,
+    raw: RawInbound,
+) -> bool:
+    """File one verified delivery; False when its key was filed before (a redelivery)."""
+    now = utcnow()
+    created = await insert_ignoring_conflict(
+        session,
+        InboundEvent.__table__,  # type: ignore[arg-type]
+        {
+            "inbox_id": inbox_id,
+            "channel": channel,
+            "dedupe_key": delivery.dedupe_key[:255],
+            "order_key": delivery.order_key,
+            "headers": kept_headers(raw.headers),
+            "payload": raw.body,
+            "status": InboundStatus.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "received_at": now,
+        },
+        ("inbox_id", "dedupe_key"),
+    )
+    if created is not None:
+        emit(session, InboundWake(actor=f"{channel}:{inbox_id}"))
+    return created is not None
+
+
+@dataclass(frozen=True)
+class _Due:
+    id: int
+    inbox_id: int
+    order_key: int | None
+    received_at: datetime
+
+
+def _in_channel_order(
+    due: Sequence[_Due], watermark: int | None, now: datetime, hold: timedelta
+) -> list[_Due]:
+    """The events of one inbox that may go now: in order, stopping at a young gap."""
+    taken: list[_Due] = []
+    expected = None if watermark is None else watermark + 1
+    for event in due:
+        key = event.order_key
+        if key is None or expected is None or key <= expected or event.received_at <= now - hold:
+            taken.append(event)
+        else:
+            break  # the update before this one is probably still on its way
+        if key is not None:
+            expected = key + 1
+    return taken
+
+
+async def claim_inbound(
+    session: AsyncSession, now: datetime, policy: InboundPolicy
+) -> tuple[list[list[int]], datetime | None]:
+    """Claim due events, grouped per inbox in channel order; also say when a held event
+    falls due. One processor per inbox at a time: the inbox row is locked to claim, and
+    an inbox with events still processing is skipped."""
+    await session.execute(
+        update(InboundEvent)
+        .where(
+            InboundEvent.status == InboundStatus.PROCESSING,
+            InboundEvent.lease_until < now,
+        )
+        .values(status=InboundStatus.PENDING, lease_until=None)
+    )
+    waiting = (
+        select(InboundEvent.inbox_id)
+        .where(InboundEvent.status == InboundStatus.PENDING, InboundEvent.next_attempt_at <= now)
+        .distinct()
+    )
+    inbox_ids = list(
+        (
+            await session.execute(
+                select(Inbox.id).where(Inbox.id.in_(waiting)).with_for_update(skip_locked=True)
+            )
+        ).scalars()
+    )
+    if not inbox_ids:
+        return [], None
+    busy = select(InboundEvent.inbox_id).where(InboundEvent.status == InboundStatus.PROCESSING)
+    rows = (
+        await session.execute(
+            select(
+                InboundEvent.id,
+                InboundEvent.inbox_id,
+                InboundEvent.order_key,
+                InboundEvent.received_at,
+            )
+            .where(
+                InboundEvent.inbox_id.in_(inbox_ids),
+                InboundEvent.inbox_id.not_in(busy),
+                InboundEvent.status == InboundStatus.PENDING,
+                InboundEvent.next_attempt_at <= now,
+            )
+            .order_by(InboundEvent.inbox_id, InboundEvent.order_key, InboundEvent.id)
+            .limit(policy.batch)
+        )
+    ).all()
+    per_inbox: dict[int, list[_Due]] = {}
+    for row in rows:
+        per_inbox.setdefault(row.inbox_id, []).append(_Due(*row))
+    ordered = [i for i, events in per_inbox.items() if any(e.order_key for e in events)]
+    watermarks: dict[int, int | None] = {}
+    if ordered:
+        watermarks = {
+            row[0]: row[1]
+            for row in await session.execute(
+                select(InboundEvent.inbox_id, func.max(InboundEvent.order_key))
+                .where(
+                    InboundEvent.inbox_id.in_(ordered),
+                    InboundEvent.status != InboundStatus.PENDING,
+                )
+                .group_by(InboundEvent.inbox_id)
+            )
+        }
+    groups: list[list[int]] = []
+    held_until: datetime | None = None
+    for inbox_id, events in per_inbox.items():
+        taken = _in_channel_order(events, watermarks.get(inbox_id), now, policy.reorder_hold)
+        if len(taken) < len(events):
+            release = events[len(taken)].received_at + policy.reorder_hold
+            held_until = release if held_until is None else min(held_until, release)
+        if taken:
+            groups.append([e.id for e in taken])
+    ids = [i for group in groups for i in group]
+    if ids:
+        await session.execute(
+            update(InboundEvent)
+            .where(InboundEvent.id.in_(ids))
+            .values(
+                status=InboundStatus.PROCESSING,
+                lease_until=now + policy.lease,
+                attempts=InboundEvent.attempts + 1,
+            )
+        )
+    return groups, held_until
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A parsed event with its files downloaded, ready for one transaction."""
+
+    event: ChannelEvent
+    files: Sequence[tuple[InboundFile, bytes]] = ()
+
+
+class InboundProcessor:
+    def __init__(
+        self,
+        db: Database,
+        adapters: AdapterSource,
+        *,
+        hooks: Mapping[str, ChannelHooks] | None = None,
+        policy: InboundPolicy | None = None,
+        greeting: str = DEFAULT_GREETING,
+    ) -> None:
+        self.db = db
+        self.adapters = adapters
+        self.hooks = dict(hooks or {})
+        self.policy = policy or InboundPolicy()
+        self.greeting = greeting
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._held_until: datetime | None = None
+
+    async def run_once(self) -> int:
+        """Claim and process one round; return how many events were handled."""
+        now = utcnow()
+        groups, self._held_until = await self.db.run(lambda s: claim_inbound(s, now, self.policy))
+        # Inboxes in parallel, each inbox's events one after another, in order.
+        await asyncio.gather(*(self._process_group(group) for group in groups))
+        return sum(len(g) for g in groups)
+
+    async def _process_group(self, event_ids: list[int]) -> None:
+        for event_id in event_ids:
+            await self.process(event_id)
+
+    async def process(self, event_id: int) -> None:
+        async with self.db.reading() as session:
+            event = await session.get(InboundEvent, event_id)
+            assert event is not None
+            inbox_id, channel = event.inbox_id, event.channel
+            raw = RawInbound(headers=dict(event.headers or {}), query={}, body=event.payload)
+        try:
+            adapter = await self.adapters.for_inbox(inbox_id, channel)
+            if adapter is None:
+                raise _Permanent(f"no {channel} adapter for inbox {inbox_id}")
+            parsed = adapter.parse(raw)
+            prepared = [await self._prepare(adapter, item) for item in parsed]
+            await self.db.run(lambda s: self._apply(s, event_id, inbox_id, prepared))
+        except Exception as exc:
+            permanent = isinstance(exc, _Permanent | DomainError)
+            if not permanent:
+                log.exception("inbound event %s failed; will retry", event_id)
+            else:
+                log.warning("inbound event %s cannot be stored: %s", event_id, exc)
+            failure = f"{type(exc).__name__}: {exc}"[:500]
+            await self.db.run(lambda s: self._record_failure(s, event_id, failure, permanent))
+
+    async def _prepare(self, adapter: ChannelAdapter, item: ChannelEvent) -> _Prepared:
+        if not isinstance(item, InboundMessage) or not item.files:
+            return _Prepared(item)
+        files = []
+        for file in item.files:
+            if file.size is not None and file.size > self.policy.max_file_bytes:
+                files.append((file, b""))  # noted in the text, not fetched
+                continue
+            data = file.data if file.data is not None else await adapter.fetch(file)
+            files.append((file, data))
+        return _Prepared(item, files)
+
+    async def _apply(
+        self, session: AsyncSession, event_id: int, inbox_id: int, prepared: list[_Prepared]
+    ) -> None:
+        for item in prepared:
+            event = item.event
+            if isinstance(event, InboundMessage):
+                await self._intake(session, event_id, item)
+            elif isinstance(event, MessageEdited):
+                await do_record_edit(session, event)
+            elif isinstance(event, MessageDeleted):
+                await do_record_delete(session, event)
+            elif isinstance(event, SenderUnreachable):
+                await do_mark_unreachable(session, event.inbox_id, event.sender_id)
+            elif isinstance(event, Ignored):
+                log.info("inbound event %s ignored: %s", event_id, event.reason)
+        await session.execute(
+            update(InboundEvent)
+            .where(InboundEvent.id == event_id)
+            .values(
+                status=InboundStatus.DONE,
+                lease_until=None,
+                last_error=None,
+                processed_at=utcnow(),
+            )
+        )
+
+    async def _intake(self, session: AsyncSession, event_id: int, item: _Prepared) -> None:
+        msg = item.event
+        assert isinstance(msg, InboundMessage)
+        hooks = self.hooks.get(msg.channel)
+        if hooks is not None:
+            msg = await hooks.before_intake(session, msg)
+        connection = await session.connection()
+        duplicate = (
+            await connection.execute(
+                statements.FIND_DUPLICATE,
+                {"inbox_id": msg.inbox_id, "external_id": msg.external_id},
+            )
+        ).one_or_none()
+        if duplicate is not None:
+            return
+        attachments: list[InboundAttachment] = []
+        notes: list[str] = []
+        if item.files:
+            sender = await do_resolve_sender(
+                session,
+                inbox_id=msg.inbox_id,
+                channel=msg.channel,
+                external_id=msg.sender_id,
+                display_name=msg.sender_name,
+                verified_email=msg.verified_email,
+            )
+            for file, data in item.files:
+                if not data or len(data) > self.policy.max_file_bytes:
+                    size = file.size if file.size is not None else len(data)
+                    notes.append(f"[{file.filename}: {human_size(size)}, too large to keep]")
+                    continue
+                upload = check_channel_file(file.filename, data, file.content_type)
+                stored = await do_store_attachment(
+                    session,
+                    inbox_id=msg.inbox_id,
+                    upload=upload,
+                    data=data,
+                    customer_id=sender.customer_id,
+                )
+                attachments.append(InboundAttachment(stored.id))
+        text = msg.text
+        if notes:
+            text = "\n".join([text, *notes]) if text else "\n".join(notes)
+        if not text.strip() and not attachments:
+            text = "[an empty message]"
+        msg = dataclasses.replace(msg, text=text, attachments=attachments, files=())
+        result = await do_intake(session, msg, inbound_event_id=event_id)
+        if result.duplicate:
+            return
+        if hooks is not None:
+            await hooks.after_intake(session, msg, result.conversation_id, result.message_id)
+        if msg.wants_greeting:
+            await do_reply(
+                session,
+                conversation_id=result.conversation_id,
+                text=self.greeting,
+                author_kind=AuthorKind.SYSTEM,
+            )
+
+    async def _record_failure(
+        self, session: AsyncSession, event_id: int, error: str, permanent: bool
+    ) -> None:
+        event = await session.get(InboundEvent, event_id)
+        assert event is not None
+        event.last_error = error
+        event.lease_until = None
+        if permanent or event.attempts >= self.policy.max_attempts:
+            event.status = InboundStatus.FAILED
+            return
+        event.status = InboundStatus.PENDING
+        ceiling = min(self.policy.max_delay, self.policy.base_delay * 2 ** max(event.attempts, 0))
+        event.next_attempt_at = utcnow() + timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def _pause(self) -> float:
+        pause = self.policy.poll_interval
+        if self._held_until is not None:
+            pause = min(pause, max(0.0, (self._held_until - utcnow()).total_seconds()))
+        return pause
+
+    async def run_forever(self) -> None:
+        async with self.db.bus.subscribe(["inbound"]) as wakes:
+            waker = asyncio.create_task(self._forward_wakes(wakes))
+            try:
+                while not self._stopping:
+                    try:
+                        handled = await self.run_once()
+                    except Exception:
+                        log.exception("inbound pass failed; retrying")
+                        handled = 0
+                    if handled:
+                        continue
+                    self._wake.clear()
+                    pause = await self._pause()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), pause)
+            finally:
+                waker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waker
+
+    async def _forward_wakes(self, wakes: object) -> None:
+        from switchboard.bus import Subscription
+
+        assert isinstance(wakes, Subscription)
+        async for _ in wakes:
+            self._wake.set()
+
+
+class _Permanent(Exception):
+    """Retrying cannot help (no adapter for the inbox)."""
+
+
+async def _message_by_external_id(
+    session: AsyncSession, inbox_id: int, external_id: str
+) -> Message | None:
+    return (
+        await session.execute(
+            select(Message).where(Message.inbox_id == inbox_id, Message.external_id == external_id)
+        )
+    ).scalar_one_or_none()
+
+
+async def _publish_update(session: AsyncSession, message: Message) -> None:
+    attachments = await attachments_by_message(session, [message.id])
+    emit(
+        session,
+        MessageUpdated(
+            actor="customer:edit",
+            conversation_id=message.conversation_id,
+            inbox_id=message.inbox_id,
+            message=message_view(message, attachments.get(message.id, [])),
+        ),
+    )
+
+
+async def do_record_edit(session: AsyncSession, edit: MessageEdited) -> bool:
+    """Keep the old text as a revision and show the new one; False if the original
+    message is unknown (never stored, or deleted with its conversation)."""
+    message = await _message_by_external_id(session, edit.inbox_id, edit.external_id)
+    if message is None:
+        log.info("edit of unknown message %s ignored", edit.external_id)
+        return False
+    text = check_message_text(edit.text, allow_empty=True)
+    if text == message.text:
+        return True  # a redelivered edit, or one that changed only formatting we drop
+    session.add(MessageRevision(message_id=message.id, text=message.text, replaced_at=utcnow()))
+    message.text = text
+    message.edited_at = edit.edited_at or utcnow()
+    await session.flush()
+    await _publish_update(session, message)
+    return True
+
+
+async def do_record_delete(session: AsyncSession, deletion: MessageDeleted) -> bool:
+    """Mark the message deleted by the customer. The text stays for the record (agents
+    see it struck through); the customer's channel no longer shows it."""
+    message = await _message_by_external_id(session, deletion.inbox_id, deletion.external_id)
+    if message is None:
+        return False
+    if message.deleted_at is None:
+        message.deleted_at = deletion.deleted_at or utcnow()
+        await session.flush()
+        await _publish_update(session, message)
+    return True
+
+
+async def do_mark_unreachable(session: AsyncSession, inbox_id: int, sender_id: str) -> None:
+    await session.execute(
+        update(Identity)
+        .where(Identity.inbox_id == inbox_id, Identity.external_id == sender_id)
+        .values(reachable=False)
+    )

@@ -1,0 +1,20 @@
+"""The channel registry, explicit: which adapter class and hooks serve each kind.
+
+Adding a channel is one line in each mapping; nothing is discovered by magic.
+"""
+
+from __future__ import annotations
+
+from channels.webchat.adapter import WebchatAdapter
+from conversations.hooks import ChannelHooks
+from switchboard.adapters import AdapterFactory
+
+
+def adapter_factories() -> dict[str, AdapterFactory]:
+    return {
+        WebchatAdapter.kind: WebchatAdapter,
+    }
+
+
+def channel_hooks() -> dict[str, ChannelHooks]:
+    return {}
