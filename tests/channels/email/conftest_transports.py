@@ -1,0 +1,102 @@
+"""Helpers for the inbound email transport tests (SMTP ingress, IMAP polling).
+
+Not a conftest: the test modules import what they use from here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+
+from conversations.models import InboundEvent, Inbox
+from switchboard.crypto import CredentialBox
+from switchboard.db import utcnow
+from switchboard.inboxes import do_ensure_inbox
+from switchboard.tx import Database
+from tests.conftest import SECRET
+from tests.dovecot import Dovecot
+
+SUPPORT = "support@example.test"
+CUSTOMER = "ann@customer.test"
+T = TypeVar("T")
+
+
+def email_bytes(
+    subject: str,
+    body: str = "Hello, my printer is on fire.",
+    *,
+    sender: str = f"Ann Example <{CUSTOMER}>",
+    to: str = SUPPORT,
+    message_id: str | None = None,
+    extra: dict[str, str] | None = None,
+) -> bytes:
+    """A plain customer mail as a mail client would send it (CRLF line ends)."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(utcnow())
+    msg["Message-ID"] = message_id or make_msgid(domain="customer.test")
+    for name, value in (extra or {}).items():
+        msg[name] = value
+    msg.set_content(body)
+    return msg.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+async def email_inbox(
+    db: Database,
+    *,
+    key: str = "default",
+    address: str = SUPPORT,
+    dovecot: Dovecot | None = None,
+    imap_password: str | None = None,
+    folder: str = "INBOX",
+    ingress: bool = True,
+) -> Inbox:
+    """An email inbox row; with `dovecot`, it reads that server's mailbox over IMAP."""
+    config: dict[str, Any] = {"address": address, "ingress": ingress}
+    credentials = {"smtp_password": "", "imap_password": ""}
+    if dovecot is not None:
+        config.update(
+            imap_host=dovecot.host,
+            imap_port=dovecot.port,
+            imap_username=dovecot.username,
+            imap_tls="none",
+            imap_folder=folder,
+        )
+        credentials["imap_password"] = dovecot.password if imap_password is None else imap_password
+    return await db.run(
+        lambda s: do_ensure_inbox(
+            s,
+            key=key,
+            kind="email",
+            name=f"Email {key}",
+            config=config,
+            credentials=credentials,
+            box=CredentialBox(SECRET),
+        )
+    )
+
+
+async def filed(db: Database) -> list[InboundEvent]:
+    """Every filed email delivery, oldest first."""
+    async with db.reading() as session:
+        rows = await session.execute(
+            select(InboundEvent).where(InboundEvent.channel == "email").order_by(InboundEvent.id)
+        )
+        return list(rows.scalars())
+
+
+async def eventually(check: Callable[[], Awaitable[T]], within: float = 10.0) -> T:
+    """Poll `check` until it returns something truthy; fail after `within` seconds."""
+    async with asyncio.timeout(within):
+        while True:
+            result = await check()
+            if result:
+                return result
+            await asyncio.sleep(0.02)

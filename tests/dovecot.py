@@ -1,0 +1,235 @@
+"""A real Dovecot IMAP server for tests: a throw-away maildir on a free loopback port.
+
+`start_dovecot()` writes a minimal Dovecot 2.3 configuration into a fresh temporary
+directory (one passwd-file user, maildir, no TLS, plaintext login allowed on loopback),
+runs `dovecot -F` in the foreground and waits until the port answers. Test mail goes
+in through IMAP APPEND, so the server assigns UIDs the way it does for real deliveries.
+
+Dovecot refuses to run its login and mail processes as root. Run as root (CI), the
+login processes use Debian's `dovenull` user, the internal ones `dovecot`, and mail is
+stored as `dovecot`; run as anyone else, everything runs as that user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from aioimaplib import IMAP4
+
+REQUIRE_SERVICES = os.environ.get("SWITCHBOARD_TEST_REQUIRE_SERVICES") == "1"
+USERNAME = "support@example.test"
+PASSWORD = "dovecot-test-password"
+_STARTUP_SECONDS = 15.0
+
+
+def dovecot_binary() -> str | None:
+    # Debian installs it in /usr/sbin, which is not on every user's PATH.
+    return shutil.which("dovecot") or shutil.which("dovecot", path="/usr/sbin:/usr/local/sbin")
+
+
+def need_dovecot() -> str:
+    """The path of `dovecot`; skip (or, when services are required, fail) without it."""
+    binary = dovecot_binary()
+    if binary is not None:
+        return binary
+    reason = "dovecot is not installed (apt-get install dovecot-imapd)"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason}; required because SWITCHBOARD_TEST_REQUIRE_SERVICES=1")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _accounts() -> tuple[str, str, pwd.struct_passwd]:
+    """(internal user, login user, mail owner) for the current process."""
+    if os.geteuid() != 0:
+        me = pwd.getpwuid(os.geteuid())
+        return me.pw_name, me.pw_name, me
+    try:
+        mail_owner = pwd.getpwnam("dovecot")
+        pwd.getpwnam("dovenull")
+    except KeyError:
+        pytest.fail("running as root needs Debian's dovecot and dovenull users")
+    return "dovecot", "dovenull", mail_owner
+
+
+def _config(root: Path, port: int) -> str:
+    internal, login, owner = _accounts()
+    return f"""\
+protocols = imap
+listen = 127.0.0.1
+instance_name = sb-test-{port}
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+info_log_path = {root}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+# Tests that log in with a wrong password should not wait Dovecot's 2 s penalty.
+auth_failure_delay = 0
+default_internal_user = {internal}
+default_internal_group = {internal}
+default_login_user = {login}
+first_valid_uid = 1
+first_valid_gid = 1
+mail_location = maildir:{root}/mail/%u
+mail_fsync = never
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+protocol imap {{
+  mail_max_userip_connections = 50
+}}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/users
+}}
+userdb {{
+  driver = static
+  args = uid={owner.pw_uid} gid={owner.pw_gid} home={root}/home/%u
+}}
+"""
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            greeting = b""
+            while b"\r\n" not in greeting:
+                chunk = sock.recv(256)
+                if not chunk:
+                    return False
+                greeting += chunk
+            # "* OK Waiting for authentication process" means not ready for a login yet.
+            return greeting.startswith(b"* OK") and b"Waiting" not in greeting
+    except OSError:
+        return False
+
+
+@dataclass
+class Dovecot:
+    """One running Dovecot with one mailbox user."""
+
+    root: Path
+    port: int
+    process: subprocess.Popen[bytes]
+    host: str = "127.0.0.1"
+    username: str = USERNAME
+    password: str = PASSWORD
+    _uids: dict[str, list[int]] = field(default_factory=dict)
+
+    def log(self) -> str:
+        path = self.root / "dovecot.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[IMAP4]:
+        """A logged-in IMAP session as the mailbox user (for arranging mail)."""
+        client = IMAP4(self.host, self.port, timeout=10)
+        await client.wait_hello_from_server()
+        response = await client.login(self.username, self.password)
+        assert response.result == "OK", response
+        try:
+            yield client
+        finally:
+            with contextlib.suppress(Exception):
+                await client.logout()
+
+    async def append(self, eml: bytes, folder: str = "INBOX") -> int:
+        """Deliver one message into `folder`; return the UID the server gave it."""
+        async with self.session() as client:
+            response = await client.append(eml, mailbox=folder)
+        assert response.result == "OK", response
+        found = re.search(rb"APPENDUID \d+ (\d+)", b" ".join(bytes(x) for x in response.lines))
+        assert found is not None, response
+        return int(found.group(1))
+
+    async def create(self, folder: str) -> None:
+        async with self.session() as client:
+            response = await client.create(folder)
+        assert response.result == "OK", response
+
+    async def recreate(self, folder: str) -> None:
+        """Delete and create `folder` again: the server gives it a new UIDVALIDITY."""
+        async with self.session() as client:
+            assert (await client.delete(folder)).result == "OK"
+            assert (await client.create(folder)).result == "OK"
+
+    async def uidvalidity(self, folder: str = "INBOX") -> int:
+        async with self.session() as client:
+            response = await client.status(folder, "(UIDVALIDITY)")
+        found = re.search(rb"UIDVALIDITY (\d+)", b" ".join(bytes(x) for x in response.lines))
+        assert found is not None, response
+        return int(found.group(1))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def start_dovecot() -> Dovecot:
+    """Start Dovecot in a new temporary directory; the caller stops it."""
+    binary = need_dovecot()
+    _, _, owner = _accounts()
+    # Not pytest's tmp_path: its parents are private to this user, and Dovecot's own
+    # users must reach the maildir and the sockets.
+    root = Path(tempfile.mkdtemp(prefix="sb-dovecot-"))
+    root.chmod(0o755)
+    for sub in ("run", "state", "mail", "home"):
+        (root / sub).mkdir()
+    for sub in ("mail", "home"):
+        os.chown(root / sub, owner.pw_uid, owner.pw_gid)
+    (root / "users").write_text(f"{USERNAME}:{{PLAIN}}{PASSWORD}::::::\n")
+    port = _free_port()
+    (root / "dovecot.conf").write_text(_config(root, port))
+    process = subprocess.Popen(
+        [binary, "-F", "-c", str(root / "dovecot.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    server = Dovecot(root=root, port=port, process=process)
+    deadline = time.monotonic() + _STARTUP_SECONDS
+    while not _answers(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            log = server.log()
+            server.stop()
+            pytest.fail(f"dovecot did not start on port {port}:\n{stderr}\n{log}")
+        time.sleep(0.05)
+    return server
