@@ -5,6 +5,7 @@ Adding a channel is one line in each mapping; nothing is discovered by magic.
 
 from __future__ import annotations
 
+from channels.telegram.adapter import TelegramAdapter
 from channels.webchat.adapter import WebchatAdapter
 from conversations.hooks import ChannelHooks
 from switchboard.adapters import AdapterFactory
@@ -13,6 +14,7 @@ from switchboard.adapters import AdapterFactory
 def adapter_factories() -> dict[str, AdapterFactory]:
     return {
         WebchatAdapter.kind: WebchatAdapter,
+        TelegramAdapter.kind: TelegramAdapter,
     }
 
 
