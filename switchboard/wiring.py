@@ -5,6 +5,7 @@ Adding a channel is one line in each mapping; nothing is discovered by magic.
 
 from __future__ import annotations
 
+from channels.slack.adapter import SlackAdapter
 from channels.telegram.adapter import TelegramAdapter
 from channels.webchat.adapter import WebchatAdapter
 from conversations.hooks import ChannelHooks
@@ -15,6 +16,7 @@ def adapter_factories() -> dict[str, AdapterFactory]:
     return {
         WebchatAdapter.kind: WebchatAdapter,
         TelegramAdapter.kind: TelegramAdapter,
+        SlackAdapter.kind: SlackAdapter,
     }
 
 

@@ -1,9 +1,10 @@
 """A real Dovecot IMAP server for tests: a throw-away maildir on a free loopback port.
 
 `start_dovecot()` writes a minimal Dovecot 2.3 configuration into a fresh temporary
-directory (one passwd-file user, maildir, no TLS, plaintext login allowed on loopback),
-runs `dovecot -F` in the foreground and waits until the port answers. Test mail goes
-in through IMAP APPEND, so the server assigns UIDs the way it does for real deliveries.
+directory (passwd-file users, maildir, no TLS, plaintext login allowed on loopback),
+runs `dovecot -F` in the foreground and waits until the port answers. Each test adds
+its own mailbox user. Test mail goes in through IMAP APPEND, so the server assigns UIDs
+the way it does for real deliveries.
 
 Dovecot refuses to run its login and mail processes as root. Run as root (CI), the
 login processes use Debian's `dovenull` user, the internal ones `dovecot`, and mail is
@@ -22,15 +23,15 @@ import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from aioimaplib import IMAP4
 
 REQUIRE_SERVICES = os.environ.get("SWITCHBOARD_TEST_REQUIRE_SERVICES") == "1"
-USERNAME = "support@example.test"
 PASSWORD = "dovecot-test-password"
+MAILBOXES = 500  # users per server: one per test
 _STARTUP_SECONDS = 15.0
 
 
@@ -83,7 +84,8 @@ info_log_path = {root}/dovecot.log
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
-# Tests that log in with a wrong password should not wait Dovecot's 2 s penalty.
+# Tests that log in with a wrong password should not wait for Dovecot's brute-force
+# delays (2 s, doubling up to 15 s); the anvil socket below turns the penalty off.
 auth_failure_delay = 0
 default_internal_user = {internal}
 default_internal_group = {internal}
@@ -104,6 +106,9 @@ service imap-login {{
 }}
 service anvil {{
   chroot =
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 protocol imap {{
   mail_max_userip_connections = 50
@@ -135,33 +140,28 @@ def _answers(port: int) -> bool:
 
 
 @dataclass
-class Dovecot:
-    """One running Dovecot with one mailbox user."""
+class Mailbox:
+    """One user's mail on a running Dovecot, and what a test does with it."""
 
-    root: Path
+    host: str
     port: int
-    process: subprocess.Popen[bytes]
-    host: str = "127.0.0.1"
-    username: str = USERNAME
-    password: str = PASSWORD
-    _uids: dict[str, list[int]] = field(default_factory=dict)
-
-    def log(self) -> str:
-        path = self.root / "dovecot.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+    username: str
+    password: str
 
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[IMAP4]:
         """A logged-in IMAP session as the mailbox user (for arranging mail)."""
         client = IMAP4(self.host, self.port, timeout=10)
-        await client.wait_hello_from_server()
-        response = await client.login(self.username, self.password)
-        assert response.result == "OK", response
         try:
+            await client.wait_hello_from_server()
+            response = await client.login(self.username, self.password)
+            assert response.result == "OK", response
             yield client
-        finally:
             with contextlib.suppress(Exception):
                 await client.logout()
+        finally:
+            if client.protocol.transport is not None:
+                client.protocol.transport.close()
 
     async def append(self, eml: bytes, folder: str = "INBOX") -> int:
         """Deliver one message into `folder`; return the UID the server gave it."""
@@ -190,7 +190,30 @@ class Dovecot:
         assert found is not None, response
         return int(found.group(1))
 
+
+@dataclass
+class Dovecot:
+    """One running Dovecot. Each test takes a new mailbox user (`add_mailbox`), so one
+    server serves a whole module: starting is quick, but stopping takes a second."""
+
+    root: Path
+    port: int
+    process: subprocess.Popen[bytes]
+    host: str = "127.0.0.1"
+    _users: int = 0
+
+    def log(self) -> str:
+        path = self.root / "dovecot.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def add_mailbox(self) -> Mailbox:
+        """The next unused user, with an empty maildir."""
+        self._users += 1
+        assert self._users <= MAILBOXES, "raise MAILBOXES in tests/dovecot.py"
+        return Mailbox(self.host, self.port, *_user(self._users))
+
     def stop(self) -> None:
+        # SIGTERM: the master stops its own children (and reaps them) before it exits.
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -201,6 +224,10 @@ class Dovecot:
         if self.process.stderr is not None:
             self.process.stderr.close()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _user(n: int) -> tuple[str, str]:
+    return f"support{n}@example.test", f"{PASSWORD}-{n}"
 
 
 def start_dovecot() -> Dovecot:
@@ -215,7 +242,10 @@ def start_dovecot() -> Dovecot:
         (root / sub).mkdir()
     for sub in ("mail", "home"):
         os.chown(root / sub, owner.pw_uid, owner.pw_gid)
-    (root / "users").write_text(f"{USERNAME}:{{PLAIN}}{PASSWORD}::::::\n")
+    # Every user is written up front: Dovecot notices a changed passwd-file only when its
+    # modification time moves on by a whole second.
+    users = (_user(n) for n in range(1, MAILBOXES + 1))
+    (root / "users").write_text("".join(f"{u}:{{PLAIN}}{p}::::::\n" for u, p in users))
     port = _free_port()
     (root / "dovecot.conf").write_text(_config(root, port))
     process = subprocess.Popen(

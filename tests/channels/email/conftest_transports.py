@@ -6,10 +6,11 @@ Not a conftest: the test modules import what they use from here.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import inspect
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select
 
@@ -19,11 +20,10 @@ from switchboard.db import utcnow
 from switchboard.inboxes import do_ensure_inbox
 from switchboard.tx import Database
 from tests.conftest import SECRET
-from tests.dovecot import Dovecot
+from tests.dovecot import Mailbox
 
 SUPPORT = "support@example.test"
 CUSTOMER = "ann@customer.test"
-T = TypeVar("T")
 
 
 def email_bytes(
@@ -53,23 +53,23 @@ async def email_inbox(
     *,
     key: str = "default",
     address: str = SUPPORT,
-    dovecot: Dovecot | None = None,
+    mailbox: Mailbox | None = None,
     imap_password: str | None = None,
     folder: str = "INBOX",
     ingress: bool = True,
 ) -> Inbox:
-    """An email inbox row; with `dovecot`, it reads that server's mailbox over IMAP."""
+    """An email inbox row; with `mailbox`, it reads that Dovecot mailbox over IMAP."""
     config: dict[str, Any] = {"address": address, "ingress": ingress}
     credentials = {"smtp_password": "", "imap_password": ""}
-    if dovecot is not None:
+    if mailbox is not None:
         config.update(
-            imap_host=dovecot.host,
-            imap_port=dovecot.port,
-            imap_username=dovecot.username,
+            imap_host=mailbox.host,
+            imap_port=mailbox.port,
+            imap_username=mailbox.username,
             imap_tls="none",
             imap_folder=folder,
         )
-        credentials["imap_password"] = dovecot.password if imap_password is None else imap_password
+        credentials["imap_password"] = mailbox.password if imap_password is None else imap_password
     return await db.run(
         lambda s: do_ensure_inbox(
             s,
@@ -92,11 +92,14 @@ async def filed(db: Database) -> list[InboundEvent]:
         return list(rows.scalars())
 
 
-async def eventually(check: Callable[[], Awaitable[T]], within: float = 10.0) -> T:
-    """Poll `check` until it returns something truthy; fail after `within` seconds."""
+async def eventually(check: Callable[[], Any], within: float = 10.0) -> Any:
+    """Poll `check` until it returns (or resolves to) something truthy; fail after
+    `within` seconds."""
     async with asyncio.timeout(within):
         while True:
-            result = await check()
+            result = check()
+            if inspect.isawaitable(result):
+                result = await result
             if result:
                 return result
             await asyncio.sleep(0.02)
