@@ -40,7 +40,7 @@ from switchboard.ratelimit import LocalRateLimiter, RedisRateLimiter
 from switchboard.settings import Settings
 from switchboard.tx import Database
 from switchboard.wiring import adapter_factories, channel_hooks
-from web import auth, demo, inbox, sockets, webhooks, widget
+from web import auth, demo, inbox, slack_events, sockets, webhooks, widget
 from web.api import create_api_app
 from web.middleware import error_middleware, security_headers
 
@@ -155,6 +155,7 @@ def create_app(settings: Settings, *, demo_page: bool = False) -> web.Applicatio
     auth.setup(app)
     inbox.setup(app)
     widget.setup(app)
+    slack_events.setup(app)  # before the generic /webhooks/{kind}/{key}
     webhooks.setup(app)
     if demo_page:
         demo.setup(app)

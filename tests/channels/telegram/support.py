@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import inspect
 import json
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sqlalchemy import func, select
+
 from channels.base import InboxSetup, RawInbound
 from channels.telegram.adapter import SECRET_HEADER
+from conversations.models import Conversation, Message
+from switchboard.tx import Database
 from tests.conftest import AppClient
 from tests.fakes.telegram_api import TOKEN
 
@@ -67,12 +72,34 @@ async def post_update(
     return response.status, json.loads(text) if text else None
 
 
-async def eventually(probe: Callable[[], Awaitable[T]], within: float = 10.0) -> T:
-    """Poll until `probe` returns something truthy; fail after `within` seconds."""
+async def eventually(probe: Callable[[], Awaitable[T] | T], within: float = 10.0) -> T:
+    """Poll until `probe` (sync or async) gives something truthy; fail after `within` s."""
     deadline = time.monotonic() + within
     while True:
-        value = await probe()
+        value = probe()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
-            return value
+            return value  # type: ignore[return-value]
         assert time.monotonic() < deadline, f"condition not met within {within} s"
         await asyncio.sleep(0.02)
+
+
+async def count(db: Database, model: Any) -> int:
+    async with db.reading() as session:
+        return (await session.execute(select(func.count()).select_from(model))).scalar_one()
+
+
+async def texts_in(db: Database, thread_key: str) -> list[str]:
+    """A conversation's messages as it shows them, by seq."""
+    async with db.reading() as session:
+        return list(
+            (
+                await session.execute(
+                    select(Message.text)
+                    .join(Conversation, Conversation.id == Message.conversation_id)
+                    .where(Conversation.thread_key == thread_key)
+                    .order_by(Message.seq)
+                )
+            ).scalars()
+        )
