@@ -35,10 +35,16 @@ async def read_raw(request: web.Request) -> RawInbound | web.Response:
         return _error(415, "content_encoding", "compressed bodies are not accepted")
     if request.content_length is not None and request.content_length > MAX_WEBHOOK_BYTES:
         return _error(413, "too_large", "body too large")
-    body = await request.content.read(MAX_WEBHOOK_BYTES + 1)
+    # `read(n)` returns what has arrived so far, not n bytes: read until the end or the cap.
+    body = bytearray()
+    while len(body) <= MAX_WEBHOOK_BYTES:
+        chunk = await request.content.read(MAX_WEBHOOK_BYTES + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
     if len(body) > MAX_WEBHOOK_BYTES:
         return _error(413, "too_large", "body too large")
-    return RawInbound(headers=dict(request.headers), query=dict(request.query), body=body)
+    return RawInbound(headers=dict(request.headers), query=dict(request.query), body=bytes(body))
 
 
 async def file_delivery(
