@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from customers.keys import name_key, phone_key
 from switchboard.db import Base, UTCDateTime, utcnow
 
 
@@ -18,6 +19,14 @@ class Customer(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320), index=True)
     phone: Mapped[str | None] = mapped_column(String(40), index=True)
+    # The address a channel vouched for (customers.identify, SECURITY §2): unique, so two
+    # first messages at once with the same verified address cannot make two customers.
+    # Stays on a record merged away; lookups follow `merged_into_id` to the survivor.
+    verified_email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    # Normalised name and phone (customers.keys), kept in step by the validators below, so
+    # merge suggestions are indexed equality lookups.
+    name_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    phone_key: Mapped[str | None] = mapped_column(String(40), index=True)
     locale: Mapped[str | None] = mapped_column(String(20))
     # Set when merged into another record; conversations and identities moved there.
     merged_into_id: Mapped[int | None] = mapped_column(
@@ -28,6 +37,16 @@ class Customer(Base):
         back_populates="customer", lazy="raise_on_sql"
     )
 
+    @validates("name")
+    def _keep_name_key(self, _key: str, value: str | None) -> str | None:
+        self.name_key = name_key(value)
+        return value
+
+    @validates("phone")
+    def _keep_phone_key(self, _key: str, value: str | None) -> str | None:
+        self.phone_key = phone_key(value)
+        return value
+
 
 class Identity(Base):
     """Who the customer is on one inbox: a visitor id, a Telegram user id, an address."""
@@ -36,6 +55,8 @@ class Identity(Base):
     __table_args__ = (
         UniqueConstraint("inbox_id", "external_id"),
         Index("ix_customer_identities_customer_id", "customer_id"),
+        # Merge suggestions look an email address up across every inbox.
+        Index("ix_customer_identities_external_id", "external_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,3 +84,6 @@ class CustomerMerge(Base):
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    undone_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )

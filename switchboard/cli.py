@@ -37,6 +37,13 @@ def _parser() -> argparse.ArgumentParser:
     token = sub.add_parser("create-token", help="print a new API token for a user")
     token.add_argument("--email", required=True)
     token.add_argument("--name", default="cli")
+    inbox = sub.add_parser("inbox", help="inbox settings")
+    inbox_sub = inbox.add_subparsers(dest="inbox_command", required=True)
+    secret = inbox_sub.add_parser(
+        "show-identity-secret",
+        help="print a web-chat inbox's secret for signing identified visitors (made on first use)",
+    )
+    secret.add_argument("--inbox", default="default", help="the inbox key (default: default)")
     return parser
 
 
@@ -110,6 +117,31 @@ async def _create_token(settings: Settings, email: str, name: str) -> str:
             if user is None:
                 raise NotFound(f"no user with email {email}")
             return await accounts.do_create_api_token(s, user, name)
+
+        return await db.run(work)
+    finally:
+        await engine.dispose()
+
+
+async def _show_identity_secret(settings: Settings, inbox_key: str) -> str:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from customers.identify import do_ensure_identity_secret
+    from switchboard.bus import InProcessBus
+    from switchboard.crypto import CredentialBox
+    from switchboard.db import create_engine, create_sessionmaker
+    from switchboard.inboxes import do_ensure_default_inboxes
+    from switchboard.tx import Database
+
+    engine = create_engine(settings.database_url)
+    try:
+        db = Database(engine, create_sessionmaker(engine), InProcessBus())
+        box = CredentialBox(settings.secret_key)
+
+        async def work(s: AsyncSession) -> str:
+            # The default inboxes exist even if the server never started on this database.
+            await do_ensure_default_inboxes(s, settings, box)
+            return await do_ensure_identity_secret(s, inbox_key, box)
 
         return await db.run(work)
     finally:
@@ -197,6 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"created {args.role} {args.email}")
         elif args.command == "create-token":
             print(asyncio.run(_create_token(settings, args.email, args.name)))
+        elif args.command == "inbox" and args.inbox_command == "show-identity-secret":
+            print(asyncio.run(_show_identity_secret(settings, args.inbox)))
     except SettingsError as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
         return 2

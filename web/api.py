@@ -18,6 +18,7 @@ from conversations.service import (
 )
 from switchboard.appkeys import DB, SETTINGS
 from switchboard.errors import InvalidInput, NotFound
+from web import customers_api
 from web.access import MAX_ROW_ID, access_conversation_by_id, may_see_inbox, visible_inbox_ids
 from web.auth import require_user
 from web.bodies import read_json_object
@@ -167,4 +168,5 @@ def create_api_app() -> web.Application:
     app.router.add_post("/conversations/{id}/read", mark_read)
     app.router.add_post("/uploads", upload)
     app.router.add_get("/attachments/{id}", attachment)
+    customers_api.setup(app)
     return app

@@ -47,6 +47,8 @@ _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer
 def document(server_url: str) -> dict[str, Any]:
     message = {"$ref": "#/components/schemas/Message"}
     conversation = {"$ref": "#/components/schemas/Conversation"}
+    customer = {"$ref": "#/components/schemas/Customer"}
+    customer_merge = {"$ref": "#/components/schemas/CustomerMerge"}
     return {
         "openapi": "3.1.0",
         "info": {"title": "Switchboard API", "version": "1"},
@@ -126,6 +128,46 @@ def document(server_url: str) -> dict[str, Any]:
                     status="201",
                 )
             },
+            "/customers/{id}": {
+                "get": _op(
+                    "A customer: profile, identities on each channel, conversations, merges;"
+                    " a record merged away names the one it went to in merged_into",
+                    {"type": "object", "properties": {"customer": customer}},
+                    params=[_ID],
+                )
+            },
+            "/customers/{id}/suggestions": {
+                "get": _op(
+                    "Other records that may be the same person (same unverified email,"
+                    " phone or name); never merged without an agent",
+                    {
+                        "type": "object",
+                        "properties": {
+                            "suggestions": {
+                                "type": "array",
+                                "items": {"$ref": "#/components/schemas/MergeSuggestion"},
+                            }
+                        },
+                    },
+                    params=[_ID],
+                )
+            },
+            "/customers/{id}/merge": {
+                "post": _op(
+                    "Merge the customer other_id into this one (409 if either was merged)",
+                    {"type": "object", "properties": {"merge": customer_merge}},
+                    params=[_ID],
+                    body={"application/json": {"schema": {"$ref": "#/components/schemas/Merge"}}},
+                    status="201",
+                )
+            },
+            "/customer-merges/{id}/undo": {
+                "post": _op(
+                    "Undo a merge: what it moved goes back (409 if already undone)",
+                    {"type": "object", "properties": {"merge": customer_merge}},
+                    params=[_ID],
+                )
+            },
             "/attachments/{id}": {
                 "get": _op(
                     "Download an attachment",
@@ -165,6 +207,76 @@ def document(server_url: str) -> dict[str, Any]:
                         "text": {"type": "string", "maxLength": 10000},
                         "private": {"type": "boolean"},
                         "attachments": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+                "Merge": {
+                    "type": "object",
+                    "required": ["other_id"],
+                    "properties": {"other_id": {"type": "integer"}},
+                },
+                "Customer": {
+                    "type": "object",
+                    "properties": {
+                        **{
+                            k: {}
+                            for k in (
+                                "id",
+                                "name",
+                                "email",
+                                "verified_email",
+                                "phone",
+                                "created_at",
+                                "merged_into",
+                                "conversations",
+                                "merges",
+                            )
+                        },
+                        "identities": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    k: {}
+                                    for k in (
+                                        "id",
+                                        "inbox_id",
+                                        "channel",
+                                        "external_id",
+                                        "display_name",
+                                        "verified",
+                                        "reachable",
+                                    )
+                                },
+                            },
+                        },
+                    },
+                },
+                "MergeSuggestion": {
+                    "type": "object",
+                    "properties": {
+                        "customer": {"type": "object"},
+                        "reasons": {
+                            "type": "array",
+                            "items": {
+                                "type": "string",
+                                "enum": ["same_email", "same_phone", "same_name"],
+                            },
+                        },
+                    },
+                },
+                "CustomerMerge": {
+                    "type": "object",
+                    "properties": {
+                        k: {}
+                        for k in (
+                            "id",
+                            "survivor_id",
+                            "merged_id",
+                            "moved",
+                            "actor_user_id",
+                            "created_at",
+                            "undone_at",
+                        )
                     },
                 },
                 "Conversation": {

@@ -28,7 +28,7 @@ from channels.webchat.frames import (
     TypingFrame,
     parse_client_frame,
 )
-from channels.webchat.tokens import Visitor
+from channels.webchat.tokens import IDENTIFIED_PREFIX, Visitor
 from conversations import attachments as attachment_store
 from conversations.events import MessageCreated, Typing, conversation_topic
 from conversations.models import ChannelKind, Conversation, Inbox
@@ -37,8 +37,9 @@ from conversations.service import (
     get_inbox_by_public_key,
     list_messages,
 )
+from customers.identify import check_visitor_claims, identity_secret
 from customers.service import do_resolve_sender
-from switchboard.appkeys import BUS, DB, INTAKE, LIMITER, SETTINGS, VISITOR_TOKENS
+from switchboard.appkeys import BUS, DB, INTAKE, LIMITER, REGISTRY, SETTINGS, VISITOR_TOKENS
 from switchboard.bus import Resync
 from switchboard.errors import DomainError, InvalidInput, NotFound, TooManyRequests
 from web.bodies import read_json_object
@@ -106,20 +107,50 @@ async def session(request: web.Request) -> web.StreamResponse:
         raise InvalidInput("inbox is required")
     inbox = await _inbox_for(request, public_key[:64])
     tokens = request.config_dict[VISITOR_TOKENS]
+    visitor_id = await _identified_visitor_id(request, inbox, data)
     previous = data.get("token")
-    visitor_id: str | None = None
-    if isinstance(previous, str) and previous:
+    if visitor_id is None and isinstance(previous, str) and previous:
         try:
             known = tokens.verify(previous)
         except WebhookRejected:
             known = None  # a forged or stale token starts a new anonymous visitor
-        if known is not None and known.inbox_key == inbox.public_key:
+        # An identified visitor stays identified only while the site says so again: after
+        # the site's logout the next person at this browser starts anonymous.
+        if known is not None and known.inbox_key == inbox.public_key and not known.identified:
             visitor_id = known.visitor_id
     visitor, token = tokens.issue(inbox.public_key, visitor_id)
     return web.json_response(
         {"token": token, "visitor_id": visitor.visitor_id, "inbox": {"name": inbox.name}},
         headers={"Cache-Control": "no-store"},
     )
+
+
+async def _identified_visitor_id(
+    request: web.Request, inbox: Inbox, data: dict[str, Any]
+) -> str | None:
+    """`user:<id>` when the site signed who this visitor is, else None (anonymous).
+
+    The identity is resolved now, not at the first message: a signed email links the
+    visitor to the customer who has it verified on any channel before they write."""
+    if data.get("user_id") is None and data.get("email") is None:
+        return None
+    secret = identity_secret(inbox, request.config_dict[REGISTRY].box)
+    claims = check_visitor_claims(secret, data)
+    if claims is None:
+        return None
+    visitor_id = IDENTIFIED_PREFIX + claims.user_id
+    await request.config_dict[DB].run(
+        lambda s: do_resolve_sender(
+            s,
+            inbox_id=inbox.id,
+            channel=ChannelKind.WEBCHAT,
+            external_id=visitor_id,
+            display_name=claims.name,
+            verified_email=claims.email,
+            verified=True,
+        )
+    )
+    return visitor_id
 
 
 def _visitor(request: web.Request, token: str) -> Visitor:

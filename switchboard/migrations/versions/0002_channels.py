@@ -28,10 +28,17 @@ def upgrade() -> None:
         sa.Column("actor_user_id", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("undone_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("undone_by_user_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["actor_user_id"],
             ["users.id"],
             name=op.f("fk_customer_merges_actor_user_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["undone_by_user_id"],
+            ["users.id"],
+            name=op.f("fk_customer_merges_undone_by_user_id_users"),
             ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
@@ -153,11 +160,20 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("verified", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+        batch_op.create_index("ix_customer_identities_external_id", ["external_id"], unique=False)
 
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("phone", sa.String(length=40), nullable=True))
         batch_op.add_column(sa.Column("merged_into_id", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("verified_email", sa.String(length=320), nullable=True))
+        batch_op.add_column(sa.Column("name_key", sa.String(length=200), nullable=True))
+        batch_op.add_column(sa.Column("phone_key", sa.String(length=40), nullable=True))
         batch_op.create_index(batch_op.f("ix_customers_phone"), ["phone"], unique=False)
+        batch_op.create_index(batch_op.f("ix_customers_name_key"), ["name_key"], unique=False)
+        batch_op.create_index(batch_op.f("ix_customers_phone_key"), ["phone_key"], unique=False)
+        batch_op.create_unique_constraint(
+            batch_op.f("uq_customers_verified_email"), ["verified_email"]
+        )
         batch_op.create_foreign_key(
             batch_op.f("fk_customers_merged_into_id_customers"),
             "customers",
@@ -215,11 +231,18 @@ def downgrade() -> None:
         batch_op.drop_constraint(
             batch_op.f("fk_customers_merged_into_id_customers"), type_="foreignkey"
         )
+        batch_op.drop_constraint(batch_op.f("uq_customers_verified_email"), type_="unique")
+        batch_op.drop_index(batch_op.f("ix_customers_phone_key"))
+        batch_op.drop_index(batch_op.f("ix_customers_name_key"))
         batch_op.drop_index(batch_op.f("ix_customers_phone"))
+        batch_op.drop_column("phone_key")
+        batch_op.drop_column("name_key")
+        batch_op.drop_column("verified_email")
         batch_op.drop_column("merged_into_id")
         batch_op.drop_column("phone")
 
     with op.batch_alter_table("customer_identities", schema=None) as batch_op:
+        batch_op.drop_index("ix_customer_identities_external_id")
         batch_op.drop_column("verified")
 
     with op.batch_alter_table("conversations", schema=None) as batch_op:

@@ -1,0 +1,199 @@
+"""REST routes for customers under /api/v1: profile, merge suggestions, merge, undo.
+
+Staff only (agent and above), by bearer token or browser session (with its CSRF token
+for POSTs); a visitor token is no credential here. Every read goes through
+`access_customer_by_id`: a customer the caller may not see and one that does not exist
+get the same 404. Request bodies name only the other record: ids, roles, owners and the
+actor come from the path and the caller, never from fields a caller sends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from conversations.models import Conversation
+from conversations.service import conversation_view
+from customers.merge import do_merge, do_unmerge, merge_view
+from customers.models import Customer, CustomerMerge, Identity
+from customers.service import final_customer_id
+from customers.suggestions import merge_suggestions
+from switchboard.appkeys import DB
+from switchboard.errors import InvalidInput, NotFound
+from switchboard.models import User
+from web.access import MAX_ROW_ID, STAFF_ROLES, visible_inbox_ids
+from web.auth import require_user
+from web.bodies import read_json_object
+
+MAX_CONVERSATIONS_SHOWN = 100
+
+
+def _row_id(raw: object) -> int | None:
+    """A row id from a path or a body, or None if it cannot name a row."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw if 0 < raw <= MAX_ROW_ID else None
+    # isascii: str.isdigit() also accepts "²" and "١".
+    if not isinstance(raw, str) or not (raw.isascii() and raw.isdigit()) or len(raw) > 10:
+        return None
+    value = int(raw)
+    return value if 0 < value <= MAX_ROW_ID else None
+
+
+async def _may_see(session: AsyncSession, user: User, customer_id: int) -> bool:
+    """Staff see a customer who has an identity or a conversation in an inbox of theirs."""
+    if user.role not in STAFF_ROLES:
+        return False
+    visible = visible_inbox_ids(user)
+    if visible is None:
+        return True
+    inboxes = list(visible)
+    in_identity = select(Identity.id).where(
+        Identity.customer_id == customer_id, Identity.inbox_id.in_(inboxes)
+    )
+    in_conversation = select(Conversation.id).where(
+        Conversation.customer_id == customer_id, Conversation.inbox_id.in_(inboxes)
+    )
+    found = await session.execute(in_identity.union_all(in_conversation).limit(1))
+    return found.first() is not None
+
+
+async def access_customer_by_id(session: AsyncSession, user: User, raw_id: object) -> Customer:
+    """The customer, if the user may see it; otherwise the same 404 as for no customer."""
+    customer_id = _row_id(raw_id)
+    if customer_id is None or user.role not in STAFF_ROLES:
+        raise NotFound("customer not found")
+    customer = await session.get(Customer, customer_id)
+    if customer is None or not await _may_see(session, user, customer.id):
+        raise NotFound("customer not found")
+    return customer
+
+
+async def access_merge_by_id(session: AsyncSession, user: User, raw_id: object) -> CustomerMerge:
+    merge_id = _row_id(raw_id)
+    if merge_id is None or user.role not in STAFF_ROLES:
+        raise NotFound("merge not found")
+    record = await session.get(CustomerMerge, merge_id)
+    if record is None:
+        raise NotFound("merge not found")
+    for customer_id in (record.survivor_id, record.merged_id):
+        if not await _may_see(session, user, customer_id):
+            raise NotFound("merge not found")
+    return record
+
+
+def _summary(customer: Customer) -> dict[str, Any]:
+    return {
+        "id": customer.id,
+        "name": customer.name,
+        "email": customer.email,
+        "verified_email": customer.verified_email,
+        "phone": customer.phone,
+    }
+
+
+async def _profile(session: AsyncSession, user: User, customer: Customer) -> dict[str, Any]:
+    identities = await session.execute(
+        select(Identity).where(Identity.customer_id == customer.id).order_by(Identity.id)
+    )
+    conversations = select(Conversation).where(Conversation.customer_id == customer.id)
+    visible = visible_inbox_ids(user)
+    if visible is not None:
+        conversations = conversations.where(Conversation.inbox_id.in_(list(visible)))
+    conversations = conversations.order_by(
+        Conversation.last_message_at.desc().nulls_last(), Conversation.id.desc()
+    ).limit(MAX_CONVERSATIONS_SHOWN)
+    merges = await session.execute(
+        select(CustomerMerge)
+        .where(
+            or_(CustomerMerge.survivor_id == customer.id, CustomerMerge.merged_id == customer.id),
+            CustomerMerge.undone_at.is_(None),
+        )
+        .order_by(CustomerMerge.id)
+    )
+    merged_into = None
+    if customer.merged_into_id is not None:
+        merged_into = await final_customer_id(session, customer.id)
+    return {
+        **_summary(customer),
+        "created_at": customer.created_at.isoformat(),
+        # Set on a record merged away: the one to show instead (the end of any chain).
+        "merged_into": merged_into,
+        "identities": [
+            {
+                "id": i.id,
+                "inbox_id": i.inbox_id,
+                "channel": i.channel,
+                "external_id": i.external_id,
+                "display_name": i.display_name,
+                "verified": i.verified,
+                "reachable": i.reachable,
+            }
+            for i in identities.scalars()
+        ],
+        "conversations": [
+            conversation_view(c) for c in (await session.execute(conversations)).scalars()
+        ],
+        "merges": [merge_view(m) for m in merges.scalars()],
+    }
+
+
+async def customer(request: web.Request) -> web.Response:
+    user = require_user(request)
+    async with request.config_dict[DB].reading() as session:
+        found = await access_customer_by_id(session, user, request.match_info["id"])
+        return web.json_response({"customer": await _profile(session, user, found)})
+
+
+async def suggestions(request: web.Request) -> web.Response:
+    user = require_user(request)
+    async with request.config_dict[DB].reading() as session:
+        found = await access_customer_by_id(session, user, request.match_info["id"])
+        rows = [
+            {"customer": _summary(s.customer), "reasons": list(s.reasons)}
+            for s in await merge_suggestions(session, found)
+            if await _may_see(session, user, s.customer.id)
+        ]
+    return web.json_response({"suggestions": rows})
+
+
+async def merge(request: web.Request) -> web.Response:
+    """Merge the record named by `other_id` into the one in the path."""
+    user = require_user(request)
+    raw_survivor = request.match_info["id"]
+    data = await read_json_object(request)
+    other = data.get("other_id")
+    if isinstance(other, bool) or not isinstance(other, int | str):
+        raise InvalidInput("other_id must be a customer id")
+
+    async def write(session: AsyncSession) -> dict[str, Any]:
+        survivor = await access_customer_by_id(session, user, raw_survivor)
+        merged = await access_customer_by_id(session, user, other)
+        record = await do_merge(
+            session, survivor_id=survivor.id, merged_id=merged.id, actor_user_id=user.id
+        )
+        return merge_view(record)
+
+    return web.json_response({"merge": await request.config_dict[DB].run(write)}, status=201)
+
+
+async def undo_merge(request: web.Request) -> web.Response:
+    user = require_user(request)
+    raw_id = request.match_info["id"]
+
+    async def write(session: AsyncSession) -> dict[str, Any]:
+        record = await access_merge_by_id(session, user, raw_id)
+        return merge_view(await do_unmerge(session, merge_id=record.id, actor_user_id=user.id))
+
+    return web.json_response({"merge": await request.config_dict[DB].run(write)})
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/customers/{id}", customer)
+    app.router.add_get("/customers/{id}/suggestions", suggestions)
+    app.router.add_post("/customers/{id}/merge", merge)
+    app.router.add_post("/customer-merges/{id}/undo", undo_merge)
