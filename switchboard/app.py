@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 import aiohttp_jinja2
@@ -15,6 +16,8 @@ import jinja2
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from channels.email.imap import ImapPolicy, ImapPoller, has_imap_inboxes
+from channels.email.ingress import SmtpIngress
 from channels.webchat.tokens import VisitorTokens
 from conversations.inbound import InboundPolicy, InboundProcessor
 from conversations.intake import IntakeBatcher
@@ -24,12 +27,14 @@ from switchboard.appkeys import (
     BUS,
     DB,
     HTTP,
+    IMAP_POLLER,
     INBOUND,
     INTAKE,
     LIMITER,
     OUTBOX,
     REGISTRY,
     SETTINGS,
+    SMTP_INGRESS,
     VISITOR_TOKENS,
 )
 from switchboard.bus import create_bus
@@ -68,6 +73,26 @@ def build_workers(
         policy=InboundPolicy(reorder_hold=timedelta(seconds=settings.inbound_reorder_hold)),
     )
     return outbox, inbound
+
+
+async def build_imap_poller(
+    settings: Settings, db: Database, registry: AdapterRegistry
+) -> ImapPoller | None:
+    """The IMAP poller, if any email inbox reads a mailbox (checked once at start)."""
+    if not await has_imap_inboxes(db):
+        return None
+    return ImapPoller(db, registry.box, registry, ImapPolicy(interval=settings.imap_poll_interval))
+
+
+def build_smtp_ingress(settings: Settings, db: Database, registry: AdapterRegistry) -> SmtpIngress:
+    assert settings.smtp_ingress_port is not None
+    return SmtpIngress(
+        db,
+        registry,
+        host=settings.host,
+        port=settings.smtp_ingress_port,
+        server_name=urlsplit(settings.public_url).hostname or "switchboard",
+    )
 
 
 async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -116,15 +141,32 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
     outbox, inbound = build_workers(settings, app[DB], app[REGISTRY])
     app[OUTBOX] = outbox
     app[INBOUND] = inbound
+    # The SMTP ingress is an edge like the webhooks: it only files, so it runs whether
+    # or not this process also runs the workers. Bound first: a taken port stops the
+    # start before any worker task exists.
+    ingress = None
+    if settings.smtp_ingress_port is not None:
+        ingress = build_smtp_ingress(settings, app[DB], app[REGISTRY])
+        await ingress.start()
+        app[SMTP_INGRESS] = ingress
     tasks = []
+    imap = None
     if settings.run_workers:
+        imap = await build_imap_poller(settings, app[DB], app[REGISTRY])
         tasks = [
             asyncio.create_task(outbox.run_forever(), name="outbox-worker"),
             asyncio.create_task(inbound.run_forever(), name="inbound-processor"),
         ]
+        if imap is not None:
+            app[IMAP_POLLER] = imap
+            tasks.append(asyncio.create_task(imap.run_forever(), name="imap-poller"))
     yield
+    if ingress is not None:
+        await ingress.stop()
     outbox.stop()
     inbound.stop()
+    if imap is not None:
+        imap.stop()
     await stop_tasks(tasks)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
+from channels.email.imap import ImapPoller
+from channels.email.ingress import SmtpIngress
 from channels.webchat.tokens import VisitorTokens
 from conversations.inbound import InboundProcessor
 from conversations.intake import IntakeBatcher
@@ -25,3 +27,5 @@ HTTP = web.AppKey("http", aiohttp.ClientSession)
 OUTBOX = web.AppKey("outbox", OutboxWorker)
 INTAKE = web.AppKey("intake", IntakeBatcher)
 INBOUND = web.AppKey("inbound", InboundProcessor)
+SMTP_INGRESS = web.AppKey("smtp_ingress", SmtpIngress)
+IMAP_POLLER = web.AppKey("imap_poller", ImapPoller)

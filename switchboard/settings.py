@@ -69,6 +69,8 @@ class Settings:
     outbox_max_attempts: int = 8
     # Seconds an out-of-order channel update waits for the one before it.
     inbound_reorder_hold: float = 2.0
+    # Seconds between two looks into each IMAP mailbox.
+    imap_poll_interval: float = 30.0
     redis_prefix: str = "switchboard:"
     extra: Mapping[str, str] = field(default_factory=dict)
 

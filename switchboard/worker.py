@@ -10,7 +10,7 @@ import asyncio
 import logging
 import signal
 
-from switchboard.app import build_registry, build_workers, stop_tasks
+from switchboard.app import build_imap_poller, build_registry, build_workers, stop_tasks
 from switchboard.bus import create_bus
 from switchboard.db import check_connection, create_engine, create_sessionmaker
 from switchboard.settings import Settings
@@ -28,10 +28,13 @@ async def run_worker(settings: Settings) -> None:
         db = Database(engine, create_sessionmaker(engine), bus)
         registry = build_registry(settings, db)
         outbox, inbound = build_workers(settings, db, registry)
+        imap = await build_imap_poller(settings, db, registry)
         tasks = [
             asyncio.create_task(outbox.run_forever(), name="outbox-worker"),
             asyncio.create_task(inbound.run_forever(), name="inbound-processor"),
         ]
+        if imap is not None:
+            tasks.append(asyncio.create_task(imap.run_forever(), name="imap-poller"))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -40,6 +43,8 @@ async def run_worker(settings: Settings) -> None:
         await stop.wait()
         outbox.stop()
         inbound.stop()
+        if imap is not None:
+            imap.stop()
         await stop_tasks(tasks)
         await registry.aclose()
     finally:
