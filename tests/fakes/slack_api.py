@@ -237,9 +237,7 @@ class FakeSlackApi:
             upload = self._uploads.get(item["id"])
             if upload is None or upload.data is None:
                 return {"ok": False, "error": "file_not_found"}
-            shared.append(
-                {"id": upload.file_id, "name": upload.filename, "data": upload.data}
-            )
+            shared.append({"id": upload.file_id, "name": upload.filename, "data": upload.data})
         channel = params.get("channel_id")
         if channel:
             thread_ts = params.get("thread_ts") or None

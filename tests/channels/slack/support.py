@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiohttp
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import select
 
@@ -73,11 +74,16 @@ def inbox_setup(api_url: str = "https://slack.com/api/", **credentials: str) -> 
 async def post_event(
     client: AppClient, data: Any, *, extra_headers: dict[str, str] | None = None
 ) -> tuple[int, str]:
+    """POST as Slack does: signed, and without the test client's cookies (an agent may be
+    logged in on it)."""
     body = encode(data)
-    response = await client.post(
-        WEBHOOK, data=body, headers={**signed_headers(body), **(extra_headers or {})}
-    )
-    return response.status, await response.text()
+    async with aiohttp.ClientSession() as slack:
+        response = await slack.post(
+            client.make_url(WEBHOOK),
+            data=body,
+            headers={**signed_headers(body), **(extra_headers or {})},
+        )
+        return response.status, await response.text()
 
 
 async def eventually(
@@ -108,15 +114,3 @@ async def filed(db: Database) -> list[InboundEvent]:
     async with db.reading() as session:
         rows = await session.execute(select(InboundEvent).order_by(InboundEvent.id))
         return list(rows.scalars())
-
-
-async def settled(db: Database) -> list[InboundEvent]:
-    """Every filed delivery, once none is still waiting to be processed."""
-
-    async def probe() -> list[InboundEvent] | None:
-        events = await filed(db)
-        return events if all(e.status in ("done", "failed") for e in events) else None
-
-    return (
-        await eventually(probe, what="filed deliveries to be processed") if await filed(db) else []
-    )
