@@ -1,9 +1,10 @@
 """Pacing a bot's sends to Telegram's limits, so flood control rarely has to step in.
 
 The Bot API FAQ (and PTB's constants) give about one message per second per chat, 20
-per minute per group and 30 per second overall. Each send reserves the next free slot
-of its chat and of the bot before it waits, so concurrent sends queue up instead of
-all waking at once. Waits are bounded: a send never holds its outbox lease sleeping.
+per minute per group and 30 per second overall. Each send reserves its chat's next
+free slot before it waits, so concurrent sends to one chat queue up instead of all
+waking at once; when its turn comes it takes the bot's next slot. Waits are bounded: a
+send never holds its outbox lease sleeping.
 """
 
 from __future__ import annotations
@@ -39,17 +40,27 @@ class Pacer:
         """Take this chat's next slot; return how long to wait for it. A slot later than
         `deadline` is not taken: DeliveryFailed asks the outbox to come back then."""
         now = self.clock()
-        slot = max(now, self._next_in_chat.get(chat_id, now), self._next_overall)
+        slot = max(now, self._next_in_chat.get(chat_id, now))
         if slot > deadline:
             raise DeliveryFailed("waiting for this chat's next send slot", retry_after=slot - now)
         self._next_in_chat[chat_id] = slot + self.interval(chat_id)
-        self._next_overall = slot + OVERALL_INTERVAL
         if len(self._next_in_chat) > _PRUNE_AT:
             self._next_in_chat = {c: t for c, t in self._next_in_chat.items() if t > now}
         return slot - now
 
+    def reserve_overall(self) -> float:
+        """Take the bot's next slot. Taken only once the chat's turn has come, so a chat
+        with sends queued far ahead never holds up the others."""
+        now = self.clock()
+        slot = max(now, self._next_overall)
+        self._next_overall = slot + OVERALL_INTERVAL
+        return slot - now
+
     async def wait_turn(self, chat_id: int, deadline: float) -> None:
         wait = self.reserve(chat_id, deadline)
+        if wait > 0:
+            await self.sleep(wait)
+        wait = self.reserve_overall()
         if wait > 0:
             await self.sleep(wait)
 

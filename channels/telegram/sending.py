@@ -111,7 +111,10 @@ def failure(exc: TelegramError, token: str) -> Exception:
     """The outbox's view of a Bot API error: DeliveryFailed, or OutcomeUnknown."""
     reason = scrub(exc.message, token)
     if isinstance(exc, RetryAfter):
-        return DeliveryFailed(f"Telegram flood control: {reason}", retry_after=retry_seconds(exc))
+        seconds = retry_seconds(exc)
+        return DeliveryFailed(
+            f"Telegram flood control: retry after {seconds:g} s", retry_after=seconds
+        )
     if isinstance(exc, Forbidden):
         # "bot was blocked by the user", "user is deactivated", "bot was kicked".
         return DeliveryFailed(f"Telegram refused: {reason}", recipient_unreachable=True)

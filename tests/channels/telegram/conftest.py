@@ -13,6 +13,13 @@ from tests.conftest import AppClient, ClientFactory
 from tests.fakes.telegram_api import TOKEN, FakeTelegramApi
 
 
+@pytest.fixture(autouse=True)
+def _ptb_timedelta(monkeypatch: pytest.MonkeyPatch) -> None:
+    # PTB 22 warns on every RetryAfter unless opted in to its next major version's
+    # timedelta; the adapter reads both (see test_retry_after_is_read_in_either_form).
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")
+
+
 @pytest.fixture
 async def telegram_api() -> AsyncIterator[FakeTelegramApi]:
     api = FakeTelegramApi()
