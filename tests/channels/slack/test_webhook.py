@@ -11,6 +11,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
+
 from tests.channels.slack.support import (
     SECRET,
     WEBHOOK,
@@ -271,3 +273,17 @@ async def test_no_200_for_an_event_bolt_could_not_authorize(
     assert status == 200
     stored = await eventually(lambda: messages(db), what="the retried message")
     assert len(stored) == 1
+
+
+async def test_a_database_failure_is_a_500_so_slack_retries(
+    slack_client: AppClient, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from web import slack_events
+
+    async def broken(*args: Any, **kwargs: Any) -> bool:
+        raise ConnectionResetError("database went away")
+
+    monkeypatch.setattr(slack_events, "do_accept", broken)
+    status, text = await post_event(slack_client, payload("dm_message"))
+    assert status == 500 and "database" not in text
+    await nothing_stored(db)
