@@ -12,12 +12,9 @@ tries again: a 250 always means the mail is stored.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from email.utils import parseaddr
 from typing import Any
 
@@ -55,21 +52,15 @@ def mailbox_key(address: str) -> str | None:
     return f"{base}@{domain}".lower()
 
 
-def delivery_for(eml: bytes) -> Delivery:
-    """The dedupe key of a raw message when no email adapter is at hand: its Message-ID,
-    or a digest of the bytes for mail without one."""
-    headers = BytesHeaderParser(policy=compat32).parsebytes(eml, headersonly=True)
-    message_id = str(headers.get("Message-ID") or "").strip()
-    if message_id:
-        return Delivery(dedupe_key=message_id[:255])
-    return Delivery(dedupe_key="sha256:" + hashlib.sha256(eml).hexdigest())
+class NoEmailAdapter(Exception):
+    """The inbox has no email adapter (removed, or not an email inbox any more)."""
 
 
 async def delivery_of(adapters: AdapterSource, inbox_id: int, raw: RawInbound) -> Delivery:
-    """The inbox's adapter decides the dedupe key (pure: no I/O)."""
+    """The inbox's adapter decides the dedupe key (the Message-ID; pure, no I/O)."""
     adapter = await adapters.for_inbox(inbox_id, EMAIL)
     if adapter is None:
-        return delivery_for(raw.body)
+        raise NoEmailAdapter(f"no email adapter for inbox {inbox_id}")
     return adapter.delivery(raw)
 
 

@@ -25,7 +25,7 @@ from tests.channels.email.conftest_transports import (
     email_inbox,
     filed,
 )
-from tests.conftest import SECRET
+from tests.conftest import SECRET, ClientFactory
 
 SMALL_LIMIT = 64 * 1024
 
@@ -172,3 +172,18 @@ async def test_recipients_cannot_be_checked_without_the_database_answers_451(
     with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as deferred:
         await send(ingress, email_bytes("hello"), [SUPPORT])
     assert deferred.value.recipients[0].code == 451
+
+
+async def test_mail_cannot_be_posted_to_a_webhook_url(
+    make_client: ClientFactory, db: Database
+) -> None:
+    """Only the transports file mail: a POST would skip the recipient check and could
+    claim any envelope."""
+    client = await make_client(email_address=SUPPORT, run_workers=False)
+    response = await client.post(
+        "/webhooks/email/default",
+        data=email_bytes("injected"),
+        headers={"X-Envelope-From": "ceo@example.test"},
+    )
+    assert response.status == 404
+    assert await filed(db) == []
