@@ -148,11 +148,9 @@ class SlackAdapter:
         return response
 
     def _learn(self, result: AuthorizeResult | None) -> None:
-        if result is None:
-            return
-        learnt = events.BotIdentity(result.bot_user_id, result.bot_id)
-        if learnt != self.identity and (learnt.user_id or learnt.bot_id):
-            self.identity = learnt
+        # Bolt's auth.test says who we are; the pure parse then ignores the same echoes.
+        if result is not None and (result.bot_user_id or result.bot_id):
+            self.identity = events.BotIdentity(result.bot_user_id, result.bot_id)
 
     # --- files -------------------------------------------------------------------------
 
