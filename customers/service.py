@@ -1,20 +1,30 @@
 """Customer operations: resolve the sender of a message to one customer record.
 
-One customer, many identities. Which identities land on the same record by themselves:
+One customer, many identities. Only verified joins verified; everything else is at most
+a merge suggestion (customers.suggestions) for an agent to act on (customers.merge).
 
-- An identity the channel vouches for with an address (`verified_email`: a signed
-  web-chat visitor's signed email, an email sender whose mail passed our own MTA's
-  checks) joins the customer that holds that verified address, whichever channel it
-  came from. Verified joins verified, and nothing else joins anything.
-- The address is held by one record (`customers.verified_email`, unique). The first
-  identity to bring it creates that record; two first messages at once meet at the
-  unique constraint, and the loser links to the winner's record.
-- Everything else (the same unverified email, name or phone) only makes a merge
-  suggestion (customers.suggestions); an agent decides (customers.merge).
+A verified address is one the channel vouches for (`verified_email`: the signed email
+of an identified web-chat visitor, an email sender our own MTA authenticated). Each
+verified address has one holder, the record whose `customers.verified_email` it is
+(unique), followed through `merged_into_id` if that record was merged away.
+
+  the sender is                        and the address             result
+  new, with a verified address         has a live holder           joins the holder, verified
+  new, with a verified address         has no holder               new record holding it
+  new, mail without verification       (From: is not identity)     new record, email set,
+                                                                   unverified; suggested
+  new, anything else                   -                           new record
+  known, now with a verified address   held by its own record,     identity marked verified
+                                       or by nobody (and its       (its record claims the
+                                       record holds none)          address)
+  known, now with a verified address   held by another record      unchanged; suggested
+
+A known identity is never moved to another record without an agent. Two first messages
+at once with one verified address meet at the unique constraint (INSERT … ON CONFLICT
+DO NOTHING waits for the other's commit) and the second joins the first's record.
 
 An email identity carries its address (`sender_id` is the lowercased address) but is
-unverified unless the message says the channel verified that same address: From: is
-not identity (SECURITY §2).
+verified only when the message says the channel verified that same address (SECURITY §2).
 """
 
 from __future__ import annotations

@@ -115,20 +115,17 @@ async def identity(db: Database, external_id: str) -> Identity | None:
 async def ownership(db: Database) -> dict[str, dict[Any, int]]:
     """Who owns every identity, conversation and message: the whole picture a merge moves."""
     async with db.reading() as session:
-        ident = dict((await session.execute(select(Identity.id, Identity.customer_id))).tuples())
-        convs = dict(
-            (await session.execute(select(Conversation.id, Conversation.customer_id))).tuples()
-        )
-        messages = dict(
-            (
-                await session.execute(
-                    select(Message.id, Conversation.customer_id).join(
-                        Conversation, Conversation.id == Message.conversation_id
-                    )
-                )
-            ).tuples()
-        )
-    return {"identities": ident, "conversations": convs, "messages": messages}
+        queries = {
+            "identities": select(Identity.id, Identity.customer_id),
+            "conversations": select(Conversation.id, Conversation.customer_id),
+            "messages": select(Message.id, Conversation.customer_id).join(
+                Conversation, Conversation.id == Message.conversation_id
+            ),
+        }
+        return {
+            kind: {row[0]: row[1] for row in (await session.execute(query)).all()}
+            for kind, query in queries.items()
+        }
 
 
 async def until(check: Callable[[], Awaitable[bool]], within: float = 10) -> None:

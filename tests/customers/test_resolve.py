@@ -175,9 +175,9 @@ async def test_first_messages_at_once_with_one_verified_address_make_one_custome
         return resolved.customer_id
 
     async def mail(inbox_id: int) -> int:
-        return (
-            await intake(db, email_from(inbox_id, "hal@example.com", verified=True))
-        ).customer_id
+        result = await intake(db, email_from(inbox_id, "hal@example.com", verified=True))
+        assert result.customer_id is not None
+        return result.customer_id
 
     owners = await asyncio.gather(
         *(mail(i) for i in mail_inboxes), chat("hal-1"), chat("hal-2"), chat("hal-3")
