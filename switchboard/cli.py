@@ -44,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
         help="print a web-chat inbox's secret for signing identified visitors (made on first use)",
     )
     secret.add_argument("--inbox", default="default", help="the inbox key (default: default)")
+    telegram = sub.add_parser("telegram", help="Telegram inboxes")
+    telegram_sub = telegram.add_subparsers(dest="telegram_command", required=True)
+    webhook = telegram_sub.add_parser(
+        "set-webhook", help="have Telegram deliver the bot's updates to this hub, with the secret"
+    )
+    webhook.add_argument("--inbox", default="default", help="the inbox key (default: default)")
     return parser
 
 
@@ -148,6 +154,48 @@ async def _show_identity_secret(settings: Settings, inbox_key: str) -> str:
         await engine.dispose()
 
 
+async def _set_telegram_webhook(settings: Settings, key: str) -> str:
+    """Register the inbox's webhook URL and secret with Telegram; return the URL."""
+    from channels.telegram.adapter import TelegramAdapter, valid_secret_token
+    from switchboard.app import build_registry
+    from switchboard.bus import InProcessBus
+    from switchboard.crypto import CredentialBox
+    from switchboard.db import create_engine, create_sessionmaker
+    from switchboard.inboxes import do_ensure_default_inboxes
+    from switchboard.tx import Database
+
+    await _require_current_schema(settings)
+    engine = create_engine(settings.database_url)
+    db = Database(engine, create_sessionmaker(engine), InProcessBus())
+    registry = build_registry(settings, db)
+    try:
+        # The inbox the settings describe, as `serve` would leave it.
+        box = CredentialBox(settings.secret_key)
+        await db.run(lambda s: do_ensure_default_inboxes(s, settings, box))
+        found = await registry.by_key("telegram", key)
+        if found is None:
+            raise SettingsError(
+                f"there is no Telegram inbox with the key {key!r} "
+                "(SWITCHBOARD_TELEGRAM_BOT_TOKEN makes the default one)"
+            )
+        setup, adapter = found
+        assert isinstance(adapter, TelegramAdapter)
+        if not valid_secret_token(setup.credentials.get("webhook_secret", "")):
+            raise SettingsError(
+                f"Telegram inbox {key!r} needs a webhook secret of 1-256 characters of "
+                "A-Z, a-z, 0-9, _ and - (SWITCHBOARD_TELEGRAM_WEBHOOK_SECRET for the default)"
+            )
+        if not setup.webhook_url.startswith("https://"):
+            raise SettingsError(
+                f"Telegram only delivers to https:// URLs, not {setup.webhook_url}: "
+                "set SWITCHBOARD_PUBLIC_URL to the hub's public https address"
+            )
+        return await adapter.set_webhook()
+    finally:
+        await registry.aclose()
+        await engine.dispose()
+
+
 async def _seed_demo(settings: Settings) -> None:
     from switchboard import accounts
     from switchboard.bus import InProcessBus
@@ -229,6 +277,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"created {args.role} {args.email}")
         elif args.command == "create-token":
             print(asyncio.run(_create_token(settings, args.email, args.name)))
+        elif args.command == "telegram":
+            from channels.telegram.adapter import WebhookSetupError
+
+            try:
+                url = asyncio.run(_set_telegram_webhook(settings, args.inbox))
+            except WebhookSetupError as exc:
+                print(f"switchboard: {exc}", file=sys.stderr)
+                return 1
+            print(f"Telegram now delivers inbox {args.inbox}'s updates to {url}")
         elif args.command == "inbox" and args.inbox_command == "show-identity-secret":
             print(asyncio.run(_show_identity_secret(settings, args.inbox)))
     except SettingsError as exc:
