@@ -1,10 +1,10 @@
 """A real Dovecot IMAP server for tests: a throw-away maildir on a free loopback port.
 
 `start_dovecot()` writes a minimal Dovecot 2.3 configuration into a fresh temporary
-directory (passwd-file users, maildir, no TLS, plaintext login allowed on loopback),
-runs `dovecot -F` in the foreground and waits until the port answers. Each test adds
-its own mailbox user. Test mail goes in through IMAP APPEND, so the server assigns UIDs
-the way it does for real deliveries.
+directory (passwd-file users, maildir, a self-signed certificate for STARTTLS and
+implicit TLS, plaintext login allowed on loopback), runs `dovecot -F` in the foreground
+and waits until the port answers. Each test takes its own mailbox user. Test mail goes
+in through IMAP APPEND, so the server assigns UIDs the way it does for real deliveries.
 
 Dovecot refuses to run its login and mail processes as root. Run as root (CI), the
 login processes use Debian's `dovenull` user, the internal ones `dovecot`, and mail is
@@ -14,6 +14,8 @@ stored as `dovecot`; run as anyone else, everything runs as that user.
 from __future__ import annotations
 
 import contextlib
+import datetime
+import ipaddress
 import os
 import pwd
 import re
@@ -28,6 +30,10 @@ from pathlib import Path
 
 import pytest
 from aioimaplib import IMAP4
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 REQUIRE_SERVICES = os.environ.get("SWITCHBOARD_TEST_REQUIRE_SERVICES") == "1"
 PASSWORD = "dovecot-test-password"
@@ -71,7 +77,41 @@ def _accounts() -> tuple[str, str, pwd.struct_passwd]:
     return "dovecot", "dovenull", mail_owner
 
 
-def _config(root: Path, port: int) -> str:
+def _certificate(root: Path) -> Path:
+    """A self-signed certificate for 127.0.0.1 (and its key); the certificate is also
+    the CA file a client trusts it by."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Switchboard test IMAP")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    (root / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (root / "key.pem").chmod(0o600)
+    cert = root / "cert.pem"
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return cert
+
+
+def _config(root: Path, port: int, imaps_port: int) -> str:
     internal, login, owner = _accounts()
     return f"""\
 protocols = imap
@@ -81,7 +121,11 @@ base_dir = {root}/run
 state_dir = {root}/state
 log_path = {root}/dovecot.log
 info_log_path = {root}/dovecot.log
-ssl = no
+# TLS offered both ways (STARTTLS on the plain port, implicit on the imaps port) but not
+# required, so the plain tests log in without it.
+ssl = yes
+ssl_cert = <{root}/cert.pem
+ssl_key = <{root}/key.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 # Tests that log in with a wrong password should not wait for Dovecot's brute-force
@@ -101,7 +145,9 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
+    ssl = yes
   }}
 }}
 service anvil {{
@@ -144,7 +190,9 @@ class Mailbox:
     """One user's mail on a running Dovecot, and what a test does with it."""
 
     host: str
-    port: int
+    port: int  # plain, with STARTTLS offered
+    imaps_port: int  # implicit TLS
+    cafile: str  # trusts the server's self-signed certificate
     username: str
     password: str
 
@@ -198,6 +246,8 @@ class Dovecot:
 
     root: Path
     port: int
+    imaps_port: int
+    cafile: str
     process: subprocess.Popen[bytes]
     host: str = "127.0.0.1"
     _users: int = 0
@@ -210,7 +260,8 @@ class Dovecot:
         """The next unused user, with an empty maildir."""
         self._users += 1
         assert self._users <= MAILBOXES, "raise MAILBOXES in tests/dovecot.py"
-        return Mailbox(self.host, self.port, *_user(self._users))
+        username, password = _user(self._users)
+        return Mailbox(self.host, self.port, self.imaps_port, self.cafile, username, password)
 
     def stop(self) -> None:
         # SIGTERM: the master stops its own children (and reaps them) before it exits.
@@ -246,14 +297,17 @@ def start_dovecot() -> Dovecot:
     # modification time moves on by a whole second.
     users = (_user(n) for n in range(1, MAILBOXES + 1))
     (root / "users").write_text("".join(f"{u}:{{PLAIN}}{p}::::::\n" for u, p in users))
-    port = _free_port()
-    (root / "dovecot.conf").write_text(_config(root, port))
+    cafile = _certificate(root)
+    port, imaps_port = _free_port(), _free_port()
+    (root / "dovecot.conf").write_text(_config(root, port, imaps_port))
     process = subprocess.Popen(
         [binary, "-F", "-c", str(root / "dovecot.conf")],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    server = Dovecot(root=root, port=port, process=process)
+    server = Dovecot(
+        root=root, port=port, imaps_port=imaps_port, cafile=str(cafile), process=process
+    )
     deadline = time.monotonic() + _STARTUP_SECONDS
     while not _answers(port):
         if process.poll() is not None or time.monotonic() > deadline:

@@ -16,6 +16,10 @@ would catch a double filing anyway; the lock keeps it from even being tried.
 
 Failures (refused connection, wrong password, timeouts) are logged with the inbox and
 retried with exponential backoff; they never stop the other inboxes or the server.
+
+Inbox config: `imap_host`, `imap_port` (993 for "ssl", else 143), `imap_tls` ("ssl" |
+"starttls" | "none"), `imap_username` (default: the inbox address), `imap_folder`
+(default INBOX), optional `imap_cafile` (a private CA); credentials: `imap_password`.
 """
 
 from __future__ import annotations
@@ -77,6 +81,10 @@ class ImapAccount:
     username: str
     password: str
     folder: str
+    cafile: str | None = None  # a private CA (an internal mail server), else the system's
+
+    def tls_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.cafile)
 
     def __str__(self) -> str:
         return f"inbox {self.inbox_key} ({self.username}@{self.host}:{self.port}/{self.folder})"
@@ -99,6 +107,7 @@ def account_of(
         username=str(config.get("imap_username") or config.get("address") or ""),
         password=credentials.get("imap_password", ""),
         folder=str(config.get("imap_folder") or "INBOX"),
+        cafile=str(config.get("imap_cafile") or "") or None,
     )
 
 
@@ -143,7 +152,7 @@ def _check(response: Any, what: str) -> None:
         raise ImapError(f"{what} refused: {response.result} {_text(response)}"[:300])
 
 
-async def _starttls(client: IMAP4, host: str, seconds: float) -> None:
+async def _starttls(client: IMAP4, account: ImapAccount, seconds: float) -> None:
     # aioimaplib knows the command but not the upgrade: the transport is wrapped here.
     protocol = client.protocol
     if "STARTTLS" not in protocol.capabilities:
@@ -155,7 +164,7 @@ async def _starttls(client: IMAP4, host: str, seconds: float) -> None:
     loop = asyncio.get_running_loop()
     transport = await asyncio.wait_for(
         loop.start_tls(
-            protocol.transport, protocol, ssl.create_default_context(), server_hostname=host
+            protocol.transport, protocol, account.tls_context(), server_hostname=account.host
         ),
         seconds,
     )
@@ -169,14 +178,14 @@ async def imap_session(account: ImapAccount, seconds: float) -> AsyncIterator[IM
     """A logged-in session; closed on the way out whatever happened."""
     if account.tls == "ssl":
         client: IMAP4 = IMAP4_SSL(
-            account.host, account.port, timeout=seconds, ssl_context=ssl.create_default_context()
+            account.host, account.port, timeout=seconds, ssl_context=account.tls_context()
         )
     else:
         client = IMAP4(account.host, account.port, timeout=seconds)
     try:
         await client.wait_hello_from_server()
         if account.tls == "starttls":
-            await _starttls(client, account.host, seconds)
+            await _starttls(client, account, seconds)
         _check(await client.login(account.username, account.password), "login")
         yield client
         with contextlib.suppress(Exception):

@@ -57,18 +57,23 @@ async def email_inbox(
     imap_password: str | None = None,
     folder: str = "INBOX",
     ingress: bool = True,
+    tls: str = "none",
+    trust_server: bool = True,
 ) -> Inbox:
-    """An email inbox row; with `mailbox`, it reads that Dovecot mailbox over IMAP."""
+    """An email inbox row; with `mailbox`, it reads that Dovecot mailbox over IMAP
+    (`tls` "none", "starttls" or "ssl"; `trust_server`: with Dovecot's CA file)."""
     config: dict[str, Any] = {"address": address, "ingress": ingress}
     credentials = {"smtp_password": "", "imap_password": ""}
     if mailbox is not None:
         config.update(
             imap_host=mailbox.host,
-            imap_port=mailbox.port,
+            imap_port=mailbox.imaps_port if tls == "ssl" else mailbox.port,
             imap_username=mailbox.username,
-            imap_tls="none",
+            imap_tls=tls,
             imap_folder=folder,
         )
+        if trust_server:
+            config["imap_cafile"] = mailbox.cafile
         credentials["imap_password"] = mailbox.password if imap_password is None else imap_password
     return await db.run(
         lambda s: do_ensure_inbox(

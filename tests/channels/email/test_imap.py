@@ -199,3 +199,40 @@ async def test_an_unreachable_server_does_not_hold_up_other_inboxes(
     assert any(
         "inbox broken" in r.getMessage() and "Connection" in r.getMessage() for r in caplog.records
     )
+
+
+@pytest.mark.parametrize("tls", ["ssl", "starttls"])
+async def test_mail_is_read_over_tls(
+    db: Database, dovecot: Dovecot, mailbox: Mailbox, poller: ImapPoller, tls: str
+) -> None:
+    await email_inbox(db, mailbox=mailbox, tls=tls)
+    eml = email_bytes(f"sent over {tls}")
+    await mailbox.append(eml)
+    assert await poller.run_once() == 1
+    assert [row.payload for row in await filed(db)] == [eml]
+
+    # Dovecot logs how each login arrived: "TLS" either way, "secured" for plain ones
+    # (ours, arranging the mail).
+    def logged_in_over_tls() -> bool:
+        return any(
+            f"Login: user=<{mailbox.username}>" in line and ", TLS," in line
+            for line in dovecot.log().splitlines()
+        )
+
+    await eventually(logged_in_over_tls)
+
+
+@pytest.mark.parametrize("tls", ["ssl", "starttls"])
+async def test_a_server_certificate_we_do_not_trust_is_refused(
+    db: Database,
+    mailbox: Mailbox,
+    poller: ImapPoller,
+    tls: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    inbox = await email_inbox(db, mailbox=mailbox, tls=tls, trust_server=False)
+    await mailbox.append(email_bytes("for the hub only"))
+    assert await poller.run_once() == 0
+    assert poller.failures(inbox.id) == 1
+    assert "CERTIFICATE_VERIFY_FAILED" in caplog.text
+    assert await filed(db) == []
