@@ -5,6 +5,8 @@ Adding a channel is one line in each mapping; nothing is discovered by magic.
 
 from __future__ import annotations
 
+from channels.email.adapter import EmailAdapter
+from channels.email.threading import EmailThreading
 from channels.slack.adapter import SlackAdapter
 from channels.telegram.adapter import TelegramAdapter
 from channels.webchat.adapter import WebchatAdapter
@@ -15,10 +17,13 @@ from switchboard.adapters import AdapterFactory
 def adapter_factories() -> dict[str, AdapterFactory]:
     return {
         WebchatAdapter.kind: WebchatAdapter,
+        EmailAdapter.kind: EmailAdapter,
         TelegramAdapter.kind: TelegramAdapter,
         SlackAdapter.kind: SlackAdapter,
     }
 
 
 def channel_hooks() -> dict[str, ChannelHooks]:
-    return {}
+    return {
+        EmailAdapter.kind: EmailThreading(),
+    }
