@@ -1,9 +1,12 @@
 """Events API payloads into channel events: pure functions on the raw body.
 
 One Slack thread is one conversation: the thread key is `channel:root ts`, where the root
-is the message's `thread_ts`, or its own `ts` when it starts the thread. A message's own
-id is `channel:ts` (a `ts` is unique only within its channel), which is also what our
-replies' receipts record, so an echo of our own message would dedupe against them.
+is the message's `thread_ts`, or its own `ts` when it starts the thread. A direct
+message's top level is the exception: people chat there without threads, so it is one
+conversation per DM (`channel:` with no root) and our replies go to the top level too.
+A message's own id is `channel:ts` (a `ts` is unique only within its channel), which is
+also what our replies' receipts record, so an echo of our own message would dedupe
+against them.
 
 Only people's messages are customer messages. Our own echoes (our bot user or bot id,
 learnt from auth.test or read from the payload's `authorizations`) and every other bot's
@@ -200,13 +203,15 @@ def _message(
     channel, ts, user = _str(event.get("channel")), _str(event.get("ts")), _str(event.get("user"))
     if channel is None or ts is None or user is None:
         return Ignored("message without channel, ts or user")
-    root = _str(event.get("thread_ts")) or ts
+    root = _str(event.get("thread_ts"))
+    if root is None and event.get("channel_type") != "im":
+        root = ts
     return InboundMessage(
         channel=KIND,
         inbox_id=inbox_id,
         sender_id=user,
         external_id=f"{channel}:{ts}"[:_MAX_ID],
-        thread_key=f"{channel}:{root}"[:_MAX_ID],
+        thread_key=f"{channel}:{root or ''}"[:_MAX_ID],
         text=readable(event.get("text") or "") if isinstance(event.get("text"), str) else "",
         sent_at=_when(ts),
         sender_name=_sender_name(event),

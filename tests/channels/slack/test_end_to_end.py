@@ -118,7 +118,7 @@ async def test_a_rate_limited_reply_waits_for_retry_after(
     [posted] = slack_api.posted
     assert (posted.channel, posted.thread_ts, posted.text) == (
         "D0DMCUST",
-        "1700000000.000100",
+        None,  # a DM top-level reply: no thread
         "Checking now.",
     )
     assert len(slack_api.calls_to("chat.postMessage")) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -49,7 +50,7 @@ def test_dm_message(adapter: SlackAdapter) -> None:
         inbox_id=INBOX,
         sender_id="U0CUST",
         external_id="D0DMCUST:1700000000.000100",
-        thread_key="D0DMCUST:1700000000.000100",
+        thread_key="D0DMCUST:",  # a DM is one conversation
         text=(
             "Hi @U0BOT, my printer is on fire & the manual at "
             "the docs (https://example.com/manual) says nothing"
@@ -105,7 +106,7 @@ def test_file_share_carries_the_file_to_fetch(adapter: SlackAdapter) -> None:
     message = only(adapter, payload("file_share"))
     assert isinstance(message, InboundMessage)
     assert message.text == "here is a photo of the smoke"
-    assert message.thread_key == "D0DMCUST:1700000500.000700"
+    assert message.thread_key == "D0DMCUST:"  # the DM's one conversation
     assert list(message.files) == [
         InboundFile(
             filename="smoke.png",
@@ -208,3 +209,21 @@ def test_outbound_text_is_escaped_so_it_shows_as_typed() -> None:
         "&lt;!here&gt; &lt;https://evil|safe&gt; &amp; co"
     )
     assert readable(escaped("1 < 2 & 3 > 2")) == "1 < 2 & 3 > 2"
+
+
+def test_top_level_dm_messages_share_one_conversation_and_dm_threads_their_own(
+    adapter: SlackAdapter,
+) -> None:
+    first = only(adapter, payload("dm_message"))
+    later = json.loads(json.dumps(payload("dm_message")))
+    later["event_id"] = "Ev-later"
+    later["event"]["ts"] = later["event"]["event_ts"] = "1700000999.000100"
+    threaded = json.loads(json.dumps(later))
+    threaded["event_id"] = "Ev-threaded"
+    threaded["event"]["thread_ts"] = "1700000999.000100"
+    threaded["event"]["ts"] = "1700001000.000100"
+    second, in_thread = only(adapter, later), only(adapter, threaded)
+    assert isinstance(first, InboundMessage) and isinstance(second, InboundMessage)
+    assert isinstance(in_thread, InboundMessage)
+    assert first.thread_key == second.thread_key == "D0DMCUST:"
+    assert in_thread.thread_key == "D0DMCUST:1700000999.000100"
