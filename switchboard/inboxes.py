@@ -117,6 +117,7 @@ def inbox_specs(settings: Settings) -> list[InboxSpec]:
                 "Email",
                 {
                     "address": settings.email_address,
+                    "authserv_id": settings.email_authserv_id,
                     "smtp_host": settings.smtp_host,
                     "smtp_port": settings.smtp_port,
                     "smtp_username": settings.smtp_username,

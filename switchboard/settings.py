@@ -43,6 +43,8 @@ class Settings:
     slack_signing_secret: str | None = None
     slack_api_url: str = "https://slack.com/api/"
     email_address: str | None = None
+    # The authserv-id our MTA writes in Authentication-Results; unset: no sender verified.
+    email_authserv_id: str | None = None
     smtp_host: str | None = None
     smtp_port: int | None = None
     smtp_username: str | None = None
@@ -215,6 +217,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         slack_signing_secret=env.get(PREFIX + "SLACK_SIGNING_SECRET") or None,
         slack_api_url=_url(env, "SLACK_API_URL", "https://slack.com/api/", ("http", "https")) or "",
         email_address=env.get(PREFIX + "EMAIL_ADDRESS") or None,
+        email_authserv_id=env.get(PREFIX + "EMAIL_AUTHSERV_ID") or None,
         smtp_host=env.get(PREFIX + "SMTP_HOST") or None,
         smtp_port=_int(env, "SMTP_PORT", None, 1, 65535),
         smtp_username=env.get(PREFIX + "SMTP_USERNAME") or None,
