@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import inspect
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -19,7 +18,7 @@ from channels.telegram.adapter import SECRET_HEADER
 from conversations.models import Conversation, Message
 from switchboard.tx import Database
 from tests.conftest import AppClient
-from tests.fakes.telegram_api import TOKEN
+from tests.fakes.telegram_api import TOKEN, ApiRequest, FakeTelegramApi
 
 PAYLOADS = Path(__file__).parent / "payloads"
 SECRET = "wh-secret_0123456789-abcdefghij"
@@ -77,17 +76,25 @@ async def post_update(
         return response.status, json.loads(text) if text else None
 
 
-async def eventually(probe: Callable[[], Awaitable[T] | T], within: float = 10.0) -> T:
-    """Poll until `probe` (sync or async) gives something truthy; fail after `within` s."""
+async def eventually(probe: Callable[[], Awaitable[T]], within: float = 10.0) -> T:
+    """Poll until `probe` gives something truthy; fail after `within` seconds."""
     deadline = time.monotonic() + within
     while True:
-        value = probe()
-        if inspect.isawaitable(value):
-            value = await value
+        value = await probe()
         if value:
-            return value  # type: ignore[return-value]
+            return value
         assert time.monotonic() < deadline, f"condition not met within {within} s"
         await asyncio.sleep(0.02)
+
+
+async def api_calls(api: FakeTelegramApi, method: str, count: int = 1) -> list[ApiRequest]:
+    """The fake API's calls of `method`, once there are `count` of them."""
+
+    async def enough() -> list[ApiRequest]:
+        calls = api.calls(method)
+        return calls if len(calls) >= count else []
+
+    return await eventually(enough)
 
 
 async def count(db: Database, model: Any) -> int:

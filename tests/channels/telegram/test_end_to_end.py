@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from customers.models import Customer, Identity
 from switchboard.tx import Database
-from tests.channels.telegram.support import eventually, payload, post_update
+from tests.channels.telegram.support import api_calls, payload, post_update
 from tests.conftest import AppClient, create_user, login
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.security.support import receive, use_cheap_password_hashing
@@ -28,8 +28,9 @@ def _cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 async def next_customer_message(ws: ClientWebSocketResponse) -> dict[str, Any]:
     while True:
         frame = await receive(ws, "message.created")
-        if frame["data"]["message"]["author_kind"] == "customer":
-            return frame["data"]
+        data: dict[str, Any] = frame["data"]
+        if data["message"]["author_kind"] == "customer":
+            return data
 
 
 async def agent_inbox(client: AppClient, db: Database) -> tuple[str, ClientWebSocketResponse]:
@@ -73,7 +74,7 @@ async def test_message_reaches_the_agent_live_and_the_reply_reaches_the_chat(
     assert created["conversation"]["customer_id"] == customer.id
 
     await answer(client, csrf, conversation_id, "Sorry! It left our warehouse today.")
-    (sent,) = await eventually(lambda: telegram_api.calls("sendMessage"))
+    (sent,) = await api_calls(telegram_api, "sendMessage")
     assert sent.chat_id == 1111111
     assert sent.fields["text"] == "Sorry! It left our warehouse today."
     while True:
@@ -99,6 +100,6 @@ async def test_a_reply_in_a_group_goes_to_the_group(
     assert (await post_update(client, payload("group_text")))[0] == 200
     created = await next_customer_message(inbox)
     await answer(client, csrf, created["conversation_id"], "Yes, 10 to 16.")
-    (sent,) = await eventually(lambda: telegram_api.calls("sendMessage"))
+    (sent,) = await api_calls(telegram_api, "sendMessage")
     assert (sent.chat_id, sent.fields["text"]) == (-1001234567890, "Yes, 10 to 16.")
     await inbox.close()

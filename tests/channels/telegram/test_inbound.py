@@ -10,7 +10,7 @@ from sqlalchemy import select
 from conversations.models import Attachment, AttachmentBlob, Message, MessageRevision
 from customers.models import Identity
 from switchboard.tx import Database
-from tests.channels.telegram.support import eventually, payload, post_update, texts_in
+from tests.channels.telegram.support import api_calls, eventually, payload, post_update, texts_in
 from tests.conftest import AppClient
 from tests.fakes.telegram_api import FakeTelegramApi
 
@@ -92,7 +92,7 @@ async def test_start_is_stored_and_answered_with_the_greeting(
     client = await tg_client()
     assert (await post_update(client, payload("start")))[0] == 200
 
-    (greeting,) = await eventually(lambda: telegram_api.calls("sendMessage"))
+    (greeting,) = await api_calls(telegram_api, "sendMessage")
     assert greeting.chat_id == 1111111
     assert greeting.fields["text"].startswith("Hello!")
     texts = await texts_in(db, "chat:1111111")
