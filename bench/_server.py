@@ -47,6 +47,8 @@ async def serve(config: dict[str, Any]) -> None:
     )
     if ceiling is not None:
         settings = settings.with_overrides(widget_send_limit=ceiling, widget_frame_limit=ceiling)
+    # Channel settings for `bench.channels` (tokens, fake API URLs), passed through as is.
+    settings = settings.with_overrides(**config.get("overrides", {}))
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

@@ -539,8 +539,9 @@ async def baseline_aiosqlite(path: str, conns: int, rows: int) -> dict[str, Any]
 class Hub:
     """`python -m bench._server` on 127.0.0.1, port 0; stopped by SIGTERM or stdin EOF."""
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, overrides: dict[str, Any] | None = None) -> None:
         self.target = target
+        self.overrides = overrides or {}
         self.proc: asyncio.subprocess.Process | None = None
         self.port = 0
         self.log_path = target.workdir / "server.log"
@@ -554,6 +555,7 @@ class Hub:
             "redis_prefix": self.target.redis_prefix,
             "secret_key": SECRET,
             "var_dir": str(self.target.workdir / "var"),
+            "overrides": self.overrides,
         }
         self.log = open(self.log_path, "wb")  # noqa: SIM115, ASYNC230 - closed in stop()
         self.proc = await asyncio.create_subprocess_exec(

@@ -23,12 +23,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import (
     ChannelAdapter,
     ChannelEvent,
     Delivery,
+    DeliveryFailed,
     Ignored,
     InboundAttachment,
     InboundFile,
@@ -51,6 +53,7 @@ from conversations.models import (
     MessageRevision,
 )
 from conversations.service import (
+    KnownThread,
     attachments_by_message,
     do_intake,
     do_reply,
@@ -63,13 +66,14 @@ from switchboard.adapters import AdapterSource
 from switchboard.db import utcnow
 from switchboard.errors import DomainError
 from switchboard.events import InboundWake
-from switchboard.tx import Database, emit
+from switchboard.tx import Database, emit, savepoint
 from switchboard.upsert import insert_ignoring_conflict
 
 log = logging.getLogger(__name__)
 
 # Never kept with the raw delivery: they are the channel's secrets, not its content.
 _SECRET_HEADERS = frozenset({"x-telegram-bot-api-secret-token", "authorization", "cookie"})
+_THREAD_CACHE_SIZE = 10_000
 DEFAULT_GREETING = (
     "Hello! Thanks for getting in touch. Write your question here and we will answer in this chat."
 )
@@ -86,6 +90,8 @@ class InboundPolicy:
     reorder_hold: timedelta = timedelta(seconds=2)
     # Telegram's own download limit is 20 MB; anything bigger is noted, not stored.
     max_file_bytes: int = 20 * 1024 * 1024
+    # Tries at downloading a message's files before it is stored with a note instead.
+    file_attempts: int = 3
 
 
 def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -241,7 +247,7 @@ class _Prepared:
     """A parsed event with its files downloaded, ready for one transaction."""
 
     event: ChannelEvent
-    files: Sequence[tuple[InboundFile, bytes]] = ()
+    files: Sequence[tuple[InboundFile, bytes | None]] = ()  # None: could not be fetched
 
 
 class InboundProcessor:
@@ -262,6 +268,8 @@ class InboundProcessor:
         self._wake = asyncio.Event()
         self._stopping = False
         self._held_until: datetime | None = None
+        # Chats seen lately: (inbox, thread key) → their conversation and customer.
+        self._threads: dict[tuple[int, str], KnownThread] = {}
 
     async def run_once(self) -> int:
         """Claim and process one round; return how many events were handled."""
@@ -272,46 +280,119 @@ class InboundProcessor:
         return sum(len(g) for g in groups)
 
     async def _process_group(self, event_ids: list[int]) -> None:
+        """Process one inbox's claimed events, in order, in one transaction: each event in
+        a savepoint, so one that cannot be stored does not hold back the others."""
+        async with self.db.reading() as session:
+            rows = {
+                row.id: row
+                for row in await session.execute(
+                    select(
+                        InboundEvent.id,
+                        InboundEvent.inbox_id,
+                        InboundEvent.channel,
+                        InboundEvent.headers,
+                        InboundEvent.payload,
+                        InboundEvent.attempts,
+                    ).where(InboundEvent.id.in_(event_ids))
+                )
+            }
+        ready: list[tuple[int, list[_Prepared]]] = []
+        failures: dict[int, tuple[str, bool]] = {}
         for event_id in event_ids:
-            await self.process(event_id)
+            row = rows[event_id]
+            raw = RawInbound(headers=dict(row.headers or {}), query={}, body=row.payload)
+            try:
+                adapter = await self.adapters.for_inbox(row.inbox_id, row.channel)
+                if adapter is None:
+                    raise _Permanent(f"no {row.channel} adapter for inbox {row.inbox_id}")
+                parsed = adapter.parse(raw)
+                prepared = [await self._prepare(adapter, p, row.attempts) for p in parsed]
+                ready.append((event_id, prepared))
+            except Exception as exc:
+                failures[event_id] = _failure(event_id, exc)
+
+        async def work(session: AsyncSession, careful: bool) -> None:
+            done: list[int] = []
+            failed = dict(failures)
+            for event_id, prepared in ready:
+                if not careful:
+                    await self._apply(session, event_id, prepared)
+                    done.append(event_id)
+                    continue
+                try:
+                    async with savepoint(session):
+                        await self._apply(session, event_id, prepared)
+                except DBAPIError as exc:
+                    if exc.connection_invalidated:
+                        raise  # the whole transaction is gone: Database.run redoes it
+                    failed[event_id] = _failure(event_id, exc)
+                except Exception as exc:
+                    failed[event_id] = _failure(event_id, exc)
+                else:
+                    done.append(event_id)
+            if done:
+                await session.execute(
+                    update(InboundEvent)
+                    .where(InboundEvent.id.in_(done))
+                    .values(
+                        status=InboundStatus.DONE,
+                        lease_until=None,
+                        last_error=None,
+                        processed_at=utcnow(),
+                    )
+                )
+            for event_id, (error, permanent) in failed.items():
+                await self._record_failure(session, event_id, error, permanent)
+
+        try:
+            # Usually every event goes in; only when one fails is the group redone with a
+            # savepoint per event (two more statements each), so that one is set aside.
+            try:
+                await self.db.run(lambda s: work(s, careful=False))
+            except Exception:
+                log.debug("inbound group failed as a whole; redoing it event by event")
+                self._threads.clear()
+                await self.db.run(lambda s: work(s, careful=True))
+        except Exception as exc:
+            log.exception("inbound batch of %d failed; each will be retried", len(event_ids))
+            error = f"{type(exc).__name__}: {exc}"[:500]
+
+            async def retry_later(session: AsyncSession) -> None:
+                for event_id in event_ids:
+                    await self._record_failure(session, event_id, error, False)
+
+            await self.db.run(retry_later)
 
     async def process(self, event_id: int) -> None:
-        async with self.db.reading() as session:
-            event = await session.get(InboundEvent, event_id)
-            assert event is not None
-            inbox_id, channel = event.inbox_id, event.channel
-            raw = RawInbound(headers=dict(event.headers or {}), query={}, body=event.payload)
-        try:
-            adapter = await self.adapters.for_inbox(inbox_id, channel)
-            if adapter is None:
-                raise _Permanent(f"no {channel} adapter for inbox {inbox_id}")
-            parsed = adapter.parse(raw)
-            prepared = [await self._prepare(adapter, item) for item in parsed]
-            await self.db.run(lambda s: self._apply(s, event_id, inbox_id, prepared))
-        except Exception as exc:
-            permanent = isinstance(exc, _Permanent | DomainError)
-            if not permanent:
-                log.exception("inbound event %s failed; will retry", event_id)
-            else:
-                log.warning("inbound event %s cannot be stored: %s", event_id, exc)
-            failure = f"{type(exc).__name__}: {exc}"[:500]
-            await self.db.run(lambda s: self._record_failure(s, event_id, failure, permanent))
+        await self._process_group([event_id])
 
-    async def _prepare(self, adapter: ChannelAdapter, item: ChannelEvent) -> _Prepared:
+    async def _prepare(
+        self, adapter: ChannelAdapter, item: ChannelEvent, attempts: int
+    ) -> _Prepared:
         if not isinstance(item, InboundMessage) or not item.files:
             return _Prepared(item)
-        files = []
+        files: list[tuple[InboundFile, bytes | None]] = []
         for file in item.files:
             if file.size is not None and file.size > self.policy.max_file_bytes:
                 files.append((file, b""))  # noted in the text, not fetched
                 continue
-            data = file.data if file.data is not None else await adapter.fetch(file)
-            files.append((file, data))
+            if file.data is not None:
+                files.append((file, file.data))
+                continue
+            try:
+                files.append((file, await adapter.fetch(file)))
+            except Exception as exc:
+                # A file that cannot be fetched must not take the customer's words with
+                # it: after a few tries (or at once, if the channel says it is gone) the
+                # message is stored with a note instead of the file.
+                gone = isinstance(exc, DeliveryFailed) and exc.permanent
+                if not gone and attempts < self.policy.file_attempts:
+                    raise
+                log.warning("giving up on file %s: %s", file.filename, exc)
+                files.append((file, None))
         return _Prepared(item, files)
 
-    async def _apply(
-        self, session: AsyncSession, event_id: int, inbox_id: int, prepared: list[_Prepared]
-    ) -> None:
+    async def _apply(self, session: AsyncSession, event_id: int, prepared: list[_Prepared]) -> None:
         for item in prepared:
             event = item.event
             if isinstance(event, InboundMessage):
@@ -324,16 +405,6 @@ class InboundProcessor:
                 await do_mark_unreachable(session, event.inbox_id, event.sender_id)
             elif isinstance(event, Ignored):
                 log.info("inbound event %s ignored: %s", event_id, event.reason)
-        await session.execute(
-            update(InboundEvent)
-            .where(InboundEvent.id == event_id)
-            .values(
-                status=InboundStatus.DONE,
-                lease_until=None,
-                last_error=None,
-                processed_at=utcnow(),
-            )
-        )
 
     async def _intake(self, session: AsyncSession, event_id: int, item: _Prepared) -> None:
         msg = item.event
@@ -341,18 +412,19 @@ class InboundProcessor:
         hooks = self.hooks.get(msg.channel)
         if hooks is not None:
             msg = await hooks.before_intake(session, msg)
-        connection = await session.connection()
-        duplicate = (
-            await connection.execute(
-                statements.FIND_DUPLICATE,
-                {"inbox_id": msg.inbox_id, "external_id": msg.external_id},
-            )
-        ).one_or_none()
-        if duplicate is not None:
-            return
         attachments: list[InboundAttachment] = []
         notes: list[str] = []
         if item.files:
+            # Before storing files: a redelivered message must not leave orphan copies.
+            connection = await session.connection()
+            duplicate = (
+                await connection.execute(
+                    statements.FIND_DUPLICATE,
+                    {"inbox_id": msg.inbox_id, "external_id": msg.external_id},
+                )
+            ).one_or_none()
+            if duplicate is not None:
+                return
             sender = await do_resolve_sender(
                 session,
                 inbox_id=msg.inbox_id,
@@ -362,6 +434,9 @@ class InboundProcessor:
                 verified_email=msg.verified_email,
             )
             for file, data in item.files:
+                if data is None:
+                    notes.append(f"[{file.filename}: could not be downloaded]")
+                    continue
                 if not data or len(data) > self.policy.max_file_bytes:
                     size = file.size if file.size is not None else len(data)
                     notes.append(f"[{file.filename}: {human_size(size)}, too large to keep]")
@@ -381,9 +456,16 @@ class InboundProcessor:
         if not text.strip() and not attachments:
             text = "[an empty message]"
         msg = dataclasses.replace(msg, text=text, attachments=attachments, files=())
-        result = await do_intake(session, msg, inbound_event_id=event_id)
+        thread = (msg.inbox_id, msg.thread_key)
+        known = self._threads.get(thread)
+        result = await do_intake(session, msg, known=known, inbound_event_id=event_id)
         if result.duplicate:
             return
+        if result.customer_id is not None:
+            # A chat's next message then costs three statements (see KnownThread). If this
+            # transaction rolls back, the conversation may not exist: do_intake finds
+            # that out and resolves the thread afresh.
+            self._remember(thread, KnownThread(result.conversation_id, result.customer_id))
         if hooks is not None:
             await hooks.after_intake(session, msg, result.conversation_id, result.message_id)
         if msg.wants_greeting:
@@ -393,6 +475,11 @@ class InboundProcessor:
                 text=self.greeting,
                 author_kind=AuthorKind.SYSTEM,
             )
+
+    def _remember(self, thread: tuple[int, str], known: KnownThread) -> None:
+        if len(self._threads) >= _THREAD_CACHE_SIZE:
+            self._threads.pop(next(iter(self._threads)))
+        self._threads[thread] = known
 
     async def _record_failure(
         self, session: AsyncSession, event_id: int, error: str, permanent: bool
@@ -452,6 +539,16 @@ class InboundProcessor:
 
 class _Permanent(Exception):
     """Retrying cannot help (no adapter for the inbox)."""
+
+
+def _failure(event_id: int, exc: Exception) -> tuple[str, bool]:
+    """(what to record, whether retrying is pointless) for an event that failed."""
+    permanent = isinstance(exc, _Permanent | DomainError)
+    if permanent:
+        log.warning("inbound event %s cannot be stored: %s", event_id, exc)
+    else:
+        log.warning("inbound event %s failed; will retry", event_id, exc_info=exc)
+    return f"{type(exc).__name__}: {exc}"[:500], permanent
 
 
 async def _message_by_external_id(

@@ -33,6 +33,20 @@ def emit(session: AsyncSession, event: Event) -> None:
     session.info.setdefault(_EVENTS_KEY, []).append(event)
 
 
+@contextlib.asynccontextmanager
+async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
+    """A nested transaction whose events are dropped with it if it rolls back, so a
+    batch can lose one item without publishing what that item emitted."""
+    events: list[Event] = session.info.setdefault(_EVENTS_KEY, [])
+    mark = len(events)
+    try:
+        async with session.begin_nested():
+            yield
+    except BaseException:
+        del events[mark:]
+        raise
+
+
 def _is_transient(exc: DBAPIError) -> bool:
     if isinstance(exc, IntegrityError) or exc.connection_invalidated:
         # A lost race, or a connection the database dropped (e.g. after a restart).

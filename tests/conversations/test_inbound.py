@@ -233,6 +233,19 @@ async def test_a_failed_download_is_retried_and_nothing_is_lost(
     assert attachment.content_type == "image/png" and attachment.message_id is not None
 
 
+async def test_a_file_that_never_downloads_leaves_the_message_with_a_note(
+    db: Database, channel: JsonChannel, inbox_id: int, clock: Clock
+) -> None:
+    channel.fetch_failures = 99
+    await file(db, channel, inbox_id, id=1, text="here is the invoice", file="gone")
+    worker = processor(db, channel, file_attempts=2, base_delay=1.0)
+    await worker.run_once()
+    assert await texts(db) == []
+    clock.advance(10)
+    await worker.run_once()
+    assert await texts(db) == ["here is the invoice\n[photo.png: could not be downloaded]"]
+
+
 async def test_a_delivery_that_can_never_be_stored_is_kept_failed_with_its_reason(
     db: Database, channel: JsonChannel, inbox_id: int
 ) -> None:
