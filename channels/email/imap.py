@@ -66,7 +66,6 @@ class ImapPolicy:
     base_delay: float = 5.0  # first retry after a failure, then doubling
     max_delay: float = 600.0
     timeout: float = 30.0  # per IMAP command
-    batch: int = 200  # messages per inbox per pass; the next pass continues
 
 
 @dataclass(frozen=True)
@@ -204,13 +203,19 @@ def _uidvalidity(response: Any) -> int:
     raise ImapError("SELECT did not say the folder's UIDVALIDITY")
 
 
+def _untagged(response: Any) -> list[Any]:
+    # aioimaplib puts the tagged completion text ("Search completed (0.001 secs).") last.
+    return list(response.lines[:-1])
+
+
 def _uids_after(response: Any, last_uid: int) -> list[int]:
     uids: set[int] = set()
-    for line in response.lines:
+    for line in _untagged(response):
         words = bytes(line).split()
         if words[:1] == [b"SEARCH"]:
             words = words[1:]
-        uids.update(int(w) for w in words if w.isdigit())
+        if all(word.isdigit() for word in words):
+            uids.update(int(word) for word in words)
     # `UID n:*` always matches the newest message, even when n is beyond it.
     return sorted(uid for uid in uids if uid > last_uid)
 
@@ -219,7 +224,7 @@ def _fetched_body(response: Any, uid: int) -> bytes | None:
     """The message of one `UID FETCH`, or None when the server no longer has it."""
     said_uid = None
     body = None
-    for line in response.lines:
+    for line in _untagged(response):
         if isinstance(line, bytearray):
             if body is None:
                 body = bytes(line)
@@ -331,7 +336,9 @@ async def poll_account(
         last_uid = await _cursor_at(db, account.inbox_id, account.folder, uidvalidity, account)
         found = await client.uid_search(f"UID {last_uid + 1}:*", charset=None)
         _check(found, "UID SEARCH")
-        for uid in _uids_after(found, last_uid)[: policy.batch]:
+        # One message at a time, each committed with the cursor: a long first import
+        # holds little memory, and stopping half-way loses nothing.
+        for uid in _uids_after(found, last_uid):
             fetched = await client.uid("fetch", str(uid), "(UID BODY.PEEK[])")
             _check(fetched, f"UID FETCH {uid}")
             body = _fetched_body(fetched, uid)

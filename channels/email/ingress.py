@@ -141,10 +141,7 @@ class IngressHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        eml = envelope.original_content
-        if eml is None:
-            content = envelope.content
-            eml = content.encode("utf-8", "surrogateescape") if isinstance(content, str) else b""
+        eml = envelope.original_content or b""  # the bytes as sent, never decoded
         try:
             per_inbox = await self._recipients_by_inbox(envelope.rcpt_tos)
             if not per_inbox:
