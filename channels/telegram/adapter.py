@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import re
 import time
 from collections import OrderedDict
@@ -46,6 +47,31 @@ _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _CHAT_KEY = re.compile(r"chat:(-?[0-9]{1,19})")
 # Parts already delivered of replies still being sent (a 429 half-way through an album).
 _PROGRESS_KEPT = 1000
+# In a file URL the token's colon comes percent-encoded.
+_TOKEN_IN_URL = re.compile(r"/bot[0-9]+(?::|%3A)[A-Za-z0-9_-]+", re.IGNORECASE)
+
+
+class _HideBotTokens(logging.Filter):
+    """httpx logs every request's URL at INFO (PTB its base URLs at DEBUG), and a Bot API
+    URL carries the bot token: keep the line, drop the token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        hidden = _TOKEN_IN_URL.sub("/bot<token>", message)
+        if hidden != message:
+            record.msg, record.args = hidden, None
+        return True
+
+
+def _hide_tokens_in_http_logs() -> None:
+    # A logger's filters see only its own records, not its children's: name each one.
+    for name in ("httpx", "telegram.Bot"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _HideBotTokens) for f in logger.filters):
+            logger.addFilter(_HideBotTokens())
+
+
+_hide_tokens_in_http_logs()
 
 
 def valid_secret_token(value: str) -> bool:

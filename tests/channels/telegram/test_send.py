@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from telegram.error import RetryAfter
 
-from channels.base import DeliveryFailed, OutboundFile, OutboundMessage
+from channels.base import DeliveryFailed, InboundFile, OutboundFile, OutboundMessage
 from channels.telegram.adapter import TelegramAdapter
 from channels.telegram.pacing import Pacer
 from channels.telegram.sending import OutcomeUnknown, retry_seconds, utf16_len
@@ -244,3 +244,14 @@ def test_retry_after_is_read_in_either_form(monkeypatch: pytest.MonkeyPatch) -> 
     assert retry_seconds(as_int) == 4.0
     monkeypatch.setenv("PTB_TIMEDELTA", "1")
     assert retry_seconds(RetryAfter(dt.timedelta(seconds=4))) == 4.0
+
+
+async def test_the_bot_token_stays_out_of_the_logs(
+    paced: TelegramAdapter, telegram_api: FakeTelegramApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    telegram_api.add_file("F-1", PDF, "documents/file_1.pdf")
+    await paced.send(reply("hello"))
+    assert await paced.fetch(InboundFile("a.pdf", ref="F-1")) == PDF
+    assert "sendMessage" in caplog.text and "documents/file_1.pdf" in caplog.text
+    assert TOKEN not in caplog.text and TOKEN.split(":")[1] not in caplog.text
