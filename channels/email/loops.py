@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from email.message import Message
 
-from channels.email.decode import raw_header_values
+from channels.email.decode import header_value, header_values
 
 _BULK_PRECEDENCE = {"bulk", "junk", "list"}
 _SYSTEM_SENDERS = {"mailer-daemon", "postmaster"}
 
 
 def _first(msg: Message, name: str) -> str | None:
-    values = raw_header_values(msg, name)
-    return values[0].strip() if values else None
+    # Decoded and flattened: the reasons are kept with the message, for the record.
+    value = header_value(msg, name)
+    return value.strip() if value is not None else None
 
 
 def automatic_reasons(msg: Message, sender: str, envelope_from: str | None = None) -> list[str]:
@@ -54,7 +55,7 @@ def bounce_reasons(msg: Message, sender: str, envelope_from: str | None = None) 
     local = sender.partition("@")[0].lower()
     if local in _SYSTEM_SENDERS:
         reasons.append(f"sender {local}")
-    return_paths = raw_header_values(msg, "Return-Path")
+    return_paths = header_values(msg, "Return-Path")
     if return_paths and return_paths[0].strip() in ("<>", ""):
         reasons.append("empty Return-Path")
     elif envelope_from is not None and envelope_from.strip() in ("", "<>"):

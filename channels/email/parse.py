@@ -75,7 +75,9 @@ def normalise_message_id(value: str | None) -> str | None:
         return None
     found = _ID.search(value)
     token = found.group(1) if found else value.strip().strip("<>")
-    if not token or any(c.isspace() for c in token):
+    # No controls, surrogates (undecodable 8-bit bytes) or spaces: ids are compared,
+    # hashed and stored as JSON, and a mangled one matches nothing anyway.
+    if not token or not all(c.isprintable() and not c.isspace() for c in token):
         return None
     return token.lower()
 

@@ -42,7 +42,10 @@ from switchboard.db import utcnow
 from switchboard.upsert import insert_ignoring_conflict
 
 BOUNCES_THREAD = "email:delivery-reports"
-_SUBJECT_TAG = re.compile(r"\[#C-(\d{1,18})\]")
+_SUBJECT_TAG = re.compile(r"\[#C-(\d{1,10})\]")
+# Row ids are 32-bit: a bigger number names nothing, and asking the database about it
+# would fail the whole intake (asyncpg refuses to bind it).
+_MAX_ROW_ID = 2**31 - 1
 _MIN_TOKEN = 32  # secrets.token_urlsafe(24): 192 random bits
 _AUTOMATIC_AUTHORS = (AuthorKind.SYSTEM.value, AuthorKind.BOT.value)
 
@@ -148,7 +151,10 @@ class EmailThreading(ChannelHooks):
         self, session: AsyncSession, msg: InboundMessage
     ) -> Conversation | None:
         for match in _SUBJECT_TAG.finditer(msg.subject or ""):
-            conversation = await session.get(Conversation, int(match.group(1)))
+            tagged = int(match.group(1))
+            if not 0 < tagged <= _MAX_ROW_ID:
+                continue
+            conversation = await session.get(Conversation, tagged)
             if (
                 conversation is not None
                 and conversation.inbox_id == msg.inbox_id

@@ -136,6 +136,17 @@ async def test_the_subject_tag_threads_the_customers_own_mail_only(hub: EmailHub
     assert [m.text for m in await hub.messages(conversation_id)][-1] == "Sent from my other client."
 
 
+@pytest.mark.parametrize("tag", ["[#C-0]", "[#C-2147483648]", "[#C-99999999999999]"])
+async def test_a_subject_tag_naming_no_row_opens_a_new_conversation(
+    hub: EmailHub, tag: str
+) -> None:
+    # A number past 32 bits cannot even be asked about on PostgreSQL: asking would fail
+    # the intake, and the customer's mail would never show.
+    await hub.receive(customer_mail("Hello", subject=f"Re: question {tag}"))
+    [conversation] = await hub.conversations()
+    assert [m.text for m in await hub.messages(conversation.id)] == ["Hello"]
+
+
 async def test_a_bounce_of_our_reply_joins_its_conversation_as_automatic(hub: EmailHub) -> None:
     conversation_id, our_id, _reply_to = await ann_and_our_answer(hub)
     dsn = sample("dsn_bounce").replace(
