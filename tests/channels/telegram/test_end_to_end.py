@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import ClientWebSocketResponse
 from sqlalchemy import select
@@ -15,7 +16,7 @@ from switchboard.tx import Database
 from tests.channels.telegram.support import api_calls, payload, post_update
 from tests.conftest import AppClient, create_user, login
 from tests.fakes.telegram_api import FakeTelegramApi
-from tests.security.support import receive, use_cheap_password_hashing
+from tests.security.support import receive, tiny_png, use_cheap_password_hashing
 
 ClientMaker = Callable[..., Awaitable[AppClient]]
 
@@ -102,4 +103,36 @@ async def test_a_reply_in_a_group_goes_to_the_group(
     await answer(client, csrf, created["conversation_id"], "Yes, 10 to 16.")
     (sent,) = await api_calls(telegram_api, "sendMessage")
     assert (sent.chat_id, sent.fields["text"]) == (-1001234567890, "Yes, 10 to 16.")
+    await inbox.close()
+
+
+async def test_an_agents_file_reaches_the_chat_as_a_photo_with_the_text(
+    tg_client: ClientMaker, db: Database, telegram_api: FakeTelegramApi
+) -> None:
+    client = await tg_client()
+    csrf, inbox = await agent_inbox(client, db)
+    assert (await post_update(client, payload("private_text")))[0] == 200
+    created = await next_customer_message(inbox)
+    image = tiny_png()
+    form = aiohttp.FormData()
+    form.add_field("file", image, filename="return-label.png", content_type="image/png")
+    uploaded = await client.post(
+        f"/api/v1/uploads?inbox_id={created['inbox_id']}",
+        data=form,
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert uploaded.status == 201, await uploaded.text()
+    attachment_id = (await uploaded.json())["attachment_id"]
+    response = await client.post(
+        f"/api/v1/conversations/{created['conversation_id']}/messages",
+        json={"text": "Here is your return label.", "attachments": [attachment_id]},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert response.status == 201, await response.text()
+
+    (photo,) = await api_calls(telegram_api, "sendPhoto")
+    assert photo.chat_id == 1111111
+    assert photo.fields["caption"] == "Here is your return label."
+    assert photo.files["photo"].data == image
+    assert telegram_api.calls("sendMessage") == []
     await inbox.close()
