@@ -78,8 +78,10 @@ def build_workers(
 async def build_imap_poller(
     settings: Settings, db: Database, registry: AdapterRegistry
 ) -> ImapPoller | None:
-    """The IMAP poller, if any email inbox reads a mailbox (checked once at start)."""
-    if not await has_imap_inboxes(db):
+    """The IMAP poller, if the settings name an IMAP host or an email inbox reads a
+    mailbox (checked at start; each pass then reads the inbox rows afresh). A `worker`
+    may start before `serve` has made the default inboxes, hence the settings."""
+    if not settings.imap_host and not await has_imap_inboxes(db):
         return None
     return ImapPoller(db, registry.box, registry, ImapPolicy(interval=settings.imap_poll_interval))
 
