@@ -131,6 +131,7 @@ class EmailAdapter:
             "automatic": list(parsed.automatic),
             "bounce": parsed.bounce,
             "bounced_message_ids": list(parsed.bounced_message_ids),
+            "authentication_results": (parsed.authentication_results or "")[:1000] or None,
         }
         return InboundMessage(
             channel=self.kind,

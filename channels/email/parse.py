@@ -66,6 +66,9 @@ class ParsedEmail:
     recipients: tuple[str, ...] = ()
     bounced_message_ids: tuple[str, ...] = ()  # ids quoted by a delivery report
     verified_email: str | None = None
+    # The topmost Authentication-Results, kept with the message for the record: why a
+    # sender was (or was not) taken as verified.
+    authentication_results: str | None = None
     sent_at: datetime | None = None
 
 
@@ -146,6 +149,7 @@ def parse_email(
         extra=envelope.get("x-envelope-to", ""),
     )
     authentication = raw_header_values(msg, "Authentication-Results")
+    topmost = authentication[0] if authentication else None
     return ParsedEmail(
         message_id=message_id,
         message_id_header=message_id_header,
@@ -162,9 +166,8 @@ def parse_email(
         references=message_ids(raw_header_values(msg, "References")),
         recipients=recipients,
         bounced_message_ids=tuple(dict.fromkeys(body.bounced_ids)),
-        verified_email=verified_sender(
-            sender, authentication[0] if authentication else None, authserv_id
-        ),
+        verified_email=verified_sender(sender, topmost, authserv_id),
+        authentication_results=header_value(msg, "Authentication-Results"),
         sent_at=_date(msg),
     )
 

@@ -171,7 +171,11 @@ def test_an_encoded_newline_in_the_subject_is_flattened() -> None:
 
 
 def test_a_forged_authentication_results_below_the_real_one_verifies_nothing() -> None:
-    assert parsed("forged_auth_results").verified_email is None
+    msg = parsed("forged_auth_results")
+    assert msg.verified_email is None
+    # The verdict we went by stays with the message, for whoever audits it.
+    assert msg.raw is not None
+    assert "dmarc=fail" in msg.raw["authentication_results"]
 
 
 def test_our_mtas_dmarc_pass_verifies_the_sender() -> None:

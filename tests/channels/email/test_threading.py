@@ -237,3 +237,20 @@ async def test_a_refused_recipient_fails_the_reply_visibly(hub: EmailHub) -> Non
     failed = await hub.message(message.id)
     assert failed.delivery_status == DeliveryStatus.FAILED
     assert failed.delivery_error is not None and "550" in failed.delivery_error
+
+
+async def test_a_newline_in_the_customers_subject_never_reaches_our_headers(
+    hub: EmailHub,
+) -> None:
+    # Subject: =?UTF-8?Q?Invoice_question=0D=0ABcc:_victim@example.net=0AX-Injected:_yes?=
+    await hub.receive(sample("subject_newline"))
+    [conversation] = await hub.conversations()
+    await hub.reply(conversation.id, "Your invoice is attached.")
+    [sent] = await hub.sent(1)
+    assert sent.rcpt_tos == ["grace@example.org"]
+    headers = sent.content.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert not any(line.lower().startswith((b"bcc:", b"x-injected:")) for line in headers)
+    assert [line for line in headers if line.lower().startswith(b"subject:")] == [
+        f"Subject: Re: Invoice question Bcc: victim@example.net X-Injected: yes "
+        f"[#C-{conversation.id}]".encode()
+    ]
