@@ -90,6 +90,25 @@
     return /^image\/(png|jpe?g|gif|webp)$/i.test(String(type || ''));
   }
 
+  /* Who the site says this visitor is (loader.js puts its signed claims in our fragment);
+     the server checks the signatures and answers an anonymous visitor if they fail. */
+  function identityClaims() {
+    var match = /^#identity=(.*)$/.exec(window.location.hash || '');
+    var claims = {};
+    if (!match) return claims;
+    var data;
+    try {
+      data = JSON.parse(decodeURIComponent(match[1]));
+    } catch (err) {
+      return claims;
+    }
+    if (!data || typeof data !== 'object') return claims;
+    ['user_id', 'identifier_hash', 'email', 'email_hash', 'name'].forEach(function (key) {
+      if (typeof data[key] === 'string' || typeof data[key] === 'number') claims[key] = data[key];
+    });
+    return claims;
+  }
+
   function loadToken() {
     try {
       return window.localStorage.getItem(storageKey) || memoryToken;
@@ -684,7 +703,7 @@
     return fetch('/widget/session', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-      body: JSON.stringify({ inbox: inboxKey, token: loadToken() || null }),
+      body: JSON.stringify(Object.assign(identityClaims(), { inbox: inboxKey, token: loadToken() || null })),
       credentials: 'same-origin'
     }).then(readJson).then(function (result) {
       if (!result.ok || !result.data || !result.data.token) {

@@ -2,6 +2,14 @@
  *
  *   <script src="https://HUB/widget.js" data-inbox="PUBLIC_KEY" async></script>
  *
+ * An identified visitor (the same person on every device): the site's server signs its
+ * logged-in user with the inbox's identity secret (see customers/identify.py) and adds
+ *   data-user-id="42" data-user-hash="HMAC(secret, user_id)"
+ *   data-user-email="ann@example.com" data-email-hash="HMAC(secret, user_id + "\n" + email)"
+ *   data-user-name="Ann Lee"
+ * or calls Switchboard.identify({user_id, identifier_hash, email, email_hash, name}) and,
+ * at its logout, Switchboard.logout(). A claim that does not verify is an anonymous visitor.
+ *
  * Runs on the customer's page, whose CSP and CSS we do not control: everything is built
  * with DOM APIs, styled through element.style (CSSOM), and kept inside this function.
  * The chat itself lives in an iframe on the hub's origin, which isolates its CSS, script
@@ -34,6 +42,15 @@
   }
   var frameUrl = hubOrigin + '/widget/frame?inbox=' + encodeURIComponent(inboxKey);
   var storageKey = 'switchboard:open:' + inboxKey;
+  var IDENTITY_FIELDS = ['user_id', 'identifier_hash', 'email', 'email_hash', 'name'];
+  var identity = cleanIdentity({
+    user_id: script.getAttribute('data-user-id'),
+    identifier_hash: script.getAttribute('data-user-hash'),
+    email: script.getAttribute('data-user-email'),
+    email_hash: script.getAttribute('data-email-hash'),
+    name: script.getAttribute('data-user-name')
+  });
+  var frameLoads = 0;
 
   var launcher;
   var frame;
@@ -41,6 +58,36 @@
   var closeIcon;
   var isOpen = false;
   var narrow = window.matchMedia ? window.matchMedia(NARROW) : null;
+
+  function cleanIdentity(claims) {
+    if (!claims || typeof claims !== 'object' || claims.user_id == null || claims.user_id === '') return null;
+    var clean = {};
+    IDENTITY_FIELDS.forEach(function (key) {
+      var value = claims[key];
+      if (typeof value === 'string' ? value !== '' : typeof value === 'number') clean[key] = value;
+    });
+    return clean;
+  }
+
+  /* The claims travel in the fragment: the frame reads them, no server log or Referer does.
+     A changed identity reloads the frame (a new query), which starts a new session. */
+  function frameSrc() {
+    var url = frameUrl + (frameLoads ? '&load=' + frameLoads : '');
+    return identity ? url + '#identity=' + encodeURIComponent(JSON.stringify(identity)) : url;
+  }
+
+  function reidentify(claims) {
+    identity = cleanIdentity(claims);
+    if (!frame) return; // not built yet: build() uses the new identity
+    frameLoads += 1;
+    frame.src = frameSrc();
+  }
+
+  window.Switchboard = window.Switchboard || {};
+  window.Switchboard.identify = reidentify;
+  window.Switchboard.logout = function () {
+    reidentify(null);
+  };
 
   function css(node, styles) {
     for (var key in styles) {
@@ -221,7 +268,7 @@
     frame = document.createElement('iframe');
     frame.id = FRAME_ID;
     frame.title = 'Chat';
-    frame.src = frameUrl;
+    frame.src = frameSrc();
     frame.setAttribute('referrerpolicy', 'strict-origin-when-cross-origin');
     css(frame, {
       position: 'fixed',
