@@ -163,11 +163,14 @@ class TelegramAdapter:
             bot = await self._ready()
             found = await bot.get_file(file.ref)
             return bytes(await found.download_as_bytearray())
-        except BadRequest:
-            # Telegram will never hand this file over ("file is too big", an expired id).
-            # Empty bytes keep the message, with a note where the file would be, instead
-            # of failing its whole delivery.
-            return b""
+        except BadRequest as exc:
+            # Telegram will never hand this file over: the message is kept with a note.
+            if "too big" in exc.message.lower():
+                return b""  # noted as too large (Bot API downloads stop at 20 MB)
+            reason = scrub(exc.message, self._token)
+            raise DeliveryFailed(
+                f"Telegram will not hand the file over: {reason}", permanent=True
+            ) from None
         except TelegramError as exc:
             raise TelegramUnavailable(scrub(exc.message, self._token)) from None
 

@@ -255,3 +255,14 @@ async def test_the_bot_token_stays_out_of_the_logs(
     assert await paced.fetch(InboundFile("a.pdf", ref="F-1")) == PDF
     assert "sendMessage" in caplog.text and "documents/file_1.pdf" in caplog.text
     assert TOKEN not in caplog.text and TOKEN.split(":")[1] not in caplog.text
+
+
+async def test_a_file_past_the_download_limit_or_unknown_is_given_up_at_once(
+    paced: TelegramAdapter, telegram_api: FakeTelegramApi
+) -> None:
+    telegram_api.add_file("F-big", b"\0" * (20 * 1024 * 1024 + 1), "videos/big.mp4")
+    assert await paced.fetch(InboundFile("big.mp4", ref="F-big")) == b""  # "too large" note
+    with pytest.raises(DeliveryFailed) as gone:
+        await paced.fetch(InboundFile("old.pdf", ref="F-expired"))
+    assert gone.value.permanent  # the message is kept with "could not be downloaded"
+    assert telegram_api.calls("download") == []
