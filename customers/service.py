@@ -33,7 +33,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customers.keys import name_key, normalise_email
@@ -103,6 +103,29 @@ async def do_resolve_sender(
         await session.delete(customer)
         return await _existing(session, inbox_id, external_id)
     return ResolvedSender(customer_id=customer.id, identity_id=identity_id, created=True)
+
+
+async def is_resolved(
+    session: AsyncSession,
+    *,
+    inbox_id: int,
+    channel: str,
+    external_id: str,
+    verified_email: str | None = None,
+) -> bool:
+    """True if `do_resolve_sender` would change nothing: read-only, so an edge that sees
+    the same sender often (a visitor's every page load) can skip the write transaction."""
+    address = _vouched_address(channel, external_id, verified_email)
+    found = (
+        await session.execute(
+            select(Identity.verified, Customer.verified_email)
+            .join(Customer, Customer.id == Identity.customer_id)
+            .where(Identity.inbox_id == inbox_id, Identity.external_id == external_id)
+        )
+    ).one_or_none()
+    if found is None:
+        return False
+    return address is None or (found.verified and found.verified_email == address)
 
 
 async def _find_identity(session: AsyncSession, inbox_id: int, external_id: str) -> Any:
@@ -206,7 +229,7 @@ async def _adopt_address(session: AsyncSession, found: Any, address: str) -> Non
         await session.execute(
             update(Customer)
             .where(Customer.id == found.customer_id, Customer.verified_email.is_(None))
-            .values(verified_email=address)
+            .values(verified_email=address, email=func.coalesce(Customer.email, address))
         )
         holder = found.customer_id
     if holder == found.customer_id and not found.verified:

@@ -38,7 +38,7 @@ from conversations.service import (
     list_messages,
 )
 from customers.identify import check_visitor_claims, identity_secret
-from customers.service import do_resolve_sender
+from customers.service import do_resolve_sender, is_resolved
 from switchboard.appkeys import BUS, DB, INTAKE, LIMITER, REGISTRY, SETTINGS, VISITOR_TOKENS
 from switchboard.bus import Resync
 from switchboard.errors import DomainError, InvalidInput, NotFound, TooManyRequests
@@ -139,17 +139,27 @@ async def _identified_visitor_id(
     if claims is None:
         return None
     visitor_id = IDENTIFIED_PREFIX + claims.user_id
-    await request.config_dict[DB].run(
-        lambda s: do_resolve_sender(
+    db = request.config_dict[DB]
+    async with db.reading() as s:
+        known = await is_resolved(
             s,
             inbox_id=inbox.id,
             channel=ChannelKind.WEBCHAT,
             external_id=visitor_id,
-            display_name=claims.name,
             verified_email=claims.email,
-            verified=True,
         )
-    )
+    if not known:  # the first visit, or a new email: otherwise no write per page load
+        await db.run(
+            lambda s: do_resolve_sender(
+                s,
+                inbox_id=inbox.id,
+                channel=ChannelKind.WEBCHAT,
+                external_id=visitor_id,
+                display_name=claims.name,
+                verified_email=claims.email,
+                verified=True,
+            )
+        )
     return visitor_id
 
 

@@ -228,3 +228,20 @@ def test_the_cli_shows_one_identity_secret_per_inbox(
 
     assert main(["inbox", "show-identity-secret", "--inbox", "nope"]) == 1
     assert "no web-chat inbox" in capsys.readouterr().err
+
+
+async def test_a_signed_email_given_later_is_taken_when_nobody_holds_it(
+    client: AppClient, db: Database
+) -> None:
+    secret = await identity_secret(db)
+    web = await webchat_inbox(db)
+    await start_session(client, web.public_key, signed_claims(secret, "pia"))
+    (customer,) = await customers(db)
+    assert customer.verified_email is None
+
+    for _ in range(2):  # the second visit finds nothing left to do
+        await start_session(client, web.public_key, signed_claims(secret, "pia", "pia@x.io"))
+
+    (customer,) = await customers(db)
+    assert customer.verified_email == customer.email == "pia@x.io"
+    assert await count(db, Identity) == 1
