@@ -9,9 +9,9 @@ In one run, on a fresh PostgreSQL database (with Redis as the bus):
 2. per channel (Telegram, Slack): C chats post N messages in all as the channel would —
    a Telegram update with the secret-token header, a Slack event signed with the signing
    secret — each chat waiting for the 200 before its next message. Latency runs from the
-   POST until the message shows on an agent's live inbox socket (it is then stored:
-   events are published after commit); messages/s is N over the time until the last one
-   showed. Then an agent replies once in each conversation through the REST API; latency
+   POST until the message is stored (its row's `created_at`); messages/s is N over the
+   time until the last one was stored. Then an agent replies once in each conversation
+   through the REST API; latency
    runs until the fake channel API receives the send. Both fakes (tests/fakes/) run in
    this process; the hub runs in its own (`bench._server`).
 3. email: parse-only rate of a 50 KB multipart/alternative GBK mail with an attachment
@@ -41,6 +41,7 @@ import aiohttp
 from bench.intake import (
     SECRET,
     Hub,
+    Profiler,
     baseline_asyncpg,
     code_version,
     create_agent_token,
@@ -53,53 +54,33 @@ from bench.intake import (
 
 TELEGRAM_SECRET = "bench_webhook_secret-123"
 SLACK_SIGNING_SECRET = "bench-signing-secret"
-WAIT = 120.0
+WAIT = 60.0
 
 
-class AgentSocket:
-    """An agent's /inbox/ws: when each customer message (by text) was first seen."""
+async def stored_messages(url: str, expected: int) -> dict[str, tuple[float, int]]:
+    """Wait until `expected` customer messages are stored; text → (stored at, conversation).
 
-    def __init__(self, http: aiohttp.ClientSession, base: str, token: str) -> None:
-        self.http, self.base, self.token = http, base, token
-        self.seen: dict[str, float] = {}
-        self.conversations: dict[str, int] = {}
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._changed = asyncio.Event()
+    "Stored at" is the row's `created_at`, taken by intake inside the transaction (so a
+    few statements before its commit), on the same machine's clock as the senders'
+    `time.time()`. Reading the table, rather than an agent socket, sees every message even
+    when a flooded socket is told to resync."""
+    import asyncpg
 
-    async def open(self) -> None:
-        self._ws = await self.http.ws_connect(
-            f"{self.base}/inbox/ws", headers={"Authorization": f"Bearer {self.token}"}
-        )
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self._ws is not None
-        async for frame in self._ws:
-            now = time.monotonic()
-            if frame.type != aiohttp.WSMsgType.TEXT:
-                continue
-            data = json.loads(frame.data)
-            if data.get("type") != "message.created":
-                continue
-            message = data["data"]["message"]
-            if message["direction"] == "in":
-                self.seen.setdefault(message["text"], now)
-                self.conversations[message["text"]] = message["conversation_id"]
-                self._changed.set()
-
-    async def wait_for(self, texts: list[str]) -> None:
+    dsn = "postgresql://" + url.split("://", 1)[1]
+    conn = await asyncpg.connect(dsn)
+    try:
         async with asyncio.timeout(WAIT):
-            while not all(t in self.seen for t in texts):
-                self._changed.clear()
-                await self._changed.wait()
-
-    async def close(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
-        if self._reader is not None:
-            with contextlib.suppress(Exception):
-                await self._reader
+            while True:
+                count = await conn.fetchval("SELECT count(*) FROM messages WHERE direction = 'in'")
+                if count >= expected:
+                    break
+                await asyncio.sleep(0.05)
+        rows = await conn.fetch(
+            "SELECT text, created_at, conversation_id FROM messages WHERE direction = 'in'"
+        )
+    finally:
+        await conn.close()
+    return {r["text"]: (r["created_at"].timestamp(), r["conversation_id"]) for r in rows}
 
 
 # --- the two channels, as their servers would call us -----------------------------------------
@@ -233,7 +214,9 @@ def _figures(name: str, chats: int, lat: list[float], count: int, span: float) -
     }
 
 
-async def run_channel(side: Side, messages: int, chats: int) -> list[dict[str, Any]]:
+async def run_channel(
+    side: Side, messages: int, chats: int, profile: Path | None = None
+) -> list[dict[str, Any]]:
     async with fresh_target("postgres") as target:
         overrides = await side.start()
         hub = Hub(target, overrides)
@@ -241,34 +224,33 @@ async def run_channel(side: Side, messages: int, chats: int) -> list[dict[str, A
             await hub.start()
             token = await create_agent_token(target.app_url)
             async with aiohttp.ClientSession() as http:
-                agent = AgentSocket(http, hub.base, token)
-                await agent.open()
                 sent_at: dict[str, float] = {}
 
                 async def chat(number: int, count: int) -> None:
                     for i in range(count):
                         text = f"bench {side.name} chat {number} message {i}"
                         path, body, headers = side.request(number, text)
-                        sent_at[text] = time.monotonic()
+                        sent_at[text] = time.time()
                         async with http.post(hub.base + path, data=body, headers=headers) as r:
                             if r.status != 200:
                                 raise RuntimeError(f"{path}: {r.status} {await r.text()}")
 
-                started = time.monotonic()
-                await asyncio.gather(
-                    *(chat(n, c) for n, c in enumerate(split(messages, chats)) if c)
-                )
-                await agent.wait_for(list(sent_at))
-                intake_lat = [agent.seen[t] - sent_at[t] for t in sent_at]
+                started = time.time()
+                async with Profiler(profile, hub.pid, f"{side.name}-intake"):
+                    await asyncio.gather(
+                        *(chat(n, c) for n, c in enumerate(split(messages, chats)) if c)
+                    )
+                    stored = await stored_messages(target.app_url, len(sent_at))
+                intake_lat = [stored[t][0] - sent_at[t] for t in sent_at]
                 intake = _figures(
                     f"{side.name} webhook → stored",
                     chats,
                     intake_lat,
                     len(sent_at),
-                    max(agent.seen.values()) - started,
+                    max(at for at, _c in stored.values()) - started,
                 )
 
-                conversations = sorted(set(agent.conversations.values()))
+                conversations = sorted({c for _at, c in stored.values()})
                 reply_sent: dict[str, float] = {}
 
                 async def reply(conversation_id: int) -> None:
@@ -297,7 +279,6 @@ async def run_channel(side: Side, messages: int, chats: int) -> list[dict[str, A
                     len(reply_sent),
                     max(received[t] for t in reply_sent) - replies_started,
                 )
-                await agent.close()
             baseline = await baseline_asyncpg(target.raw_dsn, chats, 5000)
             baseline["scenario"] = f"baseline asyncpg INSERT ({side.name} run)"
         finally:
@@ -421,11 +402,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         sides.append(SlackSide)
     runs: list[Awaitable[list[dict[str, Any]]]] = []
     for make in sides:
-        runs.append(run_channel(make(), args.messages, args.chats))
+        runs.append(run_channel(make(), args.messages, args.chats, args.profile))
     for run in runs:  # one at a time: they share the machine
         rows.extend(await run)
     if "email" in args.channels:
         rows.extend(email_parse())
+    if args.profile:
+        from bench.intake import summarize_profile
+
+        for path in sorted(args.profile.glob("*-intake.txt")):
+            print(path.stem, json.dumps(summarize_profile(path), indent=1, ensure_ascii=False))
     return {"code": code_version(), "machine": machine_info(), "rows": rows}
 
 
@@ -435,6 +421,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chats", type=int, default=50)
     parser.add_argument("--channels", default="telegram,slack,email")
     parser.add_argument("--json", type=Path, help="also write the report as JSON here")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy the hub during intake (figures then not valid)"
+    )
     args = parser.parse_args(argv)
     args.channels = set(args.channels.split(","))
     report = asyncio.run(main_async(args))

@@ -21,6 +21,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError
@@ -92,10 +93,29 @@ class InboundPolicy:
     max_file_bytes: int = 20 * 1024 * 1024
     # Tries at downloading a message's files before it is stored with a note instead.
     file_attempts: int = 3
+    # Chats of one inbox stored at once (each its own transaction; see _lanes).
+    lanes: int = 8
 
 
 def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items() if k.lower() not in _SECRET_HEADERS}
+
+
+def inbound_row(inbox_id: int, channel: str, delivery: Delivery, raw: RawInbound) -> dict[str, Any]:
+    """The `inbound_events` row for one verified delivery."""
+    now = utcnow()
+    return {
+        "inbox_id": inbox_id,
+        "channel": channel,
+        "dedupe_key": delivery.dedupe_key[:255],
+        "order_key": delivery.order_key,
+        "headers": kept_headers(raw.headers),
+        "payload": raw.body,
+        "status": InboundStatus.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "received_at": now,
+    }
 
 
 async def do_accept(
@@ -107,22 +127,10 @@ async def do_accept(
     raw: RawInbound,
 ) -> bool:
     """File one verified delivery; False when its key was filed before (a redelivery)."""
-    now = utcnow()
     created = await insert_ignoring_conflict(
         session,
         InboundEvent.__table__,  # type: ignore[arg-type]
-        {
-            "inbox_id": inbox_id,
-            "channel": channel,
-            "dedupe_key": delivery.dedupe_key[:255],
-            "order_key": delivery.order_key,
-            "headers": kept_headers(raw.headers),
-            "payload": raw.body,
-            "status": InboundStatus.PENDING.value,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "received_at": now,
-        },
+        inbound_row(inbox_id, channel, delivery, raw),
         ("inbox_id", "dedupe_key"),
     )
     if created is not None:
@@ -311,6 +319,45 @@ class InboundProcessor:
             except Exception as exc:
                 failures[event_id] = _failure(event_id, exc)
 
+        lanes = self._lanes(ready)
+        if len(lanes) == 1:
+            await self._store(lanes[0], failures)
+            return
+        if failures:
+            await self._store([], failures)
+        limit = asyncio.Semaphore(self.policy.lanes)
+
+        async def store_lane(lane: list[tuple[int, list[_Prepared]]]) -> None:
+            async with limit:
+                await self._store(lane, {})
+
+        await asyncio.gather(*(store_lane(lane) for lane in lanes))
+
+    def _lanes(
+        self, ready: list[tuple[int, list[_Prepared]]]
+    ) -> list[list[tuple[int, list[_Prepared]]]]:
+        """Split a group into independent lanes, one per chat, stored concurrently. Order
+        matters only within a chat, so plain messages of different chats need not wait
+        for each other. Anything else — an edit, which must follow its message; a
+        channel whose hooks choose the thread (email) — keeps the group in one lane."""
+        lanes: dict[str, list[tuple[int, list[_Prepared]]]] = {}
+        for event_id, prepared in ready:
+            messages = [p.event for p in prepared if not isinstance(p.event, Ignored)]
+            if len(messages) != 1:
+                return [ready]
+            msg = messages[0]
+            if not isinstance(msg, InboundMessage) or msg.channel in self.hooks:
+                return [ready]
+            lanes.setdefault(msg.thread_key, []).append((event_id, prepared))
+        return list(lanes.values()) or [ready]
+
+    async def _store(
+        self,
+        ready: list[tuple[int, list[_Prepared]]],
+        failures: dict[int, tuple[str, bool]],
+    ) -> None:
+        """Apply prepared events in one transaction and record how each went."""
+
         async def work(session: AsyncSession, careful: bool) -> None:
             done: list[int] = []
             failed = dict(failures)
@@ -344,6 +391,7 @@ class InboundProcessor:
             for event_id, (error, permanent) in failed.items():
                 await self._record_failure(session, event_id, error, permanent)
 
+        event_ids = [event_id for event_id, _ in ready] + list(failures)
         try:
             # Usually every event goes in; only when one fails is the group redone with a
             # savepoint per event (two more statements each), so that one is set aside.

@@ -19,6 +19,7 @@ from aiohttp import web
 from channels.email.imap import ImapPolicy, ImapPoller, has_imap_inboxes
 from channels.email.ingress import SmtpIngress
 from channels.webchat.tokens import VisitorTokens
+from conversations.filing import DeliveryFiler
 from conversations.inbound import InboundPolicy, InboundProcessor
 from conversations.intake import IntakeBatcher
 from conversations.outbox import OutboxPolicy, OutboxWorker
@@ -26,6 +27,7 @@ from switchboard.adapters import AdapterRegistry
 from switchboard.appkeys import (
     BUS,
     DB,
+    FILER,
     HTTP,
     IMAP_POLLER,
     INBOUND,
@@ -126,7 +128,11 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     intake = IntakeBatcher(db)
     intake.start()
     app[INTAKE] = intake
+    filer = DeliveryFiler(db)
+    filer.start()
+    app[FILER] = filer
     yield
+    await filer.close()
     await intake.close()
     await app[REGISTRY].aclose()
     await engine.dispose()

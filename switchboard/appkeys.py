@@ -8,6 +8,7 @@ from aiohttp import web
 from channels.email.imap import ImapPoller
 from channels.email.ingress import SmtpIngress
 from channels.webchat.tokens import VisitorTokens
+from conversations.filing import DeliveryFiler
 from conversations.inbound import InboundProcessor
 from conversations.intake import IntakeBatcher
 from conversations.outbox import OutboxWorker
@@ -29,3 +30,4 @@ INTAKE = web.AppKey("intake", IntakeBatcher)
 INBOUND = web.AppKey("inbound", InboundProcessor)
 SMTP_INGRESS = web.AppKey("smtp_ingress", SmtpIngress)
 IMAP_POLLER = web.AppKey("imap_poller", ImapPoller)
+FILER = web.AppKey("filer", DeliveryFiler)

@@ -32,8 +32,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 
 from channels.base import ChannelEvent, Ignored, WebhookRejected
 from channels.slack.adapter import SlackAdapter
-from conversations.inbound import do_accept
-from switchboard.appkeys import DB, REGISTRY
+from switchboard.appkeys import FILER, REGISTRY
 from switchboard.db import utcnow
 from web.webhooks import read_raw
 
@@ -73,8 +72,8 @@ async def receive(request: web.Request) -> web.StreamResponse:
         nonlocal filed
         events = list(adapter.parse(raw))
         if _worth_keeping(events):
-            new = await request.app[DB].run(
-                lambda s: do_accept(s, inbox_id=setup.id, channel=KIND, delivery=delivery, raw=raw)
+            new = await request.app[FILER].file(
+                inbox_id=setup.id, channel=KIND, delivery=delivery, raw=raw
             )
             if not new:
                 log.info("slack delivery %s was filed before", delivery.dedupe_key)

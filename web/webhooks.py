@@ -13,8 +13,7 @@ import logging
 from aiohttp import web
 
 from channels.base import ChannelAdapter, Ignored, InboxSetup, RawInbound, WebhookRejected
-from conversations.inbound import do_accept
-from switchboard.appkeys import DB, REGISTRY
+from switchboard.appkeys import FILER, REGISTRY
 from switchboard.db import utcnow
 
 log = logging.getLogger(__name__)
@@ -66,8 +65,8 @@ async def file_delivery(
         reasons = "; ".join(e.reason for e in events if isinstance(e, Ignored)) or "empty"
         log.info("%s delivery %s ignored: %s", setup.kind, delivery.dedupe_key, reasons)
         return web.json_response({"ok": True})
-    new = await request.app[DB].run(
-        lambda s: do_accept(s, inbox_id=setup.id, channel=setup.kind, delivery=delivery, raw=raw)
+    new = await request.app[FILER].file(
+        inbox_id=setup.id, channel=setup.kind, delivery=delivery, raw=raw
     )
     if not new:
         log.info("%s delivery %s was filed before", setup.kind, delivery.dedupe_key)

@@ -294,7 +294,7 @@ async def test_channel_secrets_are_not_kept_with_the_delivery(db: Database, inbo
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
-async def test_two_processors_store_each_delivery_once_in_order(
+async def test_two_processors_store_each_delivery_once_in_each_chats_order(
     db: Database, channel: JsonChannel, inbox_id: int, settings: Any
 ) -> None:
     from switchboard.bus import InProcessBus
@@ -316,8 +316,18 @@ async def test_two_processors_store_each_delivery_once_in_order(
     finally:
         await engine.dispose()
     async with db.reading() as s:
-        rows = (await s.execute(select(Message.text, Message.id).order_by(Message.id))).all()
-    assert [t for t, _ in rows] == [f"m{n}" for n in range(1, 41)]
+        rows = (
+            await s.execute(
+                select(Message.conversation_id, Message.text).order_by(
+                    Message.conversation_id, Message.seq
+                )
+            )
+        ).all()
+    assert sorted(t for _c, t in rows) == sorted(f"m{n}" for n in range(1, 41))
+    # Chats are stored side by side; within each chat, in the order written.
+    for conversation_id in {c for c, _t in rows}:
+        numbers = [int(t[1:]) for c, t in rows if c == conversation_id]
+        assert numbers == sorted(numbers)
 
 
 async def test_the_webhook_edge_refuses_before_filing(
