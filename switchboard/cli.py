@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from switchboard.settings import Settings, SettingsError, load_settings
 
@@ -44,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
         help="print a web-chat inbox's secret for signing identified visitors (made on first use)",
     )
     secret.add_argument("--inbox", default="default", help="the inbox key (default: default)")
+    inbox_sub.add_parser("list", help="every inbox with the URL its channel must call")
     telegram = sub.add_parser("telegram", help="Telegram inboxes")
     telegram_sub = telegram.add_subparsers(dest="telegram_command", required=True)
     webhook = telegram_sub.add_parser(
@@ -123,6 +125,28 @@ async def _create_token(settings: Settings, email: str, name: str) -> str:
             if user is None:
                 raise NotFound(f"no user with email {email}")
             return await accounts.do_create_api_token(s, user, name)
+
+        return await db.run(work)
+    finally:
+        await engine.dispose()
+
+
+async def _list_inboxes(settings: Settings) -> list[dict[str, Any]]:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from switchboard.bus import InProcessBus
+    from switchboard.crypto import CredentialBox
+    from switchboard.db import create_engine, create_sessionmaker
+    from switchboard.inboxes import do_ensure_default_inboxes, list_inboxes
+    from switchboard.tx import Database
+
+    engine = create_engine(settings.database_url)
+    try:
+        db = Database(engine, create_sessionmaker(engine), InProcessBus())
+
+        async def work(s: AsyncSession) -> list[dict[str, Any]]:
+            await do_ensure_default_inboxes(s, settings, CredentialBox(settings.secret_key))
+            return await list_inboxes(s, settings.public_url)
 
         return await db.run(work)
     finally:
@@ -286,6 +310,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"switchboard: {exc}", file=sys.stderr)
                 return 1
             print(f"Telegram now delivers inbox {args.inbox}'s updates to {url}")
+        elif args.command == "inbox" and args.inbox_command == "list":
+            for row in asyncio.run(_list_inboxes(settings)):
+                where = row["webhook_url"] or row["config"].get("address") or row["widget_key"]
+                print(f"{row['kind']:<9} {row['key']:<16} {row['name']:<20} {where or ''}")
         elif args.command == "inbox" and args.inbox_command == "show-identity-secret":
             print(asyncio.run(_show_identity_secret(settings, args.inbox)))
     except SettingsError as exc:

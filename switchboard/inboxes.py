@@ -162,3 +162,31 @@ async def do_ensure_default_inboxes(
             )
         )
     return inboxes
+
+
+# What an admin may read of an inbox's config; credentials are never shown.
+_VISIBLE_CONFIG = ("address", "api_url", "smtp_host", "smtp_port", "imap_host", "imap_folder")
+
+
+def inbox_view(inbox: Inbox, public_url: str) -> dict[str, Any]:
+    """An inbox as admins see it: where its channel reaches us, never its secrets."""
+    config = inbox.config or {}
+    webhook = None
+    if inbox.kind in (ChannelKind.TELEGRAM, ChannelKind.SLACK):
+        webhook = f"{public_url.rstrip('/')}/webhooks/{inbox.kind}/{inbox.key}"
+    return {
+        "id": inbox.id,
+        "key": inbox.key,
+        "kind": inbox.kind,
+        "name": inbox.name,
+        "webhook_url": webhook,
+        "widget_key": inbox.public_key if inbox.kind == ChannelKind.WEBCHAT else None,
+        "bot_enabled": inbox.bot_enabled,
+        "config": {k: config[k] for k in _VISIBLE_CONFIG if config.get(k) is not None},
+        "has_credentials": bool(inbox.credentials),
+    }
+
+
+async def list_inboxes(session: AsyncSession, public_url: str) -> list[dict[str, Any]]:
+    rows = (await session.execute(select(Inbox).order_by(Inbox.kind, Inbox.key))).scalars()
+    return [inbox_view(inbox, public_url) for inbox in rows]

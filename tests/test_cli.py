@@ -89,6 +89,22 @@ async def test_create_user_rejects_a_short_password(
     assert "at least 10 characters" in capsys.readouterr().err
 
 
+async def test_inbox_list_shows_each_webhook_url_without_secrets(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SWITCHBOARD_PUBLIC_URL", "https://hub.example.com")
+    monkeypatch.setenv("SWITCHBOARD_TELEGRAM_BOT_TOKEN", "123:telegram-secret-token")
+    monkeypatch.setenv("SWITCHBOARD_TELEGRAM_WEBHOOK_SECRET", "hook_secret")
+    monkeypatch.setenv("SWITCHBOARD_EMAIL_ADDRESS", "help@example.com")
+    assert await _in_thread(["migrate"]) == 0
+    capsys.readouterr()
+    assert await _in_thread(["inbox", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "https://hub.example.com/webhooks/telegram/default" in out
+    assert "help@example.com" in out
+    assert "telegram-secret-token" not in out and "hook_secret" not in out
+
+
 async def _in_thread(argv: list[str]) -> int:
     # main() runs its own event loop; keep it off the test's.
     return await asyncio.to_thread(main, argv)

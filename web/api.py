@@ -17,7 +17,9 @@ from conversations.service import (
     message_view,
 )
 from switchboard.appkeys import DB, SETTINGS
-from switchboard.errors import InvalidInput, NotFound
+from switchboard.errors import Forbidden, InvalidInput, NotFound
+from switchboard.inboxes import list_inboxes
+from switchboard.models import Role
 from web import customers_api
 from web.access import MAX_ROW_ID, access_conversation_by_id, may_see_inbox, visible_inbox_ids
 from web.auth import require_user
@@ -151,6 +153,16 @@ async def attachment(request: web.Request) -> web.StreamResponse:
     return attachment_response(*found)
 
 
+async def inboxes(request: web.Request) -> web.Response:
+    """Every inbox with the URL its channel must call: admins set channels up."""
+    user = require_user(request)
+    if user.role != Role.ADMIN:
+        raise Forbidden("only admins see inbox settings")
+    async with request.config_dict[DB].reading() as session:
+        rows = await list_inboxes(session, request.config_dict[SETTINGS].public_url)
+    return web.json_response({"inboxes": rows})
+
+
 async def openapi(request: web.Request) -> web.Response:
     from web.openapi import document
 
@@ -161,6 +173,7 @@ def create_api_app() -> web.Application:
     app = web.Application()
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/me", me)
+    app.router.add_get("/inboxes", inboxes)
     app.router.add_get("/conversations", conversations)
     app.router.add_get("/conversations/{id}", conversation)
     app.router.add_get("/conversations/{id}/messages", messages)

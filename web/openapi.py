@@ -128,6 +128,16 @@ def document(server_url: str) -> dict[str, Any]:
                     status="201",
                 )
             },
+            "/inboxes": {
+                "get": _op(
+                    "Every inbox (admins only) with the URL its channel must call;"
+                    " credentials are never shown",
+                    {
+                        "type": "object",
+                        "properties": {"inboxes": {"type": "array", "items": {"type": "object"}}},
+                    },
+                )
+            },
             "/customers/{id}": {
                 "get": _op(
                     "A customer: profile, identities on each channel, conversations, merges;"
