@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import ssl
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -44,6 +45,10 @@ from channels.email.decode import header_value
 from channels.email.parse import ParsedEmail, key_for, normalise_message_id, parse_email
 
 AUTOMATIC_AUTHORS = ("system", "bot")
+
+
+# Who claimed to be whom and was not believed: kept apart so operators can watch it.
+audit = logging.getLogger("switchboard.audit")
 
 
 class DeliveryOutcomeUnknown(Exception):
@@ -101,7 +106,18 @@ class EmailAdapter:
         if self.is_our_address(parsed.sender):
             # Our own mail come back (a list, a forward rule, a spoof): never a customer,
             # never answered. The raw delivery stays in inbound_events as the audit record.
+            audit.warning(
+                "email %s claims our own address %s as sender: not attributed, not answered",
+                parsed.message_id_header,
+                parsed.sender,
+            )
             return [Ignored(f"an email from our own address {parsed.sender}")]
+        if parsed.verified_email is None and _dmarc_failed(parsed.authentication_results):
+            audit.warning(
+                "email %s from %s failed DMARC at our MTA: kept, the sender not verified",
+                parsed.message_id_header,
+                parsed.sender,
+            )
         return [self._message(parsed)]
 
     def is_our_address(self, address: str) -> bool:
@@ -279,3 +295,7 @@ class EmailAdapter:
 
     async def aclose(self) -> None:
         return None
+
+
+def _dmarc_failed(authentication_results: str | None) -> bool:
+    return authentication_results is not None and "dmarc=fail" in authentication_results.lower()

@@ -4,6 +4,7 @@ headers, verified sender)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -187,12 +188,27 @@ def test_a_dmarc_pass_from_an_mta_we_do_not_trust_verifies_nothing(authserv_id: 
     assert parsed("dmarc_pass", authserv_id=authserv_id).verified_email is None
 
 
-def test_mail_from_our_own_address_is_ignored() -> None:
+def test_mail_from_our_own_address_is_ignored_and_audited(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     eml = sample("auto_replied").replace(
         b"From: Erin <erin@example.org>", b"From: support@example.com"
     )
-    [event] = adapter().parse(RawInbound(headers={}, query={}, body=eml))
+    with caplog.at_level(logging.WARNING, logger="switchboard.audit"):
+        [event] = adapter().parse(RawInbound(headers={}, query={}, body=eml))
     assert isinstance(event, Ignored)
+    [record] = [r for r in caplog.records if r.name == "switchboard.audit"]
+    assert "support@example.com" in record.getMessage()
+
+
+def test_a_dmarc_failure_is_audited_and_verifies_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="switchboard.audit"):
+        msg = parsed("forged_auth_results")
+    assert msg.verified_email is None
+    [record] = [r for r in caplog.records if r.name == "switchboard.audit"]
+    assert "ceo@bank.example" in record.getMessage() and "DMARC" in record.getMessage()
 
 
 def test_the_dedupe_key_is_the_message_id_or_a_digest() -> None:
