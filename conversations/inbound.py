@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -86,6 +86,8 @@ class InboundPolicy:
     base_delay: float = 1.0
     max_delay: float = 300.0
     lease: timedelta = timedelta(seconds=120)
+    # Expired leases only exist after a processor died; not worth a statement every pass.
+    recovery_interval: timedelta = timedelta(seconds=10)
     batch: int = 100
     poll_interval: float = 1.0
     reorder_hold: timedelta = timedelta(seconds=2)
@@ -163,12 +165,21 @@ def _in_channel_order(
     return taken
 
 
-async def claim_inbound(
-    session: AsyncSession, now: datetime, policy: InboundPolicy
-) -> tuple[list[list[int]], datetime | None]:
-    """Claim due events, grouped per inbox in channel order; also say when a held event
-    falls due. One processor per inbox at a time: the inbox row is locked to claim, and
-    an inbox with events still processing is skipped."""
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed delivery, with what processing it needs (read in the claim itself)."""
+
+    id: int
+    inbox_id: int
+    channel: str
+    headers: dict[str, Any]
+    payload: bytes
+    attempts: int
+
+
+async def do_recover_expired(session: AsyncSession, now: datetime) -> None:
+    """Hand back deliveries whose processor died: processing them again is safe (intake
+    dedupes by the message's external id)."""
     await session.execute(
         update(InboundEvent)
         .where(
@@ -177,6 +188,14 @@ async def claim_inbound(
         )
         .values(status=InboundStatus.PENDING, lease_until=None)
     )
+
+
+async def claim_inbound(
+    session: AsyncSession, now: datetime, policy: InboundPolicy
+) -> tuple[list[list[Claimed]], datetime | None]:
+    """Claim due events, grouped per inbox in channel order; also say when a held event
+    falls due. One processor per inbox at a time: the inbox row is locked to claim, and
+    an inbox with events still processing is skipped."""
     waiting = (
         select(InboundEvent.inbox_id)
         .where(InboundEvent.status == InboundStatus.PENDING, InboundEvent.next_attempt_at <= now)
@@ -215,18 +234,21 @@ async def claim_inbound(
         per_inbox.setdefault(row.inbox_id, []).append(_Due(*row))
     ordered = [i for i, events in per_inbox.items() if any(e.order_key for e in events)]
     watermarks: dict[int, int | None] = {}
-    if ordered:
-        watermarks = {
-            row[0]: row[1]
-            for row in await session.execute(
-                select(InboundEvent.inbox_id, func.max(InboundEvent.order_key))
+    for inbox_id in ordered:
+        # The newest handled order key: a backward walk of (inbox_id, order_key) that
+        # stops at the first row not pending, so it stays cheap however long the history.
+        watermarks[inbox_id] = (
+            await session.execute(
+                select(InboundEvent.order_key)
                 .where(
-                    InboundEvent.inbox_id.in_(ordered),
+                    InboundEvent.inbox_id == inbox_id,
+                    InboundEvent.order_key.is_not(None),
                     InboundEvent.status != InboundStatus.PENDING,
                 )
-                .group_by(InboundEvent.inbox_id)
+                .order_by(InboundEvent.order_key.desc())
+                .limit(1)
             )
-        }
+        ).scalar_one_or_none()
     groups: list[list[int]] = []
     held_until: datetime | None = None
     for inbox_id, events in per_inbox.items():
@@ -237,8 +259,13 @@ async def claim_inbound(
         if taken:
             groups.append([e.id for e in taken])
     ids = [i for group in groups for i in group]
-    if ids:
-        await session.execute(
+    if not ids:
+        return [], held_until
+    claimed = {
+        row.id: Claimed(
+            row.id, row.inbox_id, row.channel, dict(row.headers or {}), row.payload, row.attempts
+        )
+        for row in await session.execute(
             update(InboundEvent)
             .where(InboundEvent.id.in_(ids))
             .values(
@@ -246,8 +273,17 @@ async def claim_inbound(
                 lease_until=now + policy.lease,
                 attempts=InboundEvent.attempts + 1,
             )
+            .returning(
+                InboundEvent.id,
+                InboundEvent.inbox_id,
+                InboundEvent.channel,
+                InboundEvent.headers,
+                InboundEvent.payload,
+                InboundEvent.attempts,
+            )
         )
-    return groups, held_until
+    }
+    return [[claimed[i] for i in group] for group in groups], held_until
 
 
 @dataclass(frozen=True)
@@ -276,39 +312,31 @@ class InboundProcessor:
         self._wake = asyncio.Event()
         self._stopping = False
         self._held_until: datetime | None = None
+        self._next_recovery: datetime | None = None
         # Chats seen lately: (inbox, thread key) → their conversation and customer.
         self._threads: dict[tuple[int, str], KnownThread] = {}
 
     async def run_once(self) -> int:
         """Claim and process one round; return how many events were handled."""
         now = utcnow()
+        if self._next_recovery is None or now >= self._next_recovery:
+            await self.db.run(lambda s: do_recover_expired(s, now))
+            self._next_recovery = now + self.policy.recovery_interval
         groups, self._held_until = await self.db.run(lambda s: claim_inbound(s, now, self.policy))
         # Inboxes in parallel, each inbox's events one after another, in order.
         await asyncio.gather(*(self._process_group(group) for group in groups))
         return sum(len(g) for g in groups)
 
-    async def _process_group(self, event_ids: list[int]) -> None:
-        """Process one inbox's claimed events, in order, in one transaction: each event in
-        a savepoint, so one that cannot be stored does not hold back the others."""
-        async with self.db.reading() as session:
-            rows = {
-                row.id: row
-                for row in await session.execute(
-                    select(
-                        InboundEvent.id,
-                        InboundEvent.inbox_id,
-                        InboundEvent.channel,
-                        InboundEvent.headers,
-                        InboundEvent.payload,
-                        InboundEvent.attempts,
-                    ).where(InboundEvent.id.in_(event_ids))
-                )
-            }
+    async def _process_group(self, claimed: list[Claimed]) -> None:
+        """Process one inbox's claimed events, in order: parse and download outside any
+        transaction, then store (see `_store` and `_lanes`)."""
+        event_ids = [row.id for row in claimed]
+        rows = {row.id: row for row in claimed}
         ready: list[tuple[int, list[_Prepared]]] = []
         failures: dict[int, tuple[str, bool]] = {}
         for event_id in event_ids:
             row = rows[event_id]
-            raw = RawInbound(headers=dict(row.headers or {}), query={}, body=row.payload)
+            raw = RawInbound(headers=row.headers, query={}, body=row.payload)
             try:
                 adapter = await self.adapters.for_inbox(row.inbox_id, row.channel)
                 if adapter is None:
@@ -411,8 +439,6 @@ class InboundProcessor:
 
             await self.db.run(retry_later)
 
-    async def process(self, event_id: int) -> None:
-        await self._process_group([event_id])
 
     async def _prepare(
         self, adapter: ChannelAdapter, item: ChannelEvent, attempts: int

@@ -180,6 +180,8 @@ class InboundEvent(Base):
     __table_args__ = (
         UniqueConstraint("inbox_id", "dedupe_key"),
         Index("ix_inbound_events_due", "status", "next_attempt_at"),
+        # The channel-order watermark walks this backwards from the newest key.
+        Index("ix_inbound_events_order", "inbox_id", "order_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -99,6 +99,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("inbound_events", schema=None) as batch_op:
         batch_op.create_index("ix_inbound_events_due", ["status", "next_attempt_at"], unique=False)
+        batch_op.create_index("ix_inbound_events_order", ["inbox_id", "order_key"], unique=False)
 
     op.create_table(
         "email_message_ids",
@@ -258,6 +259,7 @@ def downgrade() -> None:
 
     op.drop_table("email_message_ids")
     with op.batch_alter_table("inbound_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_inbound_events_order")
         batch_op.drop_index("ix_inbound_events_due")
 
     op.drop_table("inbound_events")
