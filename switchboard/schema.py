@@ -3,6 +3,7 @@
 from channels.email import models as email_models
 from conversations import models as conversations_models
 from customers import models as customers_models
+from knowledge_base import models as knowledge_base_models
 from switchboard import models as switchboard_models
 from switchboard.db import Base
 
@@ -12,6 +13,7 @@ __all__ = [
     "conversations_models",
     "customers_models",
     "email_models",
+    "knowledge_base_models",
     "metadata",
     "switchboard_models",
 ]

@@ -1,0 +1,318 @@
+"""Writing and reading articles. Every save appends an ArticleVersion: the history is
+complete, and nothing a caller sends can choose the author, the version or an id."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from knowledge_base.models import STATUSES, Article, ArticleVersion
+from switchboard.db import utcnow
+from switchboard.errors import Conflict, InvalidInput, NotFound
+
+KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,99}$")
+LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$")
+MAX_QUESTION = 500
+MAX_PHRASING = 500
+MAX_PHRASINGS = 100
+MAX_ANSWER = 20_000
+MAX_CATEGORY = 100
+MAX_TAG = 50
+MAX_TAGS = 20
+MAX_NOTE = 500
+# What a caller may set; anything else in a body (id, version, author…) is ignored.
+EDITABLE = ("key", "question", "phrasings", "answer_markdown", "locale", "category", "tags")
+
+
+@dataclass(frozen=True)
+class TrainingArticle:
+    """What the bot trains on: one published article at its current version."""
+
+    key: str
+    article_id: int
+    version: int
+    locale: str
+    question: str
+    phrasings: tuple[str, ...]
+    answer: str
+
+
+def _text(data: Mapping[str, Any], name: str, limit: int, *, required: bool) -> str | None:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise InvalidInput(f"{name} is required")
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a string")
+    value = value.strip()
+    if required and not value:
+        raise InvalidInput(f"{name} must not be empty")
+    if len(value) > limit:
+        raise InvalidInput(f"{name} is longer than {limit} characters")
+    return value
+
+
+def _strings(data: Mapping[str, Any], name: str, limit: int, count: int) -> list[str] | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidInput(f"{name} must be a list of strings")
+    items: list[str] = []
+    for raw in value:
+        item = raw.strip()
+        if len(item) > limit:
+            raise InvalidInput(f"each of {name} must be at most {limit} characters")
+        if item and item not in items:
+            items.append(item)
+    if len(items) > count:
+        raise InvalidInput(f"at most {count} {name}")
+    return items
+
+
+def clean_fields(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
+    """The editable fields of `data`, validated; unknown fields are dropped."""
+    fields: dict[str, Any] = {}
+    key = _text(data, "key", 100, required=creating)
+    if key is not None:
+        if not KEY_RE.match(key):
+            raise InvalidInput("key must be lowercase letters, digits and _ (at most 100)")
+        fields["key"] = key
+    for name, limit in (("question", MAX_QUESTION), ("answer_markdown", MAX_ANSWER)):
+        value = _text(data, name, limit, required=creating or name in data)
+        if value is not None:
+            fields[name] = value
+    locale = _text(data, "locale", 20, required=creating or "locale" in data)
+    if locale is not None:
+        if not LOCALE_RE.match(locale):
+            raise InvalidInput("locale must look like en, zh-Hans or zh-Hant")
+        fields["locale"] = locale
+    category = _text(data, "category", MAX_CATEGORY, required=False)
+    if category is not None:
+        fields["category"] = category
+    phrasings = _strings(data, "phrasings", MAX_PHRASING, MAX_PHRASINGS)
+    if phrasings is not None:
+        fields["phrasings"] = phrasings
+    tags = _strings(data, "tags", MAX_TAG, MAX_TAGS)
+    if tags is not None:
+        fields["tags"] = tags
+    return fields
+
+
+def _note(note: object) -> str:
+    if note is None:
+        return ""
+    if not isinstance(note, str) or len(note) > MAX_NOTE:
+        raise InvalidInput(f"change_note must be a string of at most {MAX_NOTE} characters")
+    return note.strip()
+
+
+def _snapshot(article: Article, author_user_id: int | None, note: str) -> ArticleVersion:
+    return ArticleVersion(
+        article_id=article.id,
+        version=article.version,
+        question=article.question,
+        phrasings=list(article.phrasings),
+        answer_markdown=article.answer_markdown,
+        locale=article.locale,
+        category=article.category,
+        tags=list(article.tags),
+        status=article.status,
+        author_user_id=author_user_id,
+        change_note=note,
+        created_at=article.updated_at,
+    )
+
+
+async def _key_taken(session: AsyncSession, key: str, but: int | None = None) -> bool:
+    query = select(Article.id).where(Article.key == key)
+    if but is not None:
+        query = query.where(Article.id != but)
+    return (await session.execute(query.limit(1))).first() is not None
+
+
+async def do_create_article(
+    session: AsyncSession,
+    data: Mapping[str, Any],
+    *,
+    author_user_id: int | None,
+    change_note: object = None,
+    publish: bool = False,
+) -> Article:
+    fields = clean_fields(data, creating=True)
+    if await _key_taken(session, fields["key"]):
+        raise Conflict(f"an article with key {fields['key']!r} exists")
+    now = utcnow()
+    article = Article(
+        **{"category": "", "tags": [], "phrasings": [], **fields},
+        status="published" if publish else "draft",
+        version=1,
+        created_at=now,
+        updated_at=now,
+        published_at=now if publish else None,
+    )
+    session.add(article)
+    await session.flush()
+    session.add(_snapshot(article, author_user_id, _note(change_note) or "created"))
+    await session.flush()
+    return article
+
+
+async def _locked(session: AsyncSession, article_id: int) -> Article:
+    article = await session.get(Article, article_id, with_for_update=True)
+    if article is None:
+        raise NotFound("article not found")
+    return article
+
+
+async def do_update_article(
+    session: AsyncSession,
+    article_id: int,
+    data: Mapping[str, Any],
+    *,
+    author_user_id: int | None,
+    change_note: object = None,
+) -> Article:
+    """Apply the edit and record it as a new version (even if nothing changed: a save)."""
+    fields = clean_fields(data, creating=False)
+    article = await _locked(session, article_id)
+    if "key" in fields and await _key_taken(session, fields["key"], but=article.id):
+        raise Conflict(f"an article with key {fields['key']!r} exists")
+    for name, value in fields.items():
+        setattr(article, name, value)
+    return await _new_version(session, article, author_user_id, _note(change_note) or "edited")
+
+
+async def _new_version(
+    session: AsyncSession, article: Article, author_user_id: int | None, note: str
+) -> Article:
+    article.version += 1
+    article.updated_at = utcnow()
+    session.add(_snapshot(article, author_user_id, note))
+    await session.flush()
+    return article
+
+
+async def do_publish(
+    session: AsyncSession, article_id: int, *, author_user_id: int | None
+) -> Article:
+    article = await _locked(session, article_id)
+    article.status = "published"
+    article.published_at = utcnow()
+    return await _new_version(session, article, author_user_id, "published")
+
+
+async def do_unpublish(
+    session: AsyncSession, article_id: int, *, author_user_id: int | None
+) -> Article:
+    article = await _locked(session, article_id)
+    article.status = "draft"
+    return await _new_version(session, article, author_user_id, "unpublished")
+
+
+async def get_article(session: AsyncSession, article_id: int) -> Article:
+    article = await session.get(Article, article_id)
+    if article is None:
+        raise NotFound("article not found")
+    return article
+
+
+async def get_article_by_key(session: AsyncSession, key: str) -> Article | None:
+    found = await session.execute(select(Article).where(Article.key == key))
+    return found.scalar_one_or_none()
+
+
+async def list_articles(
+    session: AsyncSession,
+    *,
+    status: str | None = None,
+    locale: str | None = None,
+    ids: list[int] | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[Article]:
+    if status is not None and status not in STATUSES:
+        raise InvalidInput("status must be draft or published")
+    query = select(Article)
+    if status is not None:
+        query = query.where(Article.status == status)
+    if locale is not None:
+        # "zh" covers zh-Hans and zh-Hant; "zh-Hans" only itself.
+        query = query.where(or_(Article.locale == locale, Article.locale.like(f"{locale}-%")))
+    if ids is not None:
+        query = query.where(Article.id.in_(ids))
+    query = query.order_by(Article.id).offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    return list((await session.execute(query)).scalars())
+
+
+async def count_articles(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count(Article.id)))).scalar_one())
+
+
+async def history(session: AsyncSession, article_id: int) -> list[ArticleVersion]:
+    """Every version of the article, oldest first (404 for no article)."""
+    await get_article(session, article_id)
+    found = await session.execute(
+        select(ArticleVersion)
+        .where(ArticleVersion.article_id == article_id)
+        .order_by(ArticleVersion.version)
+    )
+    return list(found.scalars())
+
+
+async def published_training_set(session: AsyncSession) -> list[TrainingArticle]:
+    """Published articles as the bot trains on them (answers as Markdown source)."""
+    return [
+        TrainingArticle(
+            key=a.key,
+            article_id=a.id,
+            version=a.version,
+            locale=a.locale,
+            question=a.question,
+            phrasings=tuple(a.phrasings),
+            answer=a.answer_markdown,
+        )
+        for a in await list_articles(session, status="published")
+    ]
+
+
+def article_view(article: Article) -> dict[str, Any]:
+    return {
+        "id": article.id,
+        "key": article.key,
+        "locale": article.locale,
+        "category": article.category,
+        "tags": list(article.tags),
+        "status": article.status,
+        "version": article.version,
+        "question": article.question,
+        "phrasings": list(article.phrasings),
+        "answer_markdown": article.answer_markdown,
+        "created_at": article.created_at.isoformat(),
+        "updated_at": article.updated_at.isoformat(),
+        "published_at": article.published_at.isoformat() if article.published_at else None,
+    }
+
+
+def version_view(version: ArticleVersion) -> dict[str, Any]:
+    return {
+        "version": version.version,
+        "question": version.question,
+        "phrasings": list(version.phrasings),
+        "answer_markdown": version.answer_markdown,
+        "locale": version.locale,
+        "category": version.category,
+        "tags": list(version.tags),
+        "status": version.status,
+        "author_user_id": version.author_user_id,
+        "change_note": version.change_note,
+        "created_at": version.created_at.isoformat(),
+    }
