@@ -439,7 +439,6 @@ class InboundProcessor:
 
             await self.db.run(retry_later)
 
-
     async def _prepare(
         self, adapter: ChannelAdapter, item: ChannelEvent, attempts: int
     ) -> _Prepared:
