@@ -11,9 +11,11 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from knowledge_base.events import PublishedArticlesChanged
 from knowledge_base.models import STATUSES, Article, ArticleVersion
 from switchboard.db import utcnow
 from switchboard.errors import Conflict, InvalidInput, NotFound
+from switchboard.tx import emit
 
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,99}$")
 LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$")
@@ -161,6 +163,8 @@ async def do_create_article(
     await session.flush()
     session.add(_snapshot(article, author_user_id, _note(change_note) or "created"))
     await session.flush()
+    if publish:
+        _training_changed(session, article, author_user_id)
     return article
 
 
@@ -186,7 +190,15 @@ async def do_update_article(
         raise Conflict(f"an article with key {fields['key']!r} exists")
     for name, value in fields.items():
         setattr(article, name, value)
-    return await _new_version(session, article, author_user_id, _note(change_note) or "edited")
+    await _new_version(session, article, author_user_id, _note(change_note) or "edited")
+    if article.status == "published":
+        _training_changed(session, article, author_user_id)
+    return article
+
+
+def _training_changed(session: AsyncSession, article: Article, author_user_id: int | None) -> None:
+    actor = f"user:{author_user_id}" if author_user_id is not None else "system"
+    emit(session, PublishedArticlesChanged(actor, article.id, article.version))
 
 
 async def _new_version(
@@ -205,15 +217,21 @@ async def do_publish(
     article = await _locked(session, article_id)
     article.status = "published"
     article.published_at = utcnow()
-    return await _new_version(session, article, author_user_id, "published")
+    await _new_version(session, article, author_user_id, "published")
+    _training_changed(session, article, author_user_id)
+    return article
 
 
 async def do_unpublish(
     session: AsyncSession, article_id: int, *, author_user_id: int | None
 ) -> Article:
     article = await _locked(session, article_id)
+    was_published = article.status == "published"
     article.status = "draft"
-    return await _new_version(session, article, author_user_id, "unpublished")
+    await _new_version(session, article, author_user_id, "unpublished")
+    if was_published:
+        _training_changed(session, article, author_user_id)
+    return article
 
 
 async def get_article(session: AsyncSession, article_id: int) -> Article:

@@ -20,7 +20,7 @@ from switchboard.appkeys import DB, SETTINGS
 from switchboard.errors import Forbidden, InvalidInput, NotFound
 from switchboard.inboxes import list_inboxes
 from switchboard.models import Role
-from web import customers_api
+from web import customers_api, kb_api
 from web.access import MAX_ROW_ID, access_conversation_by_id, may_see_inbox, visible_inbox_ids
 from web.auth import require_user
 from web.bodies import read_json_object
@@ -182,4 +182,5 @@ def create_api_app() -> web.Application:
     app.router.add_post("/uploads", upload)
     app.router.add_get("/attachments/{id}", attachment)
     customers_api.setup(app)
+    kb_api.setup(app)
     return app

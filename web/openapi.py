@@ -54,6 +54,7 @@ def document(server_url: str) -> dict[str, Any]:
         "info": {"title": "Switchboard API", "version": "1"},
         "servers": [{"url": server_url.rstrip("/") + "/api/v1"}],
         "paths": {
+            **_kb_paths(),
             "/me": {"get": _op("The calling user", {"type": "object"})},
             "/conversations": {
                 "get": _op(
@@ -198,6 +199,7 @@ def document(server_url: str) -> dict[str, Any]:
                 "session": {"type": "apiKey", "in": "cookie", "name": "sb_session"},
             },
             "schemas": {
+                **_KB_SCHEMAS,
                 "Error": {
                     "type": "object",
                     "properties": {
@@ -328,5 +330,123 @@ def document(server_url: str) -> dict[str, Any]:
                     },
                 },
             },
+        },
+    }
+
+
+_ARTICLE_FIELDS = ("key", "question", "phrasings", "answer_markdown", "locale", "category", "tags")
+_KB_SCHEMAS: dict[str, Any] = {
+    "Article": {
+        "type": "object",
+        "properties": {
+            **{k: {} for k in ("id", "status", "version", "created_at", "updated_at")},
+            **{k: {} for k in ("published_at", "answer_html", "score", *_ARTICLE_FIELDS)},
+        },
+    },
+    "ArticleVersion": {
+        "type": "object",
+        "properties": {
+            k: {}
+            for k in (
+                "version",
+                "status",
+                "author_user_id",
+                "change_note",
+                "created_at",
+                *_ARTICLE_FIELDS[1:],
+            )
+        },
+    },
+    "ArticleWrite": {
+        "type": "object",
+        "description": "Only these fields are read; ids, versions and authors are never"
+        " taken from a body",
+        "properties": {
+            "key": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_]{0,99}$"},
+            "question": {"type": "string", "maxLength": 500},
+            "phrasings": {
+                "type": "array",
+                "maxItems": 100,
+                "items": {"type": "string", "maxLength": 500},
+            },
+            "answer_markdown": {"type": "string", "maxLength": 20000},
+            "locale": {"type": "string", "examples": ["en", "zh-Hans", "zh-Hant"]},
+            "category": {"type": "string", "maxLength": 100},
+            "tags": {"type": "array", "maxItems": 20, "items": {"type": "string", "maxLength": 50}},
+            "change_note": {"type": "string", "maxLength": 500},
+        },
+    },
+}
+
+
+def _admin_only(operation: dict[str, Any]) -> dict[str, Any]:
+    operation["responses"]["403"] = {
+        "description": "Not an admin",
+        "content": {"application/json": {"schema": _ERROR}},
+    }
+    return operation
+
+
+def _kb_paths() -> dict[str, Any]:
+    one = {"type": "object", "properties": {"article": {"$ref": "#/components/schemas/Article"}}}
+    body = {"application/json": {"schema": {"$ref": "#/components/schemas/ArticleWrite"}}}
+
+    def query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": False, "schema": schema}
+
+    return {
+        "/kb/articles": {
+            "get": _op(
+                "Knowledge-base articles (agents and above); with q, best matches first"
+                " (English words and prefixes, Chinese bigrams, traditional = simplified)",
+                {
+                    "type": "object",
+                    "properties": {
+                        "articles": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/Article"},
+                        }
+                    },
+                },
+                params=[
+                    query("status", {"type": "string", "enum": ["draft", "published"]}),
+                    query("locale", {"type": "string"}),
+                    query("q", {"type": "string", "maxLength": 200}),
+                    query("limit", {"type": "integer", "minimum": 0, "maximum": 200}),
+                    query("offset", {"type": "integer", "minimum": 0}),
+                ],
+            ),
+            "post": _admin_only(
+                _op("Create a draft article (admins)", one, body=body, status="201")
+            ),
+        },
+        "/kb/articles/{id}": {
+            "get": _op("An article with its answer rendered as safe HTML", one, params=[_ID]),
+            "patch": _admin_only(
+                _op(
+                    "Edit an article: saved as a new version (admins)", one, params=[_ID], body=body
+                )
+            ),
+        },
+        "/kb/articles/{id}/versions": {
+            "get": _op(
+                "Every version of an article, oldest first, with its author and change note",
+                {
+                    "type": "object",
+                    "properties": {
+                        "versions": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/ArticleVersion"},
+                        }
+                    },
+                },
+                params=[_ID],
+            )
+        },
+        "/kb/articles/{id}/publish": {
+            "post": _admin_only(_op("Publish: the bot answers with it (admins)", one, params=[_ID]))
+        },
+        "/kb/articles/{id}/unpublish": {
+            "post": _admin_only(_op("Back to draft: the bot stops using it", one, params=[_ID]))
         },
     }

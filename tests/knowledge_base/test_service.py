@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from knowledge_base.events import PublishedArticlesChanged
 from knowledge_base.service import (
     do_create_article,
     do_publish,
@@ -90,3 +93,16 @@ async def test_bad_input_is_refused(db: Database) -> None:
             await db.run(lambda s, bad=bad: do_create_article(s, bad, author_user_id=None))
     with pytest.raises(NotFound):
         await db.run(lambda s: do_update_article(s, 999, {}, author_user_id=None))
+
+
+async def test_changes_to_published_content_tell_the_bot_after_commit(db: Database) -> None:
+    draft = await db.run(lambda s: do_create_article(s, HOURS, author_user_id=None))
+    async with db.bus.subscribe(["knowledge_base"]) as subscription:
+        # A draft edit changes nothing the bot trains on: no event.
+        await db.run(lambda s: do_update_article(s, draft.id, {}, author_user_id=None))
+        await db.run(lambda s: do_publish(s, draft.id, author_user_id=None))
+        await db.run(lambda s: do_update_article(s, draft.id, {}, author_user_id=None))
+        await db.run(lambda s: do_unpublish(s, draft.id, author_user_id=None))
+        seen = [await asyncio.wait_for(subscription.get(), 5) for _ in range(3)]
+    assert all(isinstance(e, PublishedArticlesChanged) for e in seen)
+    assert [e.version for e in seen if isinstance(e, PublishedArticlesChanged)] == [3, 4, 5]
