@@ -52,6 +52,21 @@ def _parser() -> argparse.ArgumentParser:
         "set-webhook", help="have Telegram deliver the bot's updates to this hub, with the secret"
     )
     webhook.add_argument("--inbox", default="default", help="the inbox key (default: default)")
+    bot = sub.add_parser("bot", help="the intent bot")
+    bot_sub = bot.add_subparsers(dest="bot_command", required=True)
+    from bot.eval import add_eval_arguments
+
+    add_eval_arguments(
+        bot_sub.add_parser("eval", help="train an engine on a data set and score it")
+    )
+    kb = sub.add_parser("kb", help="the knowledge base")
+    kb_sub = kb.add_subparsers(dest="kb_command", required=True)
+    kb_import = kb_sub.add_parser("import", help="add or update articles from a .json or .csv")
+    kb_import.add_argument("file")
+    kb_export = kb_sub.add_parser("export", help="write every article to a .json or .csv")
+    kb_export.add_argument("file")
+    kb_rasa = kb_sub.add_parser("export-rasa", help="write Rasa 3.x nlu, domain and rules")
+    kb_rasa.add_argument("dir")
     return parser
 
 
@@ -249,6 +264,9 @@ async def _seed_demo(settings: Settings) -> None:
                     )
 
             await db.run(seed)
+        from knowledge_base.commands import seed_demo
+
+        await seed_demo(db)
     finally:
         await engine.dispose()
 
@@ -262,6 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     from switchboard.errors import DomainError
 
+    if args.command == "bot" and args.bot_command == "eval":
+        from bot.eval import run_eval_command
+
+        return run_eval_command(args)  # needs no settings or database
     try:
         settings = load_settings()
         if args.command == "serve":
@@ -316,6 +338,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{row['kind']:<9} {row['key']:<16} {row['name']:<20} {where or ''}")
         elif args.command == "inbox" and args.inbox_command == "show-identity-secret":
             print(asyncio.run(_show_identity_secret(settings, args.inbox)))
+        elif args.command == "kb":
+            from knowledge_base.commands import run as run_kb
+
+            asyncio.run(_require_current_schema(settings))
+            target = args.dir if args.kb_command == "export-rasa" else args.file
+            print(asyncio.run(run_kb(settings, args.kb_command, target)))
     except SettingsError as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
         return 2

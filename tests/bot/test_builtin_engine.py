@@ -1,0 +1,123 @@
+"""The builtin engine: bilingual paraphrases, hand-off phrases, out-of-scope."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bot.engines import create_engine
+from bot.engines.base import (
+    OOS,
+    REQUEST_HUMAN,
+    EngineUnavailable,
+    Prediction,
+    TrainedModel,
+    predict_within,
+)
+from bot.engines.builtin import BuiltinEngine, BuiltinModel, normalise
+from bot.eval import load_examples
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def model() -> BuiltinModel:
+    return BuiltinEngine().train(load_examples(str(FIXTURES / "train.csv")))
+
+
+def test_normalise_maps_traditional_to_simplified_and_folds_case() -> None:
+    assert normalise("轉人工") == normalise("转人工")
+    assert normalise("  Ｈｅｌｌｏ WORLD ") == "hello world"
+
+
+@pytest.mark.parametrize(
+    ("texts", "label"),
+    [
+        (("how can i cancel my order", "我想取消订单", "我想取消訂單"), "cancel_order"),
+        (("what time do you open", "你们几点营业", "你們幾點營業"), "opening_hours"),
+        (("i want a refund", "我要退款", "我要退款，怎麼申請"), "refund"),
+    ],
+)
+def test_english_simplified_and_traditional_paraphrases_reach_one_article(
+    model: BuiltinModel, texts: tuple[str, ...], label: str
+) -> None:
+    assert [model.predict(text).label for text in texts] == [label] * len(texts)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "human",
+        "agent",
+        "real person",
+        "I want to talk to a human",
+        "人工",
+        "转人工",
+        "真人客服",
+        "轉人工",
+        "我要人工服務",
+    ],
+)
+def test_asking_for_a_person_in_any_language_is_request_human(
+    model: BuiltinModel, text: str
+) -> None:
+    assert model.predict(text).label == REQUEST_HUMAN
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "🙂🙂🙂",
+        "zxqv blorf wibble",
+        "what is the capital of france",
+        "how many moons does jupiter have",
+        "今天天气好吗",
+    ],
+)
+def test_gibberish_and_other_topics_hand_off(model: BuiltinModel, text: str) -> None:
+    assert model.predict(text).label == OOS
+
+
+def test_prediction_ranks_real_candidates_best_first(model: BuiltinModel) -> None:
+    prediction = model.predict("where is my parcel")
+    assert prediction.label == "track_order"
+    labels = [label for label, _ in prediction.ranking]
+    confidences = [confidence for _, confidence in prediction.ranking]
+    assert OOS not in labels
+    assert labels[0] == "track_order"
+    assert confidences == sorted(confidences, reverse=True)
+    assert 0 < prediction.confidence <= 1
+
+
+def test_create_engine_by_name() -> None:
+    assert create_engine("builtin").name == "builtin"
+    with pytest.raises(ValueError, match="unknown bot engine"):
+        create_engine("nope")
+
+
+class _SlowModel:
+    async def predict(self, text: str) -> Prediction:
+        await asyncio.sleep(10)
+        return Prediction(label="refund", confidence=1.0)
+
+
+class _DownModel:
+    async def predict(self, text: str) -> Prediction:
+        raise EngineUnavailable("connection refused")
+
+
+def test_a_slow_or_down_engine_means_hand_off_not_silence() -> None:
+    slow = asyncio.run(predict_within(_SlowModel(), "refund", timeout=0.01))
+    down = asyncio.run(predict_within(_DownModel(), "refund", timeout=1))
+    assert (slow.label, slow.fallback) == (OOS, True)
+    assert (down.label, down.fallback) == (OOS, True)
+    assert "connection refused" in down.reason
+
+
+def test_sync_models_are_called_through_the_same_helper(model: TrainedModel) -> None:
+    prediction = asyncio.run(predict_within(model, "转人工", timeout=1))
+    assert prediction.label == REQUEST_HUMAN
