@@ -67,14 +67,6 @@ def _parser() -> argparse.ArgumentParser:
     kb_export.add_argument("file")
     kb_rasa = kb_sub.add_parser("export-rasa", help="write Rasa 3.x nlu, domain and rules")
     kb_rasa.add_argument("dir")
-    kb = sub.add_parser("kb", help="the knowledge base")
-    kb_sub = kb.add_subparsers(dest="kb_command", required=True)
-    kb_import = kb_sub.add_parser("import", help="add or update articles from a .json or .csv")
-    kb_import.add_argument("file")
-    kb_export = kb_sub.add_parser("export", help="write every article to a .json or .csv")
-    kb_export.add_argument("file")
-    kb_rasa = kb_sub.add_parser("export-rasa", help="write Rasa 3.x nlu, domain and rules")
-    kb_rasa.add_argument("dir")
     return parser
 
 
@@ -275,9 +267,6 @@ async def _seed_demo(settings: Settings) -> None:
         from knowledge_base.commands import seed_demo
 
         await seed_demo(db)
-        from knowledge_base.commands import seed_demo
-
-        await seed_demo(db)
     finally:
         await engine.dispose()
 
@@ -349,12 +338,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{row['kind']:<9} {row['key']:<16} {row['name']:<20} {where or ''}")
         elif args.command == "inbox" and args.inbox_command == "show-identity-secret":
             print(asyncio.run(_show_identity_secret(settings, args.inbox)))
-        elif args.command == "kb":
-            from knowledge_base.commands import run as run_kb
-
-            asyncio.run(_require_current_schema(settings))
-            target = args.dir if args.kb_command == "export-rasa" else args.file
-            print(asyncio.run(run_kb(settings, args.kb_command, target)))
         elif args.command == "kb":
             from knowledge_base.commands import run as run_kb
 
