@@ -481,6 +481,7 @@
     else classes.push(msg.direction === 'in' ? 'msg--in' : 'msg--out');
     classes.push('msg--' + String(kind).replace(/[^a-z_-]/gi, ''));
     if (msg.private) classes.push('msg--note');
+    if (msg.deleted_at) classes.push('msg--deleted');
     if (msg.direction === 'out' && !msg.private && msg.delivery_status) {
       classes.push('msg--' + String(msg.delivery_status).replace(/[^a-z_-]/gi, ''));
     }
@@ -548,6 +549,8 @@
     if (msg.author_kind !== 'system') li.appendChild(make('span', 'msg-author', authorLabel(msg)));
 
     var bubble = make('div', 'msg-bubble');
+    // Email: the subject is part of what the customer wrote.
+    if (msg.subject) bubble.appendChild(make('div', 'msg-subject', msg.subject));
     bubble.appendChild(make('div', 'msg-text', msg.text || ''));
     if (Array.isArray(msg.attachments) && msg.attachments.length) {
       bubble.appendChild(renderAttachments(msg.attachments));
@@ -562,6 +565,17 @@
       time.title = fullFormat.format(created);
       meta.appendChild(time);
     }
+    // What happened to the customer's message after it arrived, and mail that no one
+    // should answer automatically (an auto-reply, a bounce, a list).
+    var edited = parseTime(msg.edited_at);
+    if (msg.deleted_at) {
+      meta.appendChild(make('span', 'msg-flag msg-flag--deleted', 'deleted by the customer'));
+    } else if (edited) {
+      var flag = make('span', 'msg-flag', 'edited');
+      flag.title = 'edited ' + fullFormat.format(edited);
+      meta.appendChild(flag);
+    }
+    if (msg.automatic) meta.appendChild(make('span', 'msg-flag', 'automatic mail'));
     var status = msg.delivery_status;
     if (msg.direction === 'out' && !msg.private && status && status !== 'received') {
       var chip = make('span', 'delivery delivery--' + String(status).replace(/[^a-z_-]/gi, ''),
