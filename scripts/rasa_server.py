@@ -326,12 +326,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise RasaError(f"no Rasa in {args.venv}: run `{sys.argv[0]} build` first")
             train(args.data_dir, args.out_dir, args.epochs, args.venv)
         else:
+            # SIGTERM (systemd, `timeout`, CI) ends Rasa too instead of orphaning it.
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
             process, url = start(args.model, args.port, args.venv)
             print(url, flush=True)
             print("SWITCHBOARD_BOT_ENGINE=rasa SWITCHBOARD_RASA_URL=" + url, file=sys.stderr)
             try:
                 process.wait()
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, SystemExit):
                 pass
             finally:
                 stop(process)

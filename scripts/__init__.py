@@ -1,0 +1,1 @@
+"""Operator scripts that run outside the hub (not installed with the package)."""
