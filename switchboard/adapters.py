@@ -59,6 +59,8 @@ class AdapterRegistry:
     # How long a cached adapter is trusted before the row is read again: an admin's
     # change reaches every process within this time.
     RECHECK_SECONDS = 5.0
+    # Longer than any send may take (the outbox cuts a send off at 0.8 × its 60 s lease).
+    RETIRE_AFTER_SECONDS = 60.0
 
     def __init__(
         self,
@@ -74,6 +76,7 @@ class AdapterRegistry:
         self._cache: dict[int, _Cached] = {}
         self._keys: dict[tuple[str, str], int] = {}
         self._lock = asyncio.Lock()
+        self._retiring: dict[ChannelAdapter, asyncio.Task[None]] = {}
 
     def idempotent_kinds(self) -> set[str]:
         return {kind for kind, factory in self.factories.items() if _idempotent(factory)}
@@ -94,10 +97,28 @@ class AdapterRegistry:
         found = await self._load(select(Inbox).where(Inbox.id == inbox_id), inbox_id)
         return None if found is None else found.setup
 
+    def _retire(self, adapter: ChannelAdapter) -> None:
+        """Close a replaced adapter only after a grace period: a send may still be using
+        it, and cutting it off would leave that reply "unconfirmed"."""
+
+        async def close_later() -> None:
+            await asyncio.sleep(self.RETIRE_AFTER_SECONDS)
+            self._retiring.pop(adapter, None)
+            with contextlib.suppress(Exception):
+                await adapter.aclose()
+
+        self._retiring[adapter] = asyncio.create_task(close_later(), name="retire-adapter")
+
     def forget(self, inbox_id: int) -> None:
         self._cache.pop(inbox_id, None)
 
     async def aclose(self) -> None:
+        retired = list(self._retiring.items())
+        self._retiring.clear()
+        for adapter, task in retired:
+            task.cancel()
+            with contextlib.suppress(Exception):
+                await adapter.aclose()
         for cached in self._cache.values():
             with contextlib.suppress(Exception):
                 await cached.adapter.aclose()
@@ -130,8 +151,7 @@ class AdapterRegistry:
             )
             adapter = self.factories[inbox.kind](setup)
             if cached is not None:
-                with contextlib.suppress(Exception):
-                    await cached.adapter.aclose()
+                self._retire(cached.adapter)
             fresh = _Cached(setup, adapter, stamp, now)
             self._cache[inbox.id] = fresh
             self._keys[(inbox.kind, inbox.key)] = inbox.id
