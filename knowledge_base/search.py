@@ -17,9 +17,11 @@ import bisect
 import math
 import re
 import unicodedata
+import weakref
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import opencc
 from sqlalchemy import func, select
@@ -40,12 +42,22 @@ MIN_PREFIX = 2
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
 _TOKEN = re.compile(f"([{_HAN}]+)|([^\\W_{_HAN}]+)")
 _HAN_CHAR = re.compile(f"[{_HAN}]")
+_HAN_RUN = re.compile(f"[{_HAN}]+")
 _t2s = opencc.OpenCC("t2s")
 
 
 def normalise(text: str) -> str:
     """One spelling for every way of writing the same thing."""
-    converted: str = _t2s.convert(unicodedata.normalize("NFKC", text).casefold())
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return _HAN_RUN.sub(lambda run: _simplified(run[0]), folded)
+
+
+@lru_cache(maxsize=65536)
+def _simplified(run: str) -> str:
+    # OpenCC in pure Python is the slow part of indexing; only Chinese runs need it, and
+    # they repeat (phrasings of one question share most words). A whole run converts at
+    # once, so OpenCC still sees multi-character phrases.
+    converted: str = _t2s.convert(run)
     return converted
 
 
@@ -79,6 +91,18 @@ def _is_han(char: str) -> bool:
     return _HAN_CHAR.match(char) is not None
 
 
+def document_terms(question: str, phrasings: Sequence[str], answer: str) -> Counter[str]:
+    """An article's weighted term counts."""
+    counts: Counter[str] = Counter()
+    for term in index_terms(question):
+        counts[term] += QUESTION_WEIGHT
+    for phrasing in phrasings:
+        for term in index_terms(phrasing):
+            counts[term] += PHRASING_WEIGHT
+    counts.update(index_terms(plain_text(answer)))
+    return counts
+
+
 @dataclass(frozen=True)
 class Hit:
     article_id: int
@@ -96,15 +120,13 @@ class SearchIndex:
     @classmethod
     def build(cls, documents: Iterable[tuple[int, str, Sequence[str], str]]) -> SearchIndex:
         """From (article id, question, phrasings, answer Markdown) tuples."""
+        return cls.from_terms({doc[0]: document_terms(*doc[1:]) for doc in documents})
+
+    @classmethod
+    def from_terms(cls, terms: dict[int, Counter[str]]) -> SearchIndex:
+        """From each article's term counts (cheap: no tokenising)."""
         index = cls()
-        for article_id, question, phrasings, answer in documents:
-            counts: Counter[str] = Counter()
-            for term in index_terms(question):
-                counts[term] += QUESTION_WEIGHT
-            for phrasing in phrasings:
-                for term in index_terms(phrasing):
-                    counts[term] += PHRASING_WEIGHT
-            counts.update(index_terms(plain_text(answer)))
+        for article_id, counts in terms.items():
             index.lengths[article_id] = sum(counts.values())
             for term, count in counts.items():
                 index.postings.setdefault(term, {})[article_id] = count
@@ -143,38 +165,63 @@ class SearchIndex:
 
 
 class SearchCache:
-    """One index per process, rebuilt when the articles change."""
+    """One index per process, brought up to date when the articles change. Only new or
+    edited articles are tokenised again (keyed by id and version): after an edit, the
+    next search costs a merge of cached counts, not a re-read of the whole knowledge base."""
 
     def __init__(self) -> None:
         self._index = SearchIndex()
+        self._terms: dict[int, tuple[int, Counter[str]]] = {}
         self._fingerprint: tuple[object, ...] | None = None
         self._lock = asyncio.Lock()
 
     async def index(self, session: AsyncSession) -> SearchIndex:
         # Every save bumps a version; a new article changes the count and the top id.
-        fingerprint = tuple(
-            (
-                await session.execute(
-                    select(func.count(Article.id), func.sum(Article.version), func.max(Article.id))
-                )
-            ).one()
-        )
+        summary = select(func.count(Article.id), func.sum(Article.version), func.max(Article.id))
+        fingerprint = tuple((await session.execute(summary)).one())
         if fingerprint == self._fingerprint:
             return self._index
         async with self._lock:
             if fingerprint != self._fingerprint:
-                rows = await session.execute(
-                    select(Article.id, Article.question, Article.phrasings, Article.answer_markdown)
-                )
-                documents = [(r[0], r[1], list(r[2]), r[3]) for r in rows]
-                self._index = await asyncio.to_thread(SearchIndex.build, documents)
+                await self._refresh(session)
                 self._fingerprint = fingerprint
         return self._index
 
+    async def _refresh(self, session: AsyncSession) -> None:
+        rows = await session.execute(select(Article.id, Article.version))
+        versions = {article_id: version for article_id, version in rows}
+        stale = [i for i, v in versions.items() if self._terms.get(i, (None,))[0] != v]
+        terms = {i: entry for i, entry in self._terms.items() if i in versions}
+        for start in range(0, len(stale), 500):
+            content = await session.execute(
+                select(
+                    Article.id,
+                    Article.version,
+                    Article.question,
+                    Article.phrasings,
+                    Article.answer_markdown,
+                ).where(Article.id.in_(stale[start : start + 500]))
+            )
+            batch = [(r[0], r[1], r[2], list(r[3]), r[4]) for r in content]
+            counted = await asyncio.to_thread(_count_batch, batch)
+            terms.update(counted)
+        self._terms = terms
+        self._index = await asyncio.to_thread(
+            SearchIndex.from_terms, {i: c for i, (_v, c) in terms.items()}
+        )
 
-_cache = SearchCache()
+
+def _count_batch(
+    batch: list[tuple[int, int, str, list[str], str]],
+) -> dict[int, tuple[int, Counter[str]]]:
+    return {row[0]: (row[1], document_terms(row[2], row[3], row[4])) for row in batch}
+
+
+# One cache per engine (a process has one; tests open many databases in one process).
+_caches: weakref.WeakKeyDictionary[object, SearchCache] = weakref.WeakKeyDictionary()
 
 
 async def search_articles(session: AsyncSession, query: str, limit: int = 50) -> list[Hit]:
     """Articles (any status) matching the query, best first."""
-    return (await _cache.index(session)).search(query, limit)
+    cache = _caches.setdefault(session.get_bind(), SearchCache())
+    return (await cache.index(session)).search(query, limit)

@@ -166,3 +166,27 @@ async def test_every_kb_route_is_in_the_openapi_document(client: AppClient) -> N
     described = {p: set(ops) for p, ops in document["paths"].items() if p.startswith("/kb/")}
     assert served == described
     assert "ArticleWrite" in document["components"]["schemas"]
+
+
+async def test_search_follows_edits(client: AppClient, db: Database) -> None:
+    _admin_id, admin, agent = await _admin_and_agent(db)
+    created = await _create(client, admin, key="parking", question="Is there parking?")
+    other = await _create(client, admin, key="wifi", question="Do you have wifi?")
+
+    async def found(query: str) -> list[int]:
+        response = await client.get(f"{API}?q={query}", headers=agent)
+        return [a["id"] for a in (await response.json())["articles"]]
+
+    assert await found("parking") == [created["id"]]
+    await client.patch(
+        f"{API}/{created['id']}",
+        json={
+            "question": "Where can I leave my bicycle?",
+            "phrasings": [],
+            "answer_markdown": "At the rack.",
+        },
+        headers=admin,
+    )
+    assert await found("parking") == []
+    assert await found("bicyc") == [created["id"]]
+    assert await found("wifi") == [other["id"]]
