@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import csv
 import json
+import os
 import random
 import sys
 import time
@@ -191,6 +192,9 @@ async def evaluate(
         prediction = await predict_within(model, example.text, timeout)
         latencies.append(1000 * (time.perf_counter() - begun))
         predicted.append(prediction.label)
+    close = getattr(model, "close", None)
+    if close is not None:  # e.g. the rasa client's HTTP session
+        await close()
     gold = [example.label for example in test]
     accuracy, recall, wrong = score(gold, predicted)
     return EvalReport(
@@ -223,6 +227,12 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=("builtin", "rasa"), default="builtin")
     parser.add_argument("--threshold", type=float, help="builtin: hand off below this confidence")
     parser.add_argument("--margin", type=float, help="builtin: hand off below this top-1 − top-2")
+    parser.add_argument(
+        "--rasa-url",
+        default=os.environ.get("SWITCHBOARD_RASA_URL", ""),
+        help="rasa: the server (default $SWITCHBOARD_RASA_URL); it scores the model it "
+        "serves, trained beforehand from the same data (scripts/rasa_server.py)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -253,9 +263,11 @@ def run_eval_command(args: argparse.Namespace) -> int:
                 else args.threshold,
                 margin=DEFAULT_THRESHOLDS.margin if args.margin is None else args.margin,
             )
+        if args.engine == "rasa":
+            options["url"] = args.rasa_url
         engine = create_engine(args.engine, **options)
         report = asyncio.run(evaluate(engine, train, test))
-    except (DatasetError, EngineUnavailable) as exc:
+    except (DatasetError, EngineUnavailable, ValueError) as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
         return 2
     if args.json:

@@ -79,3 +79,24 @@ def test_cli_rejects_a_file_without_text_and_label(
     bad.write_text("question,answer\nhi,hello\n")
     assert main(["bot", "eval", "--train", str(bad), "--test", TEST]) == 2
     assert "text,label" in capsys.readouterr().err
+
+
+def test_cli_rasa_without_a_server_url_says_so(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SWITCHBOARD_RASA_URL", raising=False)
+    code = main(
+        ["bot", "eval", "--engine", "rasa", "--rasa-url", "", "--train", TRAIN, "--test", TEST]
+    )
+    assert code == 2
+    assert "url" in capsys.readouterr().err.lower()
+
+
+def test_cli_rasa_outage_scores_as_hand_off_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
+    # Port 9 (discard) refuses connections here: every message must hand off.
+    args = ["bot", "eval", "--engine", "rasa", "--rasa-url", "http://127.0.0.1:9"]
+    assert main([*args, "--train", TRAIN, "--test", TEST, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["engine"] == "rasa"
+    assert report["oos_recall"] == 1.0
+    assert report["in_scope_accuracy"] == 0.0
