@@ -17,6 +17,7 @@ from knowledge_base.models import STATUSES, Article
 from knowledge_base.search import search_articles
 from knowledge_base.service import (
     EDITABLE,
+    LOCALE_RE,
     article_view,
     do_create_article,
     do_publish,
@@ -81,8 +82,8 @@ async def articles(request: web.Request) -> web.Response:
     if status is not None and status not in STATUSES:
         raise InvalidInput("status must be draft or published")
     locale = request.query.get("locale") or None
-    if locale is not None and len(locale) > 20:
-        raise InvalidInput("locale is at most 20 characters")
+    if locale is not None and not LOCALE_RE.match(locale):
+        raise InvalidInput("locale must look like en, zh, zh-Hans or zh-Hant")
     query = request.query.get("q", "").strip()
     if len(query) > MAX_QUERY:
         raise InvalidInput(f"q is at most {MAX_QUERY} characters")

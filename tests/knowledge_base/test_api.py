@@ -145,7 +145,14 @@ async def test_bad_input_gets_a_clear_400(
 
 async def test_bad_query_parameters_get_a_400(client: AppClient, db: Database) -> None:
     _admin_id, _admin, agent = await _admin_and_agent(db)
-    for query in ("status=gone", "limit=-1", "limit=1000", "q=" + "x" * 201, "offset=x"):
+    for query in (
+        "status=gone",
+        "locale=z%25",
+        "limit=-1",
+        "limit=1000",
+        "q=" + "x" * 201,
+        "offset=x",
+    ):
         assert (await client.get(f"{API}?{query}", headers=agent)).status == 400, query
 
 
