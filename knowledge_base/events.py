@@ -13,13 +13,14 @@ TOPIC = "knowledge_base"
 @register
 @dataclasses.dataclass(frozen=True)
 class PublishedArticlesChanged(Event):
-    """An article was published, unpublished, or edited while published; the training
-    set (`published_training_set`) is different after this commit."""
+    """Articles were published, unpublished, or edited while published: the training set
+    (`published_training_set`) is different after this commit. One event per
+    transaction, naming every article it changed, so an import of hundreds of articles
+    asks for one retraining, not hundreds."""
 
     type_name: ClassVar[str] = "knowledge_base.published_changed"
 
-    article_id: int
-    version: int
+    article_ids: list[int]
 
     def topics(self) -> tuple[str, ...]:
         return (TOPIC,)

@@ -27,6 +27,7 @@ MAX_CATEGORY = 100
 MAX_TAG = 50
 MAX_TAGS = 20
 MAX_NOTE = 500
+_CHANGED_KEY = "knowledge_base_changed_ids"
 # What a caller may set; anything else in a body (id, version, author…) is ignored.
 EDITABLE = ("key", "question", "phrasings", "answer_markdown", "locale", "category", "tags")
 
@@ -197,8 +198,16 @@ async def do_update_article(
 
 
 def _training_changed(session: AsyncSession, article: Article, author_user_id: int | None) -> None:
+    # The event is queued once per transaction and its list grows in place: it is
+    # serialised only when published, after commit, with every article it changed.
+    pending: list[int] | None = session.info.get(_CHANGED_KEY)
+    if pending is not None:
+        if article.id not in pending:
+            pending.append(article.id)
+        return
+    pending = session.info[_CHANGED_KEY] = [article.id]
     actor = f"user:{author_user_id}" if author_user_id is not None else "system"
-    emit(session, PublishedArticlesChanged(actor, article.id, article.version))
+    emit(session, PublishedArticlesChanged(actor, pending))
 
 
 async def _new_version(

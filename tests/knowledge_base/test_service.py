@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowledge_base.events import PublishedArticlesChanged
 from knowledge_base.service import (
@@ -103,6 +104,19 @@ async def test_changes_to_published_content_tell_the_bot_after_commit(db: Databa
         await db.run(lambda s: do_publish(s, draft.id, author_user_id=None))
         await db.run(lambda s: do_update_article(s, draft.id, {}, author_user_id=None))
         await db.run(lambda s: do_unpublish(s, draft.id, author_user_id=None))
-        seen = [await asyncio.wait_for(subscription.get(), 5) for _ in range(3)]
+
+        async def many(session: AsyncSession) -> None:
+            for n in range(3):
+                await do_create_article(
+                    session, {**HOURS, "key": f"k{n}"}, author_user_id=None, publish=True
+                )
+
+        await db.run(many)
+        # A marker: if the transaction above sent more than one event, it comes late.
+        await db.run(lambda s: do_publish(s, draft.id, author_user_id=None))
+        seen = [await asyncio.wait_for(subscription.get(), 5) for _ in range(5)]
     assert all(isinstance(e, PublishedArticlesChanged) for e in seen)
-    assert [e.version for e in seen if isinstance(e, PublishedArticlesChanged)] == [3, 4, 5]
+    changed = [e.article_ids for e in seen if isinstance(e, PublishedArticlesChanged)]
+    assert changed[:3] == [[draft.id]] * 3
+    assert len(changed[3]) == 3  # one event for the whole transaction
+    assert changed[4] == [draft.id]
