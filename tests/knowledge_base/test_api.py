@@ -197,3 +197,22 @@ async def test_search_follows_edits(client: AppClient, db: Database) -> None:
     assert await found("parking") == []
     assert await found("bicyc") == [created["id"]]
     assert await found("wifi") == [other["id"]]
+
+
+async def test_the_largest_article_fits_and_hostile_markdown_renders_inert(
+    client: AppClient, db: Database
+) -> None:
+    _admin_id, admin, agent = await _admin_and_agent(db)
+    largest = {
+        **HOURS,
+        "question": "问" * 500,
+        "phrasings": [f"{n:03d}" + "说" * 497 for n in range(100)],
+        "answer_markdown": "答" * 19_900
+        + "<script>alert(1)</script>[x](javascript:alert(1))[y](https://ok.example)",
+    }
+    created = await _create(client, admin, **largest)  # sent as \uXXXX escapes: ~420 KB
+    html = (await (await client.get(f"{API}/{created['id']}", headers=agent)).json())["article"][
+        "answer_html"
+    ]
+    assert "<script" not in html and 'href="javascript' not in html  # both shown as text
+    assert html.count("<a ") == 1 and 'href="https://ok.example"' in html
