@@ -12,6 +12,9 @@ this module asks ``POST {url}/model/parse`` what a message means and maps the an
 An article's confidence is P(faq) × P(article | faq): the intent classifier's belief
 that this is a FAQ at all times the selector's belief in the article. That keeps every
 entry of the ranking on one scale, and it errs toward hand-off, which is the cheap mistake.
+Rasa's FallbackClassifier only judges the intent, so gibberish can come back as a
+confident ``faq`` with the selector spread thin over every article: an article under
+``ARTICLE_THRESHOLD`` (the FallbackClassifier's own 0.3) is ``oos`` too.
 
 The server being slow, down, answering 5xx or garbage is never an exception: predict
 returns :func:`base.unavailable` (``oos`` with ``fallback=True`` and the reason), so the
@@ -42,6 +45,7 @@ from bot.engines.base import (
 DEFAULT_TIMEOUT = 2.0  # seconds; a parse takes ~10 ms, so 2 s means the server is in trouble
 RETRIEVAL_INTENT = "faq"
 RANKING_SIZE = 5
+ARTICLE_THRESHOLD = 0.3
 # Rasa's names for "not sure": its out-of-scope intent and FallbackClassifier's verdict.
 _OOS_INTENTS = frozenset({"out_of_scope", "nlu_fallback", OOS})
 # Common Rasa spellings of the built-in intents, for models not trained by kb export-rasa.
@@ -101,7 +105,7 @@ def _selector_ranking(body: Mapping[str, Any]) -> list[tuple[str, float]]:
     return articles
 
 
-def prediction_from_parse(body: Any) -> Prediction:
+def prediction_from_parse(body: Any, article_threshold: float = ARTICLE_THRESHOLD) -> Prediction:
     """Map one ``/model/parse`` answer to a Prediction (raises MalformedParse)."""
     if not isinstance(body, Mapping):
         raise MalformedParse("the answer is not a JSON object")
@@ -133,6 +137,8 @@ def prediction_from_parse(body: Any) -> Prediction:
             return Prediction(label=OOS, confidence=0.0, ranking=tuple(ranking))
         key, p = articles[0]
         confidence = _confidence(intent.get("confidence")) * p
+        if confidence < article_threshold:
+            return Prediction(label=OOS, confidence=confidence, ranking=tuple(ranking))
         return Prediction(label=key, confidence=confidence, ranking=tuple(ranking))
     label = _label(name)
     confidence = _confidence(intent.get("confidence", 0.0))
@@ -151,9 +157,15 @@ class RasaModel:
     standard library instead.
     """
 
-    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        article_threshold: float = ARTICLE_THRESHOLD,
+    ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.article_threshold = article_threshold
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -172,7 +184,7 @@ class RasaModel:
                 if response.status != 200:
                     return unavailable(f"rasa answered HTTP {response.status}")
                 body = await response.json(content_type=None)
-            return prediction_from_parse(body)
+            return prediction_from_parse(body, self.article_threshold)
         except TimeoutError:
             return unavailable(f"rasa did not answer within {self.timeout:g} s")
         except aiohttp.ClientError as exc:
@@ -190,7 +202,7 @@ class RasaModel:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                 body = json.loads(response.read())
-            return prediction_from_parse(body)
+            return prediction_from_parse(body, self.article_threshold)
         except urllib.error.HTTPError as exc:
             return unavailable(f"rasa answered HTTP {exc.code}")
         except (TimeoutError, urllib.error.URLError, ConnectionError) as exc:
@@ -226,6 +238,7 @@ def create_engine(url: str = "", timeout: float = DEFAULT_TIMEOUT) -> RasaEngine
 
 
 __all__ = [
+    "ARTICLE_THRESHOLD",
     "DEFAULT_TIMEOUT",
     "MalformedParse",
     "RasaEngine",

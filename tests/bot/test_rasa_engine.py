@@ -70,6 +70,18 @@ async def test_out_of_scope_and_rasa_fallback_hand_off_but_keep_the_guesses(
     assert confidence == pytest.approx(0.14)
 
 
+async def test_a_sure_faq_with_no_clear_article_hands_off(
+    rasa: tuple[FakeRasa, RasaModel],
+) -> None:
+    # What Rasa makes of gibberish: certainly a FAQ, but the selector is spread thin.
+    fake, model = rasa
+    fake.answer(parse_result("faq", 0.99, articles=[("delivery_time", 0.06), ("warranty", 0.05)]))
+    prediction = await model.predict("zxqv blorp wibble")
+    assert prediction.label == OOS
+    assert not prediction.fallback
+    assert prediction.ranking[0][0] == "delivery_time"
+
+
 async def test_faq_without_a_selected_article_hands_off(rasa: tuple[FakeRasa, RasaModel]) -> None:
     fake, model = rasa
     fake.answer(parse_result("faq", 0.9))

@@ -1,0 +1,46 @@
+"""scripts/rasa_server.py without Rasa: the pipeline it trains with, and the checks that
+keep a half-built environment or a missing export from passing for good ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scripts import rasa_server
+
+
+def test_the_pipeline_is_bilingual_without_a_segmenter_and_falls_back_when_unsure(
+    tmp_path: Path,
+) -> None:
+    config = yaml.safe_load(rasa_server.write_config(tmp_path, epochs=7).read_text())
+    components = {c["name"]: c for c in config["pipeline"]}
+    assert "JiebaTokenizer" not in components
+    char_counts = [c for c in config["pipeline"] if c.get("analyzer") == "char_wb"]
+    assert char_counts == [
+        {"name": "CountVectorsFeaturizer", "analyzer": "char_wb", "min_ngram": 1, "max_ngram": 4}
+    ]
+    assert components["DIETClassifier"]["epochs"] == 7
+    assert components["ResponseSelector"]["retrieval_intent"] == "faq"
+    assert components["FallbackClassifier"] == {
+        "name": "FallbackClassifier",
+        "threshold": 0.3,
+        "ambiguity_threshold": 0.1,
+    }
+
+
+def test_an_environment_without_the_completion_mark_is_not_taken_for_built(
+    tmp_path: Path,
+) -> None:
+    venv = tmp_path / "rasa"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to("/bin/false")
+    assert not rasa_server.is_built(venv)
+    (venv / rasa_server.COMPLETE_MARKER).touch()
+    assert not rasa_server.is_built(venv)  # marked, but rasa does not import
+
+
+def test_training_without_an_export_says_what_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(rasa_server.RasaError, match=r"nlu\.yml is missing"):
+        rasa_server.train(tmp_path / "empty", tmp_path / "out", venv=tmp_path / "venv")
