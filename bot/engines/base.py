@@ -20,7 +20,13 @@ Contract
    ``async predict``. :func:`predict_within` runs either kind with a timeout and
    turns a timeout or an :class:`EngineUnavailable` into an ``oos`` prediction
    flagged ``fallback=True``, so an outage means a hand-off, never silence.
-4. A :class:`Prediction`'s ``label`` is ``oos`` when the engine's own threshold
+4. One label per meaning, not per locale: engines normalise traditional to
+   simplified Chinese, so a ``_zh_hans`` and a ``_zh_hant`` article with the same
+   phrasings are indistinguishable and would split the confidence between them
+   (measured on the demo knowledge base: 0.14 + 0.14 instead of 0.76). Callers
+   train on a topic label shared by an article's locale variants and pick the
+   variant in the customer's locale after prediction.
+5. A :class:`Prediction`'s ``label`` is ``oos`` when the engine's own threshold
    and margin rules say it is unsure; ``ranking`` still lists the best real
    candidates (labels other than ``oos``) with confidences in [0, 1], best first,
    so the agent can see the bot's guesses and the policy can offer choices.
