@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -139,12 +140,17 @@ def apply_thresholds(ranking: Sequence[tuple[str, float]], thresholds: Threshold
 
 
 async def train_model(
-    engine: Engine, examples: Sequence[TrainingExample]
+    engine: Engine,
+    examples: Sequence[TrainingExample],
+    executor: Executor | None = None,
 ) -> TrainedModel | AsyncTrainedModel:
-    """Train with either a sync or an async engine. A sync ``train`` runs in a
-    worker thread so message handling is not blocked while it works."""
+    """Train with either a sync or an async engine. A sync ``train`` runs in
+    ``executor`` (default: the loop's thread pool) so message handling goes on
+    meanwhile. The builtin engine's vectorising is pure Python and holds the GIL,
+    so a server retraining a large knowledge base should pass a
+    ``ProcessPoolExecutor`` (engine, examples and model are picklable)."""
     loop = asyncio.get_running_loop()
-    result = await loop.run_in_executor(None, engine.train, examples)
+    result = await loop.run_in_executor(executor, engine.train, examples)
     if isinstance(result, Awaitable):
         return await result
     return result

@@ -121,3 +121,18 @@ def test_a_slow_or_down_engine_means_hand_off_not_silence() -> None:
 def test_sync_models_are_called_through_the_same_helper(model: TrainedModel) -> None:
     prediction = asyncio.run(predict_within(model, "转人工", timeout=1))
     assert prediction.label == REQUEST_HUMAN
+
+
+def test_training_in_another_process_gives_a_working_model() -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    from bot.engines.base import train_model
+
+    async def train() -> Prediction:
+        with ProcessPoolExecutor(max_workers=1) as pool:
+            trained = await train_model(
+                BuiltinEngine(), load_examples(str(FIXTURES / "train.csv")), pool
+            )
+        return await predict_within(trained, "我想取消訂單", timeout=1)
+
+    assert asyncio.run(train()).label == "cancel_order"
