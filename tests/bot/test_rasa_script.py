@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scripts import rasa_server
+from bot.engines import rasa_server
+from bot.engines.base import TrainingExample
+from bot.engines.rasa_local import training_data
 
 
 def test_the_pipeline_is_bilingual_without_a_segmenter_and_falls_back_when_unsure(
@@ -44,3 +46,25 @@ def test_an_environment_without_the_completion_mark_is_not_taken_for_built(
 def test_training_without_an_export_says_what_is_missing(tmp_path: Path) -> None:
     with pytest.raises(rasa_server.RasaError, match=r"nlu\.yml is missing"):
         rasa_server.train(tmp_path / "empty", tmp_path / "out", venv=tmp_path / "venv")
+
+
+def test_eval_examples_become_rasa_training_data() -> None:
+    data = training_data(
+        [
+            TrainingExample("when are you open", "opening_hours"),
+            TrainingExample("what are your [hours]", "opening_hours"),
+            TrainingExample("转人工", "request_human"),
+            TrainingExample("tell me a joke", "oos"),
+        ]
+    )
+    assert data["nlu.yml"]["nlu"] == [
+        {
+            "intent": "faq/opening_hours",
+            "examples": "- when are you open\n- what are your (hours)\n",
+        },
+        {"intent": "request_human", "examples": "- 转人工\n"},
+        {"intent": "out_of_scope", "examples": "- tell me a joke\n"},
+    ]
+    domain = data["domain.yml"]
+    assert domain["intents"] == ["faq", "nlu_fallback", "out_of_scope", "request_human"]
+    assert domain["responses"] == {"utter_faq/opening_hours": [{"text": "opening_hours"}]}

@@ -1,1 +1,0 @@
-"""Operator scripts that run outside the hub (not installed with the package)."""
