@@ -10,6 +10,9 @@ environment outside the repository and drives it from the outside:
     scripts/rasa_server.py serve var/rasa/models/nlu.tar.gz --port 5005
     SWITCHBOARD_BOT_ENGINE=rasa SWITCHBOARD_RASA_URL=http://127.0.0.1:5005 switchboard serve
 
+For `switchboard bot eval --engine rasa`, `.venv/bin/python scripts/rasa_server.py
+export-examples TRAIN_FILE DIR [--holdout F --seed S]` writes the same training set.
+
 `build` reuses the environment when `rasa` imports from it. scripts/rasa_server.py runs
 this module before the hub's own environment exists (.ci/run), so it uses the standard
 library only.
@@ -299,6 +302,20 @@ def stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
         process.wait()
 
 
+def export_examples(spec: str, data_dir: Path, holdout: float = 0.0, seed: int = 0) -> str:
+    """Write the training part of a `bot eval` data set as Rasa training data, so the
+    server `bot eval --engine rasa` scores was trained on exactly what the builtin is."""
+    # The hub's modules need its environment (PyYAML): imported here, not at the top.
+    from bot.engines.rasa_local import write_training_data
+    from bot.eval import load_examples, stratified_holdout
+
+    examples = load_examples(spec)
+    if holdout:
+        examples, _ = stratified_holdout(examples, holdout, seed)
+    write_training_data(examples, data_dir)
+    return f"{len(examples)} examples written to {data_dir} (nlu.yml, domain.yml)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scripts/rasa_server.py", description=(__doc__ or "").split("\n\n")[0]
@@ -312,6 +329,15 @@ def _parser() -> argparse.ArgumentParser:
     train_p.add_argument("data_dir", type=Path, help="holds nlu.yml and domain.yml")
     train_p.add_argument("out_dir", type=Path, help=f"gets config.yml and {MODEL_NAME}.tar.gz")
     train_p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
+    examples_p = sub.add_parser(
+        "export-examples",
+        help="write a `bot eval` training set (CSV text,label or CLINC150 JSON) as Rasa data "
+        "(runs in the hub's environment)",
+    )
+    examples_p.add_argument("spec", help="as `switchboard bot eval --train`")
+    examples_p.add_argument("data_dir", type=Path, help="gets nlu.yml and domain.yml")
+    examples_p.add_argument("--holdout", type=float, default=0.0, help="as `bot eval`")
+    examples_p.add_argument("--seed", type=int, default=0, help="as `bot eval`")
     serve_p = sub.add_parser("serve", help="run `rasa run --enable-api` on 127.0.0.1")
     serve_p.add_argument("model", type=Path, help="a model from `train`")
     serve_p.add_argument("--port", type=int, default=5005)
@@ -323,6 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "build":
             build(args.venv)
+        elif args.command == "export-examples":
+            print(export_examples(args.spec, args.data_dir, args.holdout, args.seed))
         elif args.command == "train":
             if not is_built(args.venv):
                 raise RasaError(f"no Rasa in {args.venv}: run `{sys.argv[0]} build` first")
