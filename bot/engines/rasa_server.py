@@ -159,7 +159,11 @@ def build(venv: Path = DEFAULT_VENV, log: bool = True) -> Path:
         for message, command in steps:
             if log:
                 print(message, file=sys.stderr, flush=True)
-            if subprocess.run(command, env=rasa_env(), check=False).returncode != 0:
+            try:
+                returncode = subprocess.run(command, env=rasa_env(), check=False).returncode
+            except OSError as error:  # e.g. RASA_PYTHON names no program
+                raise RasaError(f"cannot run {command[0]}: {error}") from error
+            if returncode != 0:
                 raise RasaError(f"failed: {' '.join(command)}")
         complete.touch()
         if not is_built(venv):

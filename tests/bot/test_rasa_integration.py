@@ -1,7 +1,7 @@
 """The rasa engine against a real Rasa 3.6 server, built, trained and started by
 scripts/rasa_server.py: the same path an operator follows.
 
-The session fixture builds Rasa's own Python 3.10 environment (or reuses it: CI builds
+A module fixture builds Rasa's own Python 3.10 environment (or reuses it: CI builds
 it in .ci/run, under ~/.cache/switchboard), imports the bilingual demo knowledge base
 into a fresh SQLite database and exports it with what `switchboard kb import` and
 `switchboard kb export-rasa` run, trains Rasa on that export and serves it on a free
@@ -53,7 +53,8 @@ async def _export_demo_kb(work: Path) -> None:
     await commands.run(settings, "export-rasa", str(work / "data"))
 
 
-@pytest.fixture(scope="session")
+# Module scope: the server (~1 GB) is gone before the rest of the suite runs.
+@pytest.fixture(scope="module")
 def rasa_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         rasa_server.build(log=False)

@@ -68,3 +68,11 @@ def test_eval_examples_become_rasa_training_data() -> None:
     domain = data["domain.yml"]
     assert domain["intents"] == ["faq", "nlu_fallback", "out_of_scope", "request_human"]
     assert domain["responses"] == {"utter_faq/opening_hours": [{"text": "opening_hours"}]}
+
+
+def test_building_without_a_usable_python_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RASA_PYTHON", str(tmp_path / "no-python"))
+    with pytest.raises(rasa_server.RasaError, match="cannot run"):
+        rasa_server.build(tmp_path / "rasa", log=False)
