@@ -15,6 +15,7 @@ from aiohttp import web
 from channels.base import ChannelAdapter, Ignored, InboxSetup, RawInbound, WebhookRejected
 from switchboard.appkeys import FILER, REGISTRY
 from switchboard.db import utcnow
+from web.bodies import read_capped
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +37,10 @@ async def read_raw(request: web.Request) -> RawInbound | web.Response:
     if encoding not in ("", "identity"):
         # Neither Telegram nor Slack compresses; refusing is cheaper than a bomb check.
         return _error(415, "content_encoding", "compressed bodies are not accepted")
-    if request.content_length is not None and request.content_length > MAX_WEBHOOK_BYTES:
+    body = await read_capped(request, MAX_WEBHOOK_BYTES)
+    if body is None:
         return _error(413, "too_large", "body too large")
-    # `read(n)` returns what has arrived so far, not n bytes: read until the end or the cap.
-    body = bytearray()
-    while len(body) <= MAX_WEBHOOK_BYTES:
-        chunk = await request.content.read(MAX_WEBHOOK_BYTES + 1 - len(body))
-        if not chunk:
-            break
-        body += chunk
-    if len(body) > MAX_WEBHOOK_BYTES:
-        return _error(413, "too_large", "body too large")
-    return RawInbound(headers=dict(request.headers), query=dict(request.query), body=bytes(body))
+    return RawInbound(headers=dict(request.headers), query=dict(request.query), body=body)
 
 
 async def file_delivery(
