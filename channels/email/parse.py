@@ -118,6 +118,10 @@ class _Body:
     bounced_ids: list[str] = field(default_factory=list)
 
 
+# HTML beyond this is kept as a file, not converted (see parse_email).
+MAX_HTML_CHARS = 256 * 1024
+
+
 def parse_email(
     raw: bytes,
     *,
@@ -138,8 +142,21 @@ def parse_email(
     body = _Body()
     for part in _leaves(msg, body):
         _take_part(part, body, hint)
-    text, files = _text_and_files(body)
     html_source = "\n".join(body.html)
+    oversized_html = len(html_source) > MAX_HTML_CHARS
+    if oversized_html:
+        # Converting HTML is pure Python on the event loop: megabytes of it would stall
+        # every socket for seconds. The whole original goes along as a download.
+        body.files.insert(
+            0, InboundFile("message.html", "text/html", data=html_source.encode("utf-8"))
+        )
+        body.html = [html_source[:MAX_HTML_CHARS]]
+        html_source = body.html[0]
+    text, files = _text_and_files(body)
+    if oversized_html:
+        text = (text + "\n" if text else "") + (
+            "[the HTML of this email is longer; the full message is attached as message.html]"
+        )
     html = sanitise_html(html_source) if html_source.strip() else None
 
     recipients = _addresses(
@@ -166,7 +183,11 @@ def parse_email(
         references=message_ids(raw_header_values(msg, "References")),
         recipients=recipients,
         bounced_message_ids=tuple(dict.fromkeys(body.bounced_ids)),
-        verified_email=verified_sender(sender, topmost, authserv_id),
+        # Our own SMTP ingress adds no Authentication-Results: whatever such header a mail
+        # brings through it was written by the sender, so it vouches for nothing.
+        verified_email=None
+        if envelope.get("x-received-via") == "smtp"
+        else verified_sender(sender, topmost, authserv_id),
         authentication_results=header_value(msg, "Authentication-Results"),
         sent_at=_date(msg),
     )

@@ -230,3 +230,32 @@ def test_the_benchmark_mail_is_a_50_kb_multipart_gbk_mail() -> None:
     assert event.sender_name == "王喆"
     assert "朱镕基路" in event.text and "发件人" not in event.text
     assert [f.filename for f in event.files] == ["维修单.pdf"]
+
+
+def test_a_huge_html_only_mail_is_cut_for_reading_and_kept_whole_as_a_file() -> None:
+    paragraph = "<p>" + "order status please " * 40 + "</p>\n"
+    html = "<html><body>" + paragraph * 2000 + "</body></html>"  # ~1.6 MB
+    eml = (
+        "From: ann@example.org\r\nTo: support@example.com\r\nSubject: big\r\n"
+        "Message-ID: <big-html@example.org>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/html; charset=utf-8\r\n\r\n" + html
+    ).encode()
+    [event] = adapter().parse(RawInbound(headers={}, query={}, body=eml))
+    assert isinstance(event, InboundMessage)
+    assert "order status please" in event.text
+    assert "message.html" in event.text
+    [original] = [f for f in event.files if f.filename == "message.html"]
+    assert original.data is not None and len(original.data) >= len(html.encode()) - 100
+
+
+def test_authentication_results_brought_through_our_own_ingress_verify_nothing() -> None:
+    # The embedded SMTP ingress writes no Authentication-Results of its own, so a
+    # "dmarc=pass" in such a mail was written by whoever sent it.
+    raw = RawInbound(headers={"x-received-via": "smtp"}, query={}, body=sample("dmarc_pass"))
+    [event] = adapter().parse(raw)
+    assert isinstance(event, InboundMessage)
+    assert event.verified_email is None
+    # The same mail fetched from a mailbox our MTA delivered to is verified.
+    fetched = RawInbound(headers={"x-received-via": "imap"}, query={}, body=sample("dmarc_pass"))
+    [event] = adapter().parse(fetched)
+    assert isinstance(event, InboundMessage) and event.verified_email == "ceo@bank.example"
