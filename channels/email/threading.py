@@ -129,7 +129,12 @@ class EmailThreading(ChannelHooks):
     async def _by_message_ids(
         self, session: AsyncSession, msg: InboundMessage, ids: Sequence[str]
     ) -> Conversation | None:
-        for conversation_id in await self._conversations_by_ids(session, msg.inbox_id, ids, None):
+        # From: is not identity. For a sender nobody vouched for, only Message-IDs we
+        # generated count (only our recipients have seen them); the customer's own
+        # Message-IDs travel in every Cc and forward, so anyone could quote them.
+        direction = None if _verified(msg) else Direction.OUTBOUND.value
+        found = await self._conversations_by_ids(session, msg.inbox_id, ids, direction)
+        for conversation_id in found:
             conversation = await session.get(Conversation, conversation_id)
             if conversation is not None and await _is_customer_of(session, msg, conversation):
                 return conversation
@@ -150,6 +155,10 @@ class EmailThreading(ChannelHooks):
     async def _by_subject_tag(
         self, session: AsyncSession, msg: InboundMessage
     ) -> Conversation | None:
+        # Conversation ids are sequential: a tag is guessable, so it counts only for a
+        # sender whose address the channel verified.
+        if not _verified(msg):
+            return None
         for match in _SUBJECT_TAG.finditer(msg.subject or ""):
             tagged = int(match.group(1))
             if not 0 < tagged <= _MAX_ROW_ID:
@@ -282,6 +291,10 @@ class EmailThreading(ChannelHooks):
                 .where(Conversation.id == msg.conversation_id, Conversation.reply_token.is_(None))
                 .values(reply_token=token)
             )
+
+
+def _verified(msg: InboundMessage) -> bool:
+    return msg.verified_email is not None and msg.verified_email == msg.sender_id
 
 
 async def _is_customer_of(

@@ -125,15 +125,38 @@ async def test_a_forged_in_reply_to_opens_a_new_conversation(hub: EmailHub) -> N
     ]
 
 
-async def test_the_subject_tag_threads_the_customers_own_mail_only(hub: EmailHub) -> None:
+async def test_a_subject_tag_from_an_unverified_sender_opens_a_new_conversation(
+    hub: EmailHub,
+) -> None:
+    # Conversation ids are sequential and From: can be forged, so without a verified
+    # sender the tag is no proof: a mail "from Ann" with Ann's tag starts afresh.
     conversation_id, _our_id, _reply_to = await ann_and_our_answer(hub)
     tagged = f"Re: Printer is on fire [#C-{conversation_id}]"
     await hub.receive(customer_mail("Sent from my other client.", subject=tagged))
-    assert len(await hub.conversations()) == 1
     await hub.receive(customer_mail("Me too!", sender=MALLORY, subject=tagged))
     conversations = await hub.conversations()
-    assert len(conversations) == 2
-    assert [m.text for m in await hub.messages(conversation_id)][-1] == "Sent from my other client."
+    assert len(conversations) == 3
+    assert [m.text for m in await hub.messages(conversation_id)] == [
+        "My printer is on fire.",
+        "Please switch it off.",
+    ]
+
+
+async def test_a_forged_from_quoting_the_customers_own_message_id_starts_afresh(
+    hub: EmailHub,
+) -> None:
+    # Ann's own Message-ID travels in every Cc and forward; only ours prove a reply.
+    conversation_id, _our_id, _reply_to = await ann_and_our_answer(hub)
+    await hub.receive(
+        customer_mail(
+            "Please change my bank details to the ones below.",
+            subject="Re: My printer",
+            in_reply_to="<first@customer.example>",
+            references="<first@customer.example>",
+        )
+    )
+    assert len(await hub.conversations()) == 2
+    assert len(await hub.messages(conversation_id)) == 2
 
 
 @pytest.mark.parametrize("tag", ["[#C-0]", "[#C-2147483648]", "[#C-99999999999999]"])
