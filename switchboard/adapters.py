@@ -77,6 +77,7 @@ class AdapterRegistry:
         self._keys: dict[tuple[str, str], int] = {}
         self._lock = asyncio.Lock()
         self._retiring: dict[ChannelAdapter, asyncio.Task[None]] = {}
+        self._missing: dict[tuple[str, str], float] = {}
 
     def idempotent_kinds(self) -> set[str]:
         return {kind for kind, factory in self.factories.items() if _idempotent(factory)}
@@ -87,11 +88,24 @@ class AdapterRegistry:
 
     async def by_key(self, kind: str, key: str) -> tuple[InboxSetup, ChannelAdapter] | None:
         """The inbox a webhook URL names (`/webhooks/<kind>/<key>`), with its adapter."""
+        if kind not in self.factories:
+            return None
+        # Unknown keys are remembered briefly: a flood of made-up webhook URLs then costs
+        # a dictionary lookup each, not a database query.
+        missed_at = self._missing.get((kind, key))
+        if missed_at is not None and time.monotonic() - missed_at < self.RECHECK_SECONDS:
+            return None
         cached_id = self._keys.get((kind, key))
         found = await self._load(
             select(Inbox).where(Inbox.kind == kind, Inbox.key == key), cached_id
         )
-        return None if found is None else (found.setup, found.adapter)
+        if found is None:
+            if len(self._missing) >= _MISSING_CACHE_SIZE:
+                self._missing.clear()
+            self._missing[(kind, key)] = time.monotonic()
+            return None
+        self._missing.pop((kind, key), None)
+        return found.setup, found.adapter
 
     async def setup_of(self, inbox_id: int) -> InboxSetup | None:
         found = await self._load(select(Inbox).where(Inbox.id == inbox_id), inbox_id)
@@ -130,11 +144,12 @@ class AdapterRegistry:
             cached = self._cache.get(cached_id)
             if cached is not None and now - cached.checked_at < self.RECHECK_SECONDS:
                 return cached
+        # Read outside the lock: only building an adapter needs to be one at a time.
+        async with self.db.reading() as session:
+            inbox = (await session.execute(query)).scalar_one_or_none()  # type: ignore[call-overload]
+        if inbox is None or inbox.kind not in self.factories:
+            return None
         async with self._lock:
-            async with self.db.reading() as session:
-                inbox = (await session.execute(query)).scalar_one_or_none()  # type: ignore[call-overload]
-            if inbox is None or inbox.kind not in self.factories:
-                return None
             stamp = (inbox.updated_at, inbox.credentials, repr(inbox.config))
             cached = self._cache.get(inbox.id)
             if cached is not None and cached.stamp == stamp:
@@ -156,6 +171,9 @@ class AdapterRegistry:
             self._cache[inbox.id] = fresh
             self._keys[(inbox.kind, inbox.key)] = inbox.id
             return fresh
+
+
+_MISSING_CACHE_SIZE = 10_000
 
 
 def _idempotent(factory: AdapterFactory) -> bool:

@@ -55,3 +55,23 @@ async def test_a_changed_inbox_gets_a_new_adapter_and_the_old_one_closes_later(
     assert first.closed is False
     await registry.aclose()
     assert first.closed is True and second.closed is True
+
+
+async def test_unknown_webhook_urls_cost_no_database_query_after_the_first(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = AdapterRegistry(db, CredentialBox(SECRET), {"rec": Recording}, "https://hub")
+    queries = 0
+    reading = db.reading
+
+    def counting() -> Any:
+        nonlocal queries
+        queries += 1
+        return reading()
+
+    monkeypatch.setattr(db, "reading", counting)
+    assert await registry.by_key("nokind", "x") is None
+    assert queries == 0  # a kind we do not serve is refused before any lookup
+    for _ in range(50):
+        assert await registry.by_key("rec", "made-up") is None
+    assert queries == 1
