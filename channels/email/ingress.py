@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 EMAIL = ChannelKind.EMAIL.value
 # Big enough for the attachments people mail in; aiosmtpd stops buffering past it (552).
 DEFAULT_MAX_BYTES = 25 * 1024 * 1024
+# Sessions at once; with the size limit above, a bound on the memory mail can take.
+DEFAULT_MAX_CONNECTIONS = 40
 # RFC 5321 asks servers to take at least 100 recipients; we never need more.
 MAX_RECIPIENTS = 100
 
@@ -197,6 +199,34 @@ async def _file_all(
     ]
 
 
+class _CappedSMTP(SMTP):
+    """aiosmtpd's protocol, refusing connections past the ingress's cap with a 421
+    (a sending MTA retries later): each session may buffer a message of up to
+    `max_bytes`, so their number bounds the memory the ingress can be made to use."""
+
+    def __init__(self, *args: Any, ingress: SmtpIngress, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._ingress = ingress
+        self._counted = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._ingress.open_connections >= self._ingress.max_connections:
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(b"421 4.7.0 Too many connections, try again later\r\n")
+            transport.close()
+            return
+        self._ingress.open_connections += 1
+        self._counted = True
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._counted:
+            return  # refused before aiosmtpd set anything up
+        self._counted = False
+        self._ingress.open_connections -= 1
+        super().connection_lost(exc)
+
+
 class SmtpIngress:
     """The listening server; `start` binds (port 0 picks a free one), `stop` closes."""
 
@@ -210,6 +240,7 @@ class SmtpIngress:
         server_name: str = "switchboard",
         max_bytes: int = DEFAULT_MAX_BYTES,
         timeout: float = 300,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         self.handler = IngressHandler(db, adapters, RecipientBook(db))
         self.host = host
@@ -217,11 +248,14 @@ class SmtpIngress:
         self.server_name = server_name
         self.max_bytes = max_bytes
         self.timeout = timeout
+        self.max_connections = max_connections
+        self.open_connections = 0
         self._server: asyncio.Server | None = None
 
     def _protocol(self) -> SMTP:
-        return SMTP(
+        return _CappedSMTP(
             self.handler,
+            ingress=self,
             data_size_limit=self.max_bytes,
             enable_SMTPUTF8=True,
             # Naming ourselves avoids aiosmtpd's getfqdn(), a DNS lookup per connection.

@@ -7,6 +7,7 @@ that is stored, byte for byte.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -187,3 +188,30 @@ async def test_mail_cannot_be_posted_to_a_webhook_url(
     )
     assert response.status == 404
     assert await filed(db) == []
+
+
+async def test_connections_past_the_cap_are_told_to_come_back_later(db: Database) -> None:
+    registry = AdapterRegistry(db, CredentialBox(SECRET), adapter_factories(), "http://hub")
+    server = SmtpIngress(db, registry, host="127.0.0.1", port=0, max_connections=1)
+    await server.start()
+    try:
+        first_reader, first_writer = await asyncio.open_connection("127.0.0.1", server.port)
+        assert (await first_reader.readline()).startswith(b"220")
+        second_reader, second_writer = await asyncio.open_connection("127.0.0.1", server.port)
+        assert (await second_reader.readline()).startswith(b"421")
+        second_writer.close()
+        first_writer.write(b"QUIT\r\n")
+        await first_writer.drain()
+        assert (await first_reader.readline()).startswith(b"221")
+        first_writer.close()
+        await first_writer.wait_closed()
+        # The slot is free again once the first session has gone.
+        for _ in range(100):
+            if server.open_connections == 0:
+                break
+            await asyncio.sleep(0.01)
+        third_reader, third_writer = await asyncio.open_connection("127.0.0.1", server.port)
+        assert (await third_reader.readline()).startswith(b"220")
+        third_writer.close()
+    finally:
+        await server.stop()
