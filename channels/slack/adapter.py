@@ -35,10 +35,10 @@ from channels.base import (
     RawInbound,
     WebhookRejected,
 )
+from channels.pacing import Clock, Pacer, Sleep
 from channels.slack import events
 from channels.slack.bolt import FileDelivery, bolt_request, build_bolt_app
 from channels.slack.mrkdwn import escaped
-from channels.slack.pacing import ChannelPacer, Clock, Sleep
 from channels.slack.signature import check_signature
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,8 @@ class SlackAdapter:
             token=self.bot_token or None, base_url=self.api_url, retry_handlers=[]
         )
         self.identity = events.BotIdentity()
-        self.pacer = ChannelPacer(clock=clock, sleep=sleep)
+        # About one message per second per channel: Slack's chat.postMessage limit.
+        self.pacer: Pacer[str] = Pacer(lambda _channel: 1.0, clock=clock, sleep=sleep)
         self._bolt: AsyncApp | None = None
         self._http: aiohttp.ClientSession | None = None
 

@@ -32,7 +32,8 @@ from channels.base import (
     RawInbound,
     WebhookRejected,
 )
-from channels.telegram.pacing import Clock, Pacer, Sleep
+from channels.pacing import Clock, Sleep
+from channels.telegram.pacing import telegram_pacer
 from channels.telegram.sending import Part, failure, plan, retry_seconds, scrub
 from channels.telegram.updates import delivery_of, load_update, parse_update
 
@@ -104,7 +105,7 @@ class TelegramAdapter:
         self._secret = setup.credentials.get("webhook_secret", "")
         self._api_url = str(setup.config.get("api_url") or DEFAULT_API_URL).rstrip("/")
         self._clock = clock
-        self._pacer = Pacer(clock, sleep)
+        self._pacer = telegram_pacer(clock, sleep)
         self._bot: Bot | None = None
         self._starting = asyncio.Lock()
         self._progress: OrderedDict[int, tuple[int, str]] = OrderedDict()

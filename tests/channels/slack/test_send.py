@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from channels.base import DeliveryFailed, InboundFile, OutboundFile, OutboundMessage
+from channels.pacing import Pacer
 from channels.slack.adapter import FileRefused, SlackAdapter
-from channels.slack.pacing import ChannelPacer
 from tests.channels.slack.support import inbox_setup
 from tests.fakes.slack_api import FakeSlackApi
 
@@ -145,7 +145,9 @@ async def test_a_long_queue_goes_back_to_the_outbox_instead_of_sleeping() -> Non
     async def no_sleep(seconds: float) -> None:
         return None
 
-    pacer = ChannelPacer(interval=1.0, max_wait=3.0, clock=lambda: now[0], sleep=no_sleep)
+    pacer: Pacer[str] = Pacer(
+        lambda _channel: 1.0, max_wait=3.0, clock=lambda: now[0], sleep=no_sleep
+    )
     for _ in range(4):
         await pacer.wait_turn("C0A")  # slots at 0, 1, 2, 3
     with pytest.raises(DeliveryFailed) as busy:

@@ -13,7 +13,7 @@ from telegram.error import RetryAfter
 
 from channels.base import DeliveryFailed, InboundFile, OutboundFile, OutboundMessage
 from channels.telegram.adapter import TelegramAdapter
-from channels.telegram.pacing import Pacer
+from channels.telegram.pacing import telegram_pacer
 from channels.telegram.sending import OutcomeUnknown, retry_seconds, utf16_len
 from tests.channels.telegram.support import FakeTime, setup_for
 from tests.fakes.telegram_api import (
@@ -223,7 +223,7 @@ async def test_sends_to_one_chat_are_paced_one_per_second(
 
 def test_pacer_limits_groups_chats_and_the_bot_as_a_whole() -> None:
     time = FakeTime()
-    pacer = Pacer(time.clock, time.sleep)
+    pacer = telegram_pacer(time.clock, time.sleep)
     far = time.now + 100
     # Sends at the same moment each take the next slot before waiting.
     assert [pacer.reserve(1, far) for _ in range(3)] == [0, 1.0, 2.0]  # 1/s per chat
