@@ -14,14 +14,13 @@ delivered the other way round still show in the order they were written.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
@@ -64,6 +63,7 @@ from conversations.text import check_message_text
 from customers.models import Identity
 from customers.service import do_resolve_sender
 from switchboard.adapters import AdapterSource
+from switchboard.background import BackgroundWorker
 from switchboard.db import utcnow
 from switchboard.errors import DomainError
 from switchboard.events import InboundWake
@@ -294,7 +294,9 @@ class _Prepared:
     files: Sequence[tuple[InboundFile, bytes | None]] = ()  # None: could not be fetched
 
 
-class InboundProcessor:
+class InboundProcessor(BackgroundWorker):
+    wake_topic: ClassVar[str] = "inbound"
+
     def __init__(
         self,
         db: Database,
@@ -304,13 +306,12 @@ class InboundProcessor:
         policy: InboundPolicy | None = None,
         greeting: str = DEFAULT_GREETING,
     ) -> None:
+        super().__init__(db.bus)
         self.db = db
         self.adapters = adapters
         self.hooks = dict(hooks or {})
         self.policy = policy or InboundPolicy()
         self.greeting = greeting
-        self._wake = asyncio.Event()
-        self._stopping = False
         self._held_until: datetime | None = None
         self._next_recovery: datetime | None = None
         # Chats seen lately: (inbox, thread key) → their conversation and customer.
@@ -568,46 +569,11 @@ class InboundProcessor:
         ceiling = min(self.policy.max_delay, self.policy.base_delay * 2 ** max(event.attempts, 0))
         event.next_attempt_at = utcnow() + timedelta(seconds=random.uniform(ceiling / 2, ceiling))
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-
-    async def _pause(self) -> float:
+    async def pause(self) -> float:
         pause = self.policy.poll_interval
         if self._held_until is not None:
             pause = min(pause, max(0.0, (self._held_until - utcnow()).total_seconds()))
         return pause
-
-    async def run_forever(self) -> None:
-        async with self.db.bus.subscribe(["inbound"]) as wakes:
-            waker = asyncio.create_task(self._forward_wakes(wakes))
-            try:
-                while not self._stopping:
-                    try:
-                        handled = await self.run_once()
-                    except Exception:
-                        log.exception("inbound pass failed; retrying")
-                        handled = 0
-                    if handled:
-                        continue
-                    self._wake.clear()
-                    pause = await self._pause()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), pause)
-            finally:
-                waker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await waker
-
-    async def _forward_wakes(self, wakes: object) -> None:
-        from switchboard.bus import Subscription
-
-        assert isinstance(wakes, Subscription)
-        async for _ in wakes:
-            self._wake.set()
 
 
 class _Permanent(Exception):

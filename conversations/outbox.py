@@ -10,12 +10,12 @@ unconfirmed for an agent to check, because sending twice is worse than asking.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import ClassVar
 
 from sqlalchemy import ColumnElement, Integer, Table, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +38,7 @@ from conversations.models import (
 from conversations.service import attachments_by_message, message_dict
 from customers.models import Identity
 from switchboard.adapters import AdapterSource
+from switchboard.background import BackgroundWorker
 from switchboard.db import UTCDateTime, utcnow
 from switchboard.tx import Database, emit
 
@@ -328,8 +329,10 @@ async def do_recover_expired(
     return len(rows)
 
 
-class OutboxWorker:
+class OutboxWorker(BackgroundWorker):
     """Claims due rows and delivers them; woken by `OutboxWake` events or by its poll."""
+
+    wake_topic: ClassVar[str] = "outbox"
 
     def __init__(
         self,
@@ -339,13 +342,12 @@ class OutboxWorker:
         *,
         hooks: Mapping[str, ChannelHooks] | None = None,
     ) -> None:
+        super().__init__(db.bus)
         self.db = db
         self.adapters = adapters
         self.hooks = dict(hooks or {})
         self.policy = policy or OutboxPolicy()
-        self._wake = asyncio.Event()
         self._next_recovery: datetime | None = None
-        self._stopping = False
 
     async def run_once(self) -> int:
         """Recover expired leases, then claim and deliver one batch; return rows handled."""
@@ -398,8 +400,8 @@ class OutboxWorker:
 
         await self.db.run(record)
 
-    def wake(self) -> None:
-        self._wake.set()
+    async def pause(self) -> float:
+        return await self.next_due_in()
 
     async def next_due_in(self) -> float:
         # A row queued behind one still being sent (maybe by a worker that died, until its
@@ -409,44 +411,3 @@ class OutboxWorker:
         if soonest is None:
             return self.policy.poll_interval
         return max(0.0, min(self.policy.poll_interval, (soonest - utcnow()).total_seconds()))
-
-    async def run_forever(self) -> None:
-        async with self.db.bus.subscribe(["outbox"]) as wakes:
-            waker = asyncio.create_task(self._forward_wakes(wakes))
-            try:
-                while not self._stopping:
-                    try:
-                        handled = await self.run_once()
-                    except Exception:
-                        log.exception("outbox pass failed; retrying")
-                        handled = 0
-                    if handled:
-                        continue
-                    self._wake.clear()
-                    # Ask how long to sleep before creating the wait: a cancellation in
-                    # between must not leave an un-awaited coroutine behind.
-                    pause = await self._safe_next_due()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), pause)
-            finally:
-                waker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await waker
-
-    def stop(self) -> None:
-        """Finish the current pass, then return from `run_forever` (never mid-transaction)."""
-        self._stopping = True
-        self._wake.set()
-
-    async def _safe_next_due(self) -> float:
-        try:
-            return await self.next_due_in()
-        except Exception:
-            return self.policy.poll_interval
-
-    async def _forward_wakes(self, wakes: object) -> None:
-        from switchboard.bus import Subscription
-
-        assert isinstance(wakes, Subscription)
-        async for _ in wakes:
-            self._wake.set()

@@ -1,0 +1,79 @@
+"""The loop of a background worker that claims work from the database.
+
+A pass that did work is followed at once by another; otherwise the worker sleeps until
+its next due time or until a wake-up event on its bus topic arrives from any process
+(the commit that created the work publishes it). `stop` lets the current pass finish —
+never a transaction cut in half — and then `run_forever` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import ClassVar
+
+from switchboard.bus import EventBus, Subscription
+
+log = logging.getLogger(__name__)
+
+# Slept when asking for the next due time itself failed (the database is restarting).
+_FALLBACK_PAUSE = 1.0
+
+
+class BackgroundWorker:
+    wake_topic: ClassVar[str]
+
+    def __init__(self, bus: EventBus) -> None:
+        self._bus = bus
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    async def run_once(self) -> int:
+        """One pass; how much work it handled."""
+        raise NotImplementedError
+
+    async def pause(self) -> float:
+        """Seconds until work may be due, if no wake-up comes first."""
+        raise NotImplementedError
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Finish the current pass, then return from `run_forever` (never mid-transaction)."""
+        self._stopping = True
+        self._wake.set()
+
+    async def run_forever(self) -> None:
+        async with self._bus.subscribe([self.wake_topic]) as wakes:
+            waker = asyncio.create_task(self._forward_wakes(wakes))
+            try:
+                while not self._stopping:
+                    try:
+                        handled = await self.run_once()
+                    except Exception:
+                        log.exception("%s pass failed; retrying", self.wake_topic)
+                        handled = 0
+                    if handled:
+                        continue
+                    self._wake.clear()
+                    # Ask how long to sleep before creating the wait: a cancellation in
+                    # between must not leave an un-awaited coroutine behind.
+                    pause = await self._safe_pause()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), pause)
+            finally:
+                waker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waker
+
+    async def _safe_pause(self) -> float:
+        try:
+            return await self.pause()
+        except Exception:
+            return _FALLBACK_PAUSE
+
+    async def _forward_wakes(self, wakes: Subscription) -> None:
+        async for _ in wakes:
+            self._wake.set()
