@@ -36,10 +36,11 @@ from conversations.models import (
     MessageRevision,
 )
 from switchboard.adapters import StaticAdapters
-from switchboard.db import utcnow
 from switchboard.inboxes import do_ensure_inbox
 from switchboard.tx import Database
+from tests.clock import Clock, clock_for
 from tests.conftest import ClientFactory
+from tests.security.support import tiny_png
 
 KIND = "jsonchan"
 
@@ -109,29 +110,12 @@ class JsonChannel:
         return None
 
 
-PNG = (
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
-    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81"
-    b"\x84\x00\x00\x00\x00IEND\xaeB`\x82"
-)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def now(self) -> datetime:
-        return utcnow() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += timedelta(seconds=seconds)
+PNG = tiny_png()
 
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(inbound, "utcnow", clock.now)
-    return clock
+    return clock_for(inbound, monkeypatch)
 
 
 @pytest.fixture

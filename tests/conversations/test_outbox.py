@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,11 +21,12 @@ from conversations.service import do_intake, do_reply
 from switchboard import accounts
 from switchboard.adapters import StaticAdapters
 from switchboard.bus import InProcessBus
-from switchboard.db import create_engine, create_sessionmaker, utcnow
+from switchboard.db import create_engine, create_sessionmaker
 from switchboard.inboxes import do_ensure_inbox
 from switchboard.models import User
 from switchboard.settings import Settings
 from switchboard.tx import Database
+from tests.clock import Clock, clock_for
 from tests.conftest import AppClient, ClientFactory, create_user
 from tests.fakes.recording_adapter import (
     FAKE_KIND,
@@ -37,24 +38,9 @@ from tests.fakes.recording_adapter import (
 UNCONFIRMED_HINT = "may or may not have reached the customer"
 
 
-class Clock:
-    """The outbox's idea of now, which a test can move forward instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def now(self) -> datetime:
-        return utcnow() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += timedelta(seconds=seconds)
-
-
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(outbox, "utcnow", clock.now)
-    return clock
+    return clock_for(outbox, monkeypatch)
 
 
 @pytest.fixture
