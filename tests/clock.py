@@ -28,3 +28,19 @@ def clock_for(module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> Clock:
     clock = Clock()
     monkeypatch.setattr(module, "utcnow", clock.now)
     return clock
+
+
+class FakeTime:
+    """A monotonic clock and sleep for adapters' pacing: a wait is recorded and moves
+    time on at once, so a test sees the waits without taking them."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 6))
+        self.now += seconds

@@ -12,6 +12,7 @@ from channels.base import DeliveryFailed, InboundFile, OutboundFile, OutboundMes
 from channels.pacing import Pacer
 from channels.slack.adapter import FileRefused, SlackAdapter
 from tests.channels.slack.support import inbox_setup
+from tests.clock import FakeTime
 from tests.fakes.slack_api import FakeSlackApi
 
 
@@ -28,20 +29,6 @@ def reply(thread_key: str, text: str = "Please unplug it.", **fields: Any) -> Ou
         author_kind="agent",
         **fields,
     )
-
-
-class FakeTime:
-    """A clock that moves only when the pacer sleeps: waits are recorded, not taken."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 
 from channels.telegram.adapter import TelegramAdapter
 from tests.channels.telegram.support import SECRET, setup_for
+from tests.clock import FakeTime
 from tests.conftest import AppClient, ClientFactory
 from tests.fakes.telegram_api import TOKEN, FakeTelegramApi
 
@@ -31,6 +32,23 @@ async def telegram_api() -> AsyncIterator[FakeTelegramApi]:
 @pytest.fixture
 async def adapter(telegram_api: FakeTelegramApi) -> AsyncIterator[TelegramAdapter]:
     built = TelegramAdapter(setup_for(telegram_api.url))
+    yield built
+    await built.aclose()
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+async def paced(
+    telegram_api: FakeTelegramApi, fake_time: FakeTime
+) -> AsyncIterator[TelegramAdapter]:
+    """The adapter with its pacing on a fake clock: waits are recorded, not taken."""
+    built = TelegramAdapter(
+        setup_for(telegram_api.url), clock=fake_time.clock, sleep=fake_time.sleep
+    )
     yield built
     await built.aclose()
 

@@ -115,18 +115,3 @@ async def texts_in(db: Database, thread_key: str) -> list[str]:
                 )
             ).scalars()
         )
-
-
-class FakeTime:
-    """The adapter's clock and sleep: waiting moves time on, instantly."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(round(seconds, 6))
-        self.now += seconds

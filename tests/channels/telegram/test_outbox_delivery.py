@@ -4,7 +4,6 @@ agent (SECURITY.md 4: 44). The worker is driven pass by pass; nothing sleeps."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -20,7 +19,7 @@ from switchboard.adapters import StaticAdapters
 from switchboard.db import utcnow
 from switchboard.inboxes import do_ensure_inbox
 from switchboard.tx import Database
-from tests.channels.telegram.support import FakeTime, setup_for
+from tests.clock import FakeTime
 from tests.fakes.telegram_api import (
     FakeTelegramApi,
     blocked,
@@ -45,23 +44,6 @@ async def conversation_id(db: Database) -> int:
         sender_name="Ann Lee",
     )
     return (await db.run(lambda s: do_intake(s, hello))).conversation_id
-
-
-@pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
-
-
-@pytest.fixture
-async def adapter(
-    telegram_api: FakeTelegramApi, fake_time: FakeTime
-) -> AsyncIterator[TelegramAdapter]:
-    # Pacing on a fake clock: the test moves it on instead of waiting.
-    built = TelegramAdapter(
-        setup_for(telegram_api.url), clock=fake_time.clock, sleep=fake_time.sleep
-    )
-    yield built
-    await built.aclose()
 
 
 def worker(db: Database, adapter: TelegramAdapter) -> OutboxWorker:
@@ -103,23 +85,23 @@ async def make_due(db: Database, message_id: int) -> None:
 async def test_flood_control_delays_the_reply_by_retry_after_then_delivers_it_once(
     db: Database,
     conversation_id: int,
-    adapter: TelegramAdapter,
+    paced: TelegramAdapter,
     telegram_api: FakeTelegramApi,
     fake_time: FakeTime,
 ) -> None:
     message_id = await agent_reply(db, conversation_id, "It ships today.")
     telegram_api.script("sendMessage", rate_limited(30))
     before = utcnow()
-    assert await worker(db, adapter).run_once() == 1
+    assert await worker(db, paced).run_once() == 1
 
     row = await outbox_row(db, message_id)
     assert row.status == "pending" and "retry after 30" in (row.last_error or "")
     assert row.next_attempt_at >= before + timedelta(seconds=30)
-    assert await worker(db, adapter).run_once() == 0  # not due yet
+    assert await worker(db, paced).run_once() == 0  # not due yet
 
     await make_due(db, message_id)
     fake_time.now += 30  # the adapter, too, holds that chat until Telegram's time is up
-    assert await worker(db, adapter).run_once() == 1
+    assert await worker(db, paced).run_once() == 1
     row = await outbox_row(db, message_id)
     assert (row.status, row.attempts) == ("sent", 2)
     attempts = telegram_api.calls("sendMessage")
@@ -131,27 +113,27 @@ async def test_flood_control_delays_the_reply_by_retry_after_then_delivers_it_on
 async def test_a_server_error_is_retried_and_delivered(
     db: Database,
     conversation_id: int,
-    adapter: TelegramAdapter,
+    paced: TelegramAdapter,
     telegram_api: FakeTelegramApi,
     status: int,
 ) -> None:
     message_id = await agent_reply(db, conversation_id, "It ships today.")
     telegram_api.script("sendMessage", server_error(status), server_error(status))
     for _ in range(2):
-        assert await worker(db, adapter).run_once() == 1
+        assert await worker(db, paced).run_once() == 1
         assert (await outbox_row(db, message_id)).status == "pending"
         await make_due(db, message_id)
-    assert await worker(db, adapter).run_once() == 1
+    assert await worker(db, paced).run_once() == 1
     row = await outbox_row(db, message_id)
     assert (row.status, row.attempts) == ("sent", 3)
 
 
 async def test_a_blocked_bot_dead_letters_the_reply_and_marks_the_customer_unreachable(
-    db: Database, conversation_id: int, adapter: TelegramAdapter, telegram_api: FakeTelegramApi
+    db: Database, conversation_id: int, paced: TelegramAdapter, telegram_api: FakeTelegramApi
 ) -> None:
     message_id = await agent_reply(db, conversation_id, "It ships today.")
     telegram_api.script("sendMessage", blocked())
-    assert await worker(db, adapter).run_once() == 1
+    assert await worker(db, paced).run_once() == 1
     assert (await outbox_row(db, message_id)).status == "dead"
     async with db.reading() as session:
         reachable = (
@@ -166,11 +148,11 @@ async def test_a_blocked_bot_dead_letters_the_reply_and_marks_the_customer_unrea
 
 
 async def test_an_answer_lost_after_sending_is_left_unconfirmed_not_repeated(
-    db: Database, conversation_id: int, adapter: TelegramAdapter, telegram_api: FakeTelegramApi
+    db: Database, conversation_id: int, paced: TelegramAdapter, telegram_api: FakeTelegramApi
 ) -> None:
     message_id = await agent_reply(db, conversation_id, "It ships today.")
     telegram_api.script("sendMessage", disconnect())
-    assert await worker(db, adapter).run_once() == 1
+    assert await worker(db, paced).run_once() == 1
     assert (await outbox_row(db, message_id)).status == "unconfirmed"
-    assert await worker(db, adapter).run_once() == 0
+    assert await worker(db, paced).run_once() == 0
     assert len(telegram_api.calls("sendMessage")) == 1

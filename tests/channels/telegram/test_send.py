@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import warnings
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 from telegram.error import RetryAfter
@@ -15,7 +15,8 @@ from channels.base import DeliveryFailed, InboundFile, OutboundFile, OutboundMes
 from channels.telegram.adapter import TelegramAdapter
 from channels.telegram.pacing import telegram_pacer
 from channels.telegram.sending import OutcomeUnknown, retry_seconds, utf16_len
-from tests.channels.telegram.support import FakeTime, setup_for
+from tests.channels.telegram.support import setup_for
+from tests.clock import FakeTime
 from tests.fakes.telegram_api import (
     TOKEN,
     FakeTelegramApi,
@@ -48,22 +49,6 @@ def reply(
         author_kind="agent",
         files=files,
     )
-
-
-@pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
-
-
-@pytest.fixture
-async def paced(
-    telegram_api: FakeTelegramApi, fake_time: FakeTime
-) -> AsyncIterator[TelegramAdapter]:
-    built = TelegramAdapter(
-        setup_for(telegram_api.url), clock=fake_time.clock, sleep=fake_time.sleep
-    )
-    yield built
-    await built.aclose()
 
 
 async def test_text_reaches_the_chat_as_written(
