@@ -10,8 +10,6 @@ import pytest
 
 from conversations.models import Conversation, Message
 from customers.models import Customer, CustomerMerge
-from switchboard import accounts
-from switchboard.models import User
 from switchboard.tx import Database
 from tests.conftest import AppClient, create_user, login
 from tests.customers.support import (
@@ -25,19 +23,7 @@ from tests.customers.support import (
     start_session,
     webchat_inbox,
 )
-from tests.security.support import agent_token, bearer, open_widget, send_text
-
-
-async def staff_token(db: Database, email: str, role: str) -> tuple[int, str]:
-    """A user with this role and an API token for them."""
-    user_id = await create_user(db, email, role=role)
-
-    async def issue(session: Any) -> str:
-        user = await session.get(User, user_id)
-        return await accounts.do_create_api_token(session, user, "tests")
-
-    return user_id, await db.run(issue)
-
+from tests.security.support import agent_token, bearer, open_widget, send_text, staff_token
 
 NOT_FOUND = {"error": {"code": "not_found", "message": "customer not found"}}
 

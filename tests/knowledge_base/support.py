@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from switchboard import accounts
-from switchboard.models import User
-from switchboard.tx import Database
-from tests.conftest import create_user
+from tests.security.support import bearer, staff_token
 
 HOURS: dict[str, Any] = {
     "key": "opening_hours",
@@ -19,17 +16,4 @@ HOURS: dict[str, Any] = {
     "tags": ["hours"],
 }
 
-
-async def staff_token(db: Database, email: str, role: str) -> tuple[int, str]:
-    """A user with this role and an API token for them."""
-    user_id = await create_user(db, email, role=role)
-
-    async def issue(session: Any) -> str:
-        user = await session.get(User, user_id)
-        return await accounts.do_create_api_token(session, user, "tests")
-
-    return user_id, await db.run(issue)
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+__all__ = ["bearer", "staff_token"]

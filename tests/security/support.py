@@ -34,15 +34,21 @@ def use_cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(accounts, "_DUMMY_HASH", _CHEAP_DUMMY)
 
 
-async def agent_token(db: Database, email: str = "agent@example.com", name: str = "") -> str:
-    """A new agent and an API bearer token for them."""
-    user_id = await create_user(db, email, name=name)
+async def staff_token(db: Database, email: str, role: str, name: str = "") -> tuple[int, str]:
+    """A new user with this role and an API bearer token for them: (user id, token)."""
+    user_id = await create_user(db, email, role=role, name=name)
 
     async def issue(session: Any) -> str:
         user = await session.get(User, user_id)
         return await accounts.do_create_api_token(session, user, "tests")
 
-    return await db.run(issue)
+    return user_id, await db.run(issue)
+
+
+async def agent_token(db: Database, email: str = "agent@example.com", name: str = "") -> str:
+    """A new agent and an API bearer token for them."""
+    _user_id, token = await staff_token(db, email, "agent", name)
+    return token
 
 
 def bearer(token: str) -> dict[str, str]:

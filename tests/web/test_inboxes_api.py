@@ -6,25 +6,12 @@ from typing import Any
 
 import pytest
 
-from switchboard.models import User
 from switchboard.tx import Database
-from tests.conftest import ClientFactory, create_user
-from tests.security.support import agent_token, bearer
+from tests.conftest import ClientFactory
+from tests.security.support import agent_token, bearer, staff_token
 
 BOT_TOKEN = "123456789:AAHsecret-telegram-token"
 SIGNING = "slack-signing-secret-value"
-
-
-async def admin_token(db: Database) -> str:
-    from switchboard import accounts
-
-    user_id = await create_user(db, "admin@example.com", role="admin")
-
-    async def issue(session: Any) -> str:
-        user = await session.get(User, user_id)
-        return await accounts.do_create_api_token(session, user, "tests")
-
-    return await db.run(issue)
 
 
 @pytest.fixture
@@ -44,7 +31,9 @@ async def channels_client(make_client: ClientFactory) -> Any:
 async def test_each_inbox_shows_its_own_webhook_url_and_no_secret(
     channels_client: Any, db: Database
 ) -> None:
-    response = await channels_client.get("/api/v1/inboxes", headers=bearer(await admin_token(db)))
+    response = await channels_client.get(
+        "/api/v1/inboxes", headers=bearer((await staff_token(db, "admin@example.com", "admin"))[1])
+    )
     assert response.status == 200
     body = await response.text()
     for secret in (BOT_TOKEN, "tg-secret_1", "xoxb-secret-slack-token", SIGNING, "smtp-password"):
