@@ -40,7 +40,6 @@ from channels.base import (
     RawInbound,
     SenderUnreachable,
 )
-from conversations import statements
 from conversations.attachments import check_channel_file, do_store_attachment, human_size
 from conversations.events import MessageUpdated
 from conversations.hooks import ChannelHooks
@@ -57,6 +56,7 @@ from conversations.service import (
     attachments_by_message,
     do_intake,
     do_reply,
+    find_duplicate,
     message_view,
 )
 from conversations.text import check_message_text
@@ -490,14 +490,7 @@ class InboundProcessor(BackgroundWorker):
         notes: list[str] = []
         if item.files:
             # Before storing files: a redelivered message must not leave orphan copies.
-            connection = await session.connection()
-            duplicate = (
-                await connection.execute(
-                    statements.FIND_DUPLICATE,
-                    {"inbox_id": msg.inbox_id, "external_id": msg.external_id},
-                )
-            ).one_or_none()
-            if duplicate is not None:
+            if await find_duplicate(session, msg.inbox_id, msg.external_id) is not None:
                 return
             sender = await do_resolve_sender(
                 session,

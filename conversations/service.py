@@ -229,6 +229,16 @@ def _inbound_row(
     }
 
 
+async def find_duplicate(session: AsyncSession, inbox_id: int, external_id: str) -> Any:
+    """The stored message with this channel id (id, conversation_id, seq), or None."""
+    connection = await session.connection()
+    return (
+        await connection.execute(
+            statements.FIND_DUPLICATE, {"inbox_id": inbox_id, "external_id": external_id}
+        )
+    ).one_or_none()
+
+
 class DuplicateInBatch(Exception):
     """An optimistic intake met a duplicate after taking a seq: roll back and redo carefully."""
 
@@ -250,12 +260,7 @@ async def do_intake(
     text = check_message_text(msg.text, allow_empty=bool(msg.attachments))
     connection = await session.connection()
     if not optimistic:
-        duplicate = (
-            await connection.execute(
-                statements.FIND_DUPLICATE,
-                {"inbox_id": msg.inbox_id, "external_id": msg.external_id},
-            )
-        ).one_or_none()
+        duplicate = await find_duplicate(session, msg.inbox_id, msg.external_id)
         if duplicate is not None:
             return IntakeResult(duplicate.id, duplicate.conversation_id, None, duplicate.seq, True)
     now = utcnow()
