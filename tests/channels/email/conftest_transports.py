@@ -8,17 +8,15 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from typing import Any
 
 from sqlalchemy import select
 
 from conversations.models import InboundEvent, Inbox
 from switchboard.crypto import CredentialBox
-from switchboard.db import utcnow
 from switchboard.inboxes import do_ensure_inbox
 from switchboard.tx import Database
+from tests.channels.email.support import customer_mail
 from tests.conftest import SECRET
 from tests.dovecot import Mailbox
 
@@ -35,17 +33,11 @@ def email_bytes(
     message_id: str | None = None,
     extra: dict[str, str] | None = None,
 ) -> bytes:
-    """A plain customer mail as a mail client would send it (CRLF line ends)."""
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(utcnow())
-    msg["Message-ID"] = message_id or make_msgid(domain="customer.test")
-    for name, value in (extra or {}).items():
-        msg[name] = value
-    msg.set_content(body)
-    return msg.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    """`customer_mail` with these tests' addresses, with CRLF line ends as on the wire."""
+    raw = customer_mail(
+        body, sender=sender, to=to, subject=subject, message_id=message_id, headers=extra
+    )
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 async def email_inbox(
