@@ -198,6 +198,10 @@ class ChannelAdapter(Protocol):
     # True when sending the same idempotency_key twice shows the customer one message.
     # Then a send whose outcome was never recorded is safe to repeat.
     idempotent: ClassVar[bool]
+    # Whether deliveries may arrive at /webhooks/<kind>/<key>. Web chat has its own
+    # socket; email comes only through its transports, whose checks (a known recipient,
+    # a mailbox login) a POST would skip.
+    accepts_webhooks: ClassVar[bool]
 
     def verify(self, raw: RawInbound, now: datetime) -> None: ...
     def delivery(self, raw: RawInbound) -> Delivery: ...

@@ -18,6 +18,7 @@ from tests.conftest import SECRET
 class Recording:
     kind: ClassVar[str] = "rec"
     idempotent: ClassVar[bool] = False
+    accepts_webhooks: ClassVar[bool] = True
 
     def __init__(self, setup: InboxSetup) -> None:
         self.setup = setup

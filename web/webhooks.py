@@ -19,10 +19,6 @@ from web.bodies import read_capped
 
 log = logging.getLogger(__name__)
 
-# Web chat has its own socket; email comes only through the SMTP ingress and IMAP, whose
-# checks (known recipient, mailbox login) a POST here would skip.
-_NO_WEBHOOK = frozenset({"webchat", "email"})
-
 # Telegram updates and Slack events are a few KB; files come by reference, never inline.
 MAX_WEBHOOK_BYTES = 1024 * 1024
 
@@ -69,7 +65,7 @@ async def file_delivery(
 async def receive(request: web.Request) -> web.Response:
     kind, key = request.match_info["kind"], request.match_info["key"]
     found = await request.app[REGISTRY].by_key(kind, key)
-    if found is None or kind in _NO_WEBHOOK:
+    if found is None or not found[1].accepts_webhooks:
         return _error(404, "not_found", "no such webhook")
     raw = await read_raw(request)
     if isinstance(raw, web.Response):

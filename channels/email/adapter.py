@@ -65,6 +65,7 @@ class EmailAdapter:
     kind: ClassVar[str] = "email"
     # A repeated SMTP send is a second mail in the customer's inbox.
     idempotent: ClassVar[bool] = False
+    accepts_webhooks: ClassVar[bool] = False
 
     def __init__(self, setup: InboxSetup) -> None:
         self.setup = setup

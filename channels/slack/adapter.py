@@ -94,6 +94,7 @@ class SlackAdapter:
     kind: ClassVar[str] = "slack"
     # chat.postMessage has no idempotency key: a repeated post is a second message.
     idempotent: ClassVar[bool] = False
+    accepts_webhooks: ClassVar[bool] = True
 
     def __init__(
         self,

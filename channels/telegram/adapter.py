@@ -92,6 +92,7 @@ class TelegramAdapter:
     kind: ClassVar[str] = "telegram"
     # Telegram has no idempotency key: sending a reply twice shows it twice.
     idempotent: ClassVar[bool] = False
+    accepts_webhooks: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -26,6 +26,7 @@ from channels.base import (
 class WebchatAdapter:
     kind: ClassVar[str] = "webchat"
     idempotent: ClassVar[bool] = True
+    accepts_webhooks: ClassVar[bool] = False
 
     def __init__(self, setup: InboxSetup | None = None) -> None:
         self.setup = setup

@@ -50,6 +50,7 @@ class JsonChannel:
 
     kind: ClassVar[str] = KIND
     idempotent: ClassVar[bool] = False
+    accepts_webhooks: ClassVar[bool] = True
 
     def __init__(self, setup: InboxSetup | None = None) -> None:
         self.fetch_failures = 0

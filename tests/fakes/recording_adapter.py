@@ -32,6 +32,7 @@ class RecordingAdapter:
 
     kind: ClassVar[str] = FAKE_KIND
     idempotent: ClassVar[bool] = False
+    accepts_webhooks: ClassVar[bool] = False
 
     def __init__(
         self, *, delay: float = 0.0, name: str = "fake", log: list[SendAttempt] | None = None
