@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -51,6 +52,7 @@ class Posted:
     thread_ts: str | None
     ts: str
     files: list[dict[str, Any]] = field(default_factory=list)
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 @dataclass(frozen=True)
