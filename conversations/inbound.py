@@ -58,10 +58,10 @@ from conversations.service import (
     do_reply,
     find_duplicate,
     message_view,
+    resolve_sender_of,
 )
 from conversations.text import check_message_text
 from customers.models import Identity
-from customers.service import do_resolve_sender
 from switchboard.adapters import AdapterSource
 from switchboard.background import BackgroundWorker
 from switchboard.db import utcnow
@@ -492,14 +492,7 @@ class InboundProcessor(BackgroundWorker):
             # Before storing files: a redelivered message must not leave orphan copies.
             if await find_duplicate(session, msg.inbox_id, msg.external_id) is not None:
                 return
-            sender = await do_resolve_sender(
-                session,
-                inbox_id=msg.inbox_id,
-                channel=msg.channel,
-                external_id=msg.sender_id,
-                display_name=msg.sender_name,
-                verified_email=msg.verified_email,
-            )
+            sender = await resolve_sender_of(session, msg)
             for file, data in item.files:
                 if data is None:
                     notes.append(f"[{file.filename}: could not be downloaded]")

@@ -28,7 +28,7 @@ from conversations.models import (
     OutboxEntry,
 )
 from conversations.text import check_message_text, preview
-from customers.service import do_resolve_sender
+from customers.service import ResolvedSender, do_resolve_sender
 from switchboard.db import utcnow
 from switchboard.errors import InvalidInput, NotFound
 from switchboard.events import OutboxWake
@@ -229,6 +229,18 @@ def _inbound_row(
     }
 
 
+async def resolve_sender_of(session: AsyncSession, msg: InboundMessage) -> ResolvedSender:
+    """The customer (and identity) who sent this message, created if new."""
+    return await do_resolve_sender(
+        session,
+        inbox_id=msg.inbox_id,
+        channel=msg.channel,
+        external_id=msg.sender_id,
+        display_name=msg.sender_name,
+        verified_email=msg.verified_email,
+    )
+
+
 async def find_duplicate(session: AsyncSession, inbox_id: int, external_id: str) -> Any:
     """The stored message with this channel id (id, conversation_id, seq), or None."""
     connection = await session.connection()
@@ -269,14 +281,7 @@ async def do_intake(
         customer_id = known.customer_id
         conversation = await _advance(session, known.conversation_id, text, now, inbound=True)
     if conversation is None:
-        sender = await do_resolve_sender(
-            session,
-            inbox_id=msg.inbox_id,
-            channel=msg.channel,
-            external_id=msg.sender_id,
-            display_name=msg.sender_name,
-            verified_email=msg.verified_email,
-        )
+        sender = await resolve_sender_of(session, msg)
         customer_id = sender.customer_id
         conversation_id = await _open_conversation(session, msg, customer_id)
         conversation = await _advance(session, conversation_id, text, now, inbound=True)
