@@ -1,19 +1,23 @@
 """Imports every package's tables so `Base.metadata` is complete (Alembic, tests)."""
 
+from bot import models as bot_models
 from channels.email import models as email_models
 from conversations import models as conversations_models
 from customers import models as customers_models
 from knowledge_base import models as knowledge_base_models
 from switchboard import models as switchboard_models
 from switchboard.db import Base
+from tickets import models as tickets_models
 
 metadata = Base.metadata
 
 __all__ = [
+    "bot_models",
     "conversations_models",
     "customers_models",
     "email_models",
     "knowledge_base_models",
     "metadata",
     "switchboard_models",
+    "tickets_models",
 ]

@@ -1,0 +1,646 @@
+"""The bot's storage side: claiming pending turns, recording a turn in one
+transaction, hand-back, per-inbox settings and the missed-questions list.
+
+A *pending turn* needs no row of its own: a conversation in a bot-enabled inbox whose
+last message is newer than the bot's ``handled_seq`` has one. So intake does no extra
+work for the bot; the worker finds turns with one query over recently active
+conversations and claims them under a lease (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL; SQLite serialises writers), like the outbox.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.events import BotStateChanged
+from bot.models import BotConversation, BotInboxSettings, BotMode, BotReply
+from bot.policy import (
+    RULE_FIELDS,
+    Answer,
+    BotMemory,
+    BotSettings,
+    Choice,
+    Clarify,
+    CustomerFacts,
+    Handoff,
+    HandoffReason,
+    Rephrase,
+    Rule,
+    Turn,
+)
+from conversations.models import (
+    AuthorKind,
+    Conversation,
+    ConversationStatus,
+    Inbox,
+    Message,
+)
+from conversations.service import do_reply
+from customers.models import Customer
+from knowledge_base.markdown import plain_text, render_answer
+from switchboard.db import utcnow
+from switchboard.errors import Conflict, InvalidInput, NotFound
+from switchboard.tx import emit
+
+# Reasons that mean "the bot did not know": these make the missed-questions list.
+MISSED_REASONS = (
+    HandoffReason.OUT_OF_SCOPE,
+    HandoffReason.SECOND_MISS,
+    HandoffReason.FRUSTRATION,
+)
+MAX_RULES = 50
+# A Telegram command such as /start: the channel answers it, the bot does not.
+_COMMAND_PREFIX = "/"
+
+
+# --- settings -------------------------------------------------------------------------------
+
+
+def settings_from_row(row: BotInboxSettings | None) -> BotSettings:
+    if row is None:
+        return BotSettings()
+    rules = tuple(
+        Rule(field=r["field"], value=r["value"], reason=r.get("reason", "")) for r in row.rules
+    )
+    return BotSettings(row.confidence, row.margin, row.clarify_gap, rules)
+
+
+def settings_view(inbox_id: int, settings: BotSettings, bot_enabled: bool) -> dict[str, Any]:
+    return {
+        "inbox_id": inbox_id,
+        "bot_enabled": bot_enabled,
+        "confidence": settings.confidence,
+        "margin": settings.margin,
+        "clarify_gap": settings.clarify_gap,
+        "rules": [{"field": r.field, "value": r.value, "reason": r.reason} for r in settings.rules],
+    }
+
+
+async def load_inbox_settings(session: AsyncSession, inbox_id: int) -> tuple[Inbox, BotSettings]:
+    inbox = await session.get(Inbox, inbox_id)
+    if inbox is None:
+        raise NotFound("inbox not found")
+    return inbox, settings_from_row(await session.get(BotInboxSettings, inbox_id))
+
+
+def _fraction(data: dict[str, Any], name: str, current: float) -> float:
+    value = data.get(name, current)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidInput(f"{name} must be a number from 0 to 1")
+    if not 0 <= value <= 1:
+        raise InvalidInput(f"{name} must be a number from 0 to 1")
+    return float(value)
+
+
+def check_rules(raw: Any) -> tuple[Rule, ...]:
+    if not isinstance(raw, list):
+        raise InvalidInput("rules must be a list")
+    if len(raw) > MAX_RULES:
+        raise InvalidInput(f"at most {MAX_RULES} rules")
+    rules = []
+    for n, item in enumerate(raw, 1):
+        if not isinstance(item, dict):
+            raise InvalidInput(f"rule {n} must be an object with field, value and reason")
+        field, value, reason = item.get("field"), item.get("value"), item.get("reason", "")
+        if field not in RULE_FIELDS:
+            raise InvalidInput(f"rule {n}: field must be one of {', '.join(RULE_FIELDS)}")
+        if not isinstance(value, str) or not value.strip() or len(value) > 320:
+            raise InvalidInput(f"rule {n}: value must be a non-empty string of at most 320")
+        if not isinstance(reason, str) or len(reason) > 200:
+            raise InvalidInput(f"rule {n}: reason must be a string of at most 200 characters")
+        rules.append(Rule(field=field, value=value.strip(), reason=reason.strip()))
+    return tuple(rules)
+
+
+async def do_update_settings(
+    session: AsyncSession, inbox_id: int, data: dict[str, Any], *, user_id: int
+) -> dict[str, Any]:
+    """Change an inbox's bot switch, thresholds or rules; fields left out keep their value.
+    Everything is checked before anything is written."""
+    inbox, current = await load_inbox_settings(session, inbox_id)
+    enabled = data.get("bot_enabled", inbox.bot_enabled)
+    if not isinstance(enabled, bool):
+        raise InvalidInput("bot_enabled must be true or false")
+    wanted = BotSettings(
+        confidence=_fraction(data, "confidence", current.confidence),
+        margin=_fraction(data, "margin", current.margin),
+        clarify_gap=_fraction(data, "clarify_gap", current.clarify_gap),
+        rules=check_rules(data["rules"]) if "rules" in data else current.rules,
+    )
+    row = await session.get(BotInboxSettings, inbox_id)
+    if row is None:
+        row = BotInboxSettings(inbox_id=inbox_id)
+        session.add(row)
+    row.confidence, row.margin, row.clarify_gap = (
+        wanted.confidence,
+        wanted.margin,
+        wanted.clarify_gap,
+    )
+    row.rules = [{"field": r.field, "value": r.value, "reason": r.reason} for r in wanted.rules]
+    row.updated_by_user_id = user_id
+    row.updated_at = utcnow()
+    inbox.bot_enabled = enabled
+    return settings_view(inbox_id, wanted, enabled)
+
+
+# --- claiming turns -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TurnPolicy:
+    lease: timedelta = timedelta(seconds=60)
+    batch: int = 20
+    poll_interval: float = 2.0
+    # Only conversations active this recently are looked at, so a pass reads an index
+    # range rather than every conversation ever; a turn older than this is left alone.
+    window: timedelta = timedelta(hours=24)
+    engine_timeout: float = 5.0
+
+
+def _insert_missing_state(dialect: str, conversation_ids: Sequence[int]) -> Any:
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    now = utcnow()
+    rows = [
+        {"conversation_id": cid, "mode": BotMode.BOT.value, "handled_seq": 0, "misses": 0,
+         "updated_at": now}
+        for cid in conversation_ids
+    ]  # fmt: skip
+    return (
+        module.insert(BotConversation.__table__)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["conversation_id"])
+    )
+
+
+async def claim_turns(
+    session: AsyncSession, now: datetime, owner: str, policy: TurnPolicy
+) -> list[int]:
+    """Claim conversations with a pending bot turn for this worker (``owner``)."""
+    free = or_(BotConversation.lease_until.is_(None), BotConversation.lease_until < now)
+    candidates = (
+        await session.execute(
+            select(Conversation.id, BotConversation.conversation_id)
+            .join(Inbox, and_(Inbox.id == Conversation.inbox_id, Inbox.bot_enabled.is_(True)))
+            .outerjoin(BotConversation, BotConversation.conversation_id == Conversation.id)
+            .where(
+                Conversation.last_message_at >= now - policy.window,
+                Conversation.status == ConversationStatus.OPEN,
+                or_(
+                    BotConversation.conversation_id.is_(None),
+                    and_(
+                        BotConversation.mode == BotMode.BOT,
+                        Conversation.last_seq > BotConversation.handled_seq,
+                        free,
+                    ),
+                ),
+            )
+            .order_by(Conversation.last_message_at)
+            .limit(policy.batch)
+        )
+    ).all()
+    if not candidates:
+        return []
+    missing = [cid for cid, state in candidates if state is None]
+    if missing:
+        dialect = session.get_bind().dialect.name
+        await session.execute(_insert_missing_state(dialect, missing))
+    ids = [cid for cid, _state in candidates]
+    lockable = list(
+        (
+            await session.execute(
+                select(BotConversation.conversation_id)
+                .where(BotConversation.conversation_id.in_(ids), free)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalars()
+    )
+    if not lockable:
+        return []
+    claimed = await session.execute(
+        update(BotConversation)
+        .where(BotConversation.conversation_id.in_(lockable), free)
+        .values(lease_owner=owner, lease_until=now + policy.lease)
+        .returning(BotConversation.conversation_id)
+    )
+    return sorted(claimed.scalars())
+
+
+# --- one turn -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TurnInput:
+    """What a claimed turn is decided from, read before the engine runs."""
+
+    conversation_id: int
+    inbox_id: int
+    handled_seq: int
+    # The newest message looked at; the turn covers everything up to it.
+    seen_seq: int
+    question_message_id: int | None
+    text: str
+    agent_replied: bool
+    memory: BotMemory
+    customer: CustomerFacts
+    settings: BotSettings
+
+    @property
+    def needs_reply(self) -> bool:
+        return self.question_message_id is not None and not self.agent_replied
+
+
+def _memory(state: BotConversation) -> BotMemory:
+    pending = tuple(
+        Choice(c["topic"], c["title"], float(c["confidence"])) for c in state.pending_choices or []
+    )
+    return BotMemory(misses=state.misses, locale=state.locale, pending=pending)
+
+
+def customer_facts(customer: Customer | None) -> CustomerFacts:
+    """What hand-off rules may look at. Tier and tags are read when the customer record
+    has them (issue 3 adds them); the addresses always exist."""
+    if customer is None:
+        return CustomerFacts()
+    tier = getattr(customer, "tier", None)
+    tags = getattr(customer, "tags", None) or ()
+    emails = tuple(e for e in (customer.email, customer.verified_email) if e)
+    return CustomerFacts(
+        tier=tier if isinstance(tier, str) else None,
+        tags=frozenset(t for t in tags if isinstance(t, str)),
+        emails=emails,
+    )
+
+
+async def load_turn(session: AsyncSession, conversation_id: int, owner: str) -> TurnInput | None:
+    """The claimed turn's input, or None if the claim was lost meanwhile."""
+    state = await session.get(BotConversation, conversation_id)
+    conversation = await session.get(Conversation, conversation_id)
+    if state is None or conversation is None or state.lease_owner != owner:
+        return None
+    messages = list(
+        (
+            await session.execute(
+                select(Message)
+                .where(Message.conversation_id == conversation_id, Message.seq > state.handled_seq)
+                .order_by(Message.seq)
+            )
+        ).scalars()
+    )
+    question: Message | None = None
+    agent_replied = False
+    for message in messages:
+        if message.author_kind == AuthorKind.AGENT and not message.private:
+            agent_replied = True
+            question = None  # answered by a person: nothing left for the bot
+        elif message.author_kind == AuthorKind.CUSTOMER and _answerable(message):
+            question = message
+    settings = settings_from_row(await session.get(BotInboxSettings, conversation.inbox_id))
+    customer = await session.get(Customer, conversation.customer_id)
+    return TurnInput(
+        conversation_id=conversation_id,
+        inbox_id=conversation.inbox_id,
+        handled_seq=state.handled_seq,
+        seen_seq=messages[-1].seq if messages else state.handled_seq,
+        question_message_id=question.id if question is not None else None,
+        text=question.text if question is not None else "",
+        agent_replied=agent_replied,
+        memory=_memory(state),
+        customer=customer_facts(customer),
+        settings=settings,
+    )
+
+
+def _answerable(message: Message) -> bool:
+    text = message.text.strip()
+    # Auto-replies and bounces are never answered (mail loops); nor are bare commands
+    # the channel answers itself (Telegram's /start gets the hub's greeting).
+    if message.automatic or message.deleted_at is not None or not text:
+        return False
+    return not (text.startswith(_COMMAND_PREFIX) and " " not in text)
+
+
+def _reply_text(turn: Turn) -> tuple[str, str | None]:
+    """(plain text for every channel, safe HTML where the page can show it)."""
+    decision = turn.decision
+    if isinstance(decision, Answer):
+        return plain_text(decision.text), render_answer(decision.text)
+    return decision.text, None
+
+
+def _guesses(turn: Turn) -> list[list[Any]]:
+    decision = turn.decision
+    if isinstance(decision, Handoff | Rephrase):
+        return [[label, conf] for label, conf in decision.guesses]
+    if isinstance(decision, Clarify):
+        return [[c.topic, round(c.confidence, 4)] for c in decision.choices]
+    if isinstance(decision, Answer):
+        return [[decision.topic, round(decision.confidence, 4)]]
+    return []
+
+
+def bot_state_view(state: BotConversation | None) -> dict[str, Any]:
+    """The bot's standing in a conversation, as the agent sees it."""
+    if state is None:
+        return {"mode": BotMode.BOT.value, "handoff": None, "pending_choices": []}
+    handoff = None
+    if state.handoff_reason is not None:
+        handoff = {
+            "reason": state.handoff_reason,
+            "detail": state.handoff_detail,
+            "guesses": [
+                {"topic": label, "confidence": conf} for label, conf in state.handoff_guesses or []
+            ],
+            "at": state.handed_off_at.isoformat() if state.handed_off_at else None,
+        }
+    return {
+        "mode": state.mode,
+        "misses": state.misses,
+        "locale": state.locale,
+        "handoff": handoff,
+        "pending_choices": state.pending_choices or [],
+    }
+
+
+class TurnLost(Exception):
+    """Another worker took this turn over (our lease expired): store nothing."""
+
+
+async def do_complete_turn(
+    session: AsyncSession,
+    turn_input: TurnInput,
+    turn: Turn | None,
+    *,
+    owner: str,
+    fingerprint: str | None = None,
+) -> int | None:
+    """Store the bot's reply (through the outbox), its explanation and the new state, and
+    release the claim — all or nothing. Returns the reply's message id, if any."""
+    state = await session.get(BotConversation, turn_input.conversation_id, with_for_update=True)
+    if (
+        state is None
+        or state.lease_owner != owner
+        or state.handled_seq != turn_input.handled_seq
+        or state.mode != BotMode.BOT
+    ):
+        raise TurnLost(str(turn_input.conversation_id))
+    now = utcnow()
+    state.lease_owner = None
+    state.lease_until = None
+    state.updated_at = now
+    state.handled_seq = turn_input.seen_seq
+    if turn_input.agent_replied:
+        _hand_off(state, HandoffReason.AGENT_REPLIED, "an agent answered the customer", [], now)
+        _emit_state(session, turn_input, state)
+        return None
+    if turn is None:
+        return None
+    decision = turn.decision
+    text, html = _reply_text(turn)
+    reply = await do_reply(
+        session,
+        conversation_id=turn_input.conversation_id,
+        text=text,
+        author_kind=AuthorKind.BOT,
+    )
+    reply.html = html
+    answer = decision if isinstance(decision, Answer) else None
+    session.add(
+        BotReply(
+            message_id=reply.id,
+            conversation_id=turn_input.conversation_id,
+            inbox_id=turn_input.inbox_id,
+            question_message_id=turn_input.question_message_id,
+            kind=decision.kind.value,
+            topic=answer.topic if answer else None,
+            article_id=answer.article.article_id if answer else None,
+            article_version=answer.article.version if answer else None,
+            confidence=round(answer.confidence, 4) if answer else None,
+            locale=turn.memory.locale,
+            reason=decision.reason.value if isinstance(decision, Handoff) else None,
+            guesses=_guesses(turn),
+            model_fingerprint=fingerprint,
+            created_at=now,
+        )
+    )
+    state.misses = turn.memory.misses
+    state.locale = turn.memory.locale
+    state.pending_choices = [
+        {"topic": c.topic, "title": c.title, "confidence": round(c.confidence, 4)}
+        for c in turn.memory.pending
+    ] or None
+    if isinstance(decision, Handoff):
+        guesses = [[label, conf] for label, conf in decision.guesses]
+        _hand_off(state, decision.reason, decision.detail, guesses, now)
+        await _note_for_agents(session, turn_input.conversation_id, decision)
+        await open_ticket_for_handoff(session, turn_input.conversation_id, decision)
+        _emit_state(session, turn_input, state)
+    # The bot's own reply is now the newest message: nothing is pending until the
+    # customer writes again (unless they already did while the engine ran).
+    state.handled_seq = await _newest_seq_unless_customer_wrote(session, turn_input, reply.seq)
+    return reply.id
+
+
+async def _newest_seq_unless_customer_wrote(
+    session: AsyncSession, turn_input: TurnInput, reply_seq: int
+) -> int:
+    wrote_meanwhile = (
+        await session.execute(
+            select(Message.id)
+            .where(
+                Message.conversation_id == turn_input.conversation_id,
+                Message.seq > turn_input.seen_seq,
+                Message.seq < reply_seq,
+                Message.author_kind == AuthorKind.CUSTOMER,
+            )
+            .limit(1)
+        )
+    ).first()
+    return turn_input.seen_seq if wrote_meanwhile else reply_seq
+
+
+def _hand_off(
+    state: BotConversation, reason: HandoffReason, detail: str, guesses: list[Any], now: datetime
+) -> None:
+    state.mode = BotMode.HUMAN
+    state.misses = 0
+    state.pending_choices = None
+    state.handoff_reason = reason.value
+    state.handoff_detail = detail[:500]
+    state.handoff_guesses = guesses
+    state.handed_off_at = now
+
+
+def _emit_state(session: AsyncSession, turn_input: TurnInput, state: BotConversation) -> None:
+    emit(
+        session,
+        BotStateChanged(
+            actor="bot:0",
+            conversation_id=turn_input.conversation_id,
+            inbox_id=turn_input.inbox_id,
+            bot=bot_state_view(state),
+        ),
+    )
+
+
+async def _note_for_agents(session: AsyncSession, conversation_id: int, handoff: Handoff) -> None:
+    """An internal note in the conversation: why the bot handed off and what it guessed."""
+    guesses = ", ".join(f"{label} ({conf:.2f})" for label, conf in handoff.guesses) or "none"
+    text = f"Bot handed off: {handoff.reason.value} — {handoff.detail}. Best guesses: {guesses}."
+    await do_reply(
+        session,
+        conversation_id=conversation_id,
+        text=text,
+        author_kind=AuthorKind.SYSTEM,
+        private=True,
+    )
+
+
+async def open_ticket_for_handoff(
+    session: AsyncSession, conversation_id: int, handoff: Handoff
+) -> None:
+    """ISSUE 5 CALL SITE — the one place a hand-off opens a ticket. `tickets.service.
+    do_open_for_conversation` does not exist yet (helper E is building it); once it
+    does, this becomes:
+
+        await do_open_for_conversation(session, conversation_id=conversation_id,
+            source="bot_handoff", reason=handoff.reason.value, actor="bot:0")
+    """
+
+
+# --- hand-back, views, missed questions --------------------------------------------------------
+
+
+async def do_hand_back(
+    session: AsyncSession, conversation_id: int, *, user_id: int
+) -> dict[str, Any]:
+    """An agent gives the conversation back to the bot: it answers the customer's next
+    message, not anything said before."""
+    conversation = await session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise NotFound("conversation not found")
+    inbox = await session.get(Inbox, conversation.inbox_id)
+    if inbox is None or not inbox.bot_enabled:
+        raise Conflict("the bot is off in this conversation's inbox", code="bot_disabled")
+    state = await session.get(BotConversation, conversation_id, with_for_update=True)
+    if state is None:
+        state = BotConversation(conversation_id=conversation_id)
+        session.add(state)
+    elif state.mode == BotMode.BOT:
+        raise Conflict("the bot already has this conversation", code="already_bot")
+    state.mode = BotMode.BOT
+    state.misses = 0
+    state.pending_choices = None
+    state.handoff_reason = None
+    state.handoff_detail = None
+    state.handoff_guesses = None
+    state.handed_off_at = None
+    state.lease_owner = None
+    state.lease_until = None
+    state.updated_at = utcnow()
+    note = await do_reply(
+        session,
+        conversation_id=conversation_id,
+        text="Handed back to the bot.",
+        author_kind=AuthorKind.SYSTEM,
+        author_user_id=user_id,
+        private=True,
+    )
+    state.handled_seq = note.seq
+    view = bot_state_view(state)
+    emit(
+        session,
+        BotStateChanged(
+            actor=f"agent:{user_id}",
+            conversation_id=conversation_id,
+            inbox_id=conversation.inbox_id,
+            bot=view,
+        ),
+    )
+    return view
+
+
+async def conversation_bot_view(session: AsyncSession, conversation_id: int) -> dict[str, Any]:
+    """The bot's state plus the explanation of each bot message in the conversation."""
+    state = await session.get(BotConversation, conversation_id)
+    replies = (
+        await session.execute(
+            select(BotReply)
+            .where(BotReply.conversation_id == conversation_id)
+            .order_by(BotReply.message_id)
+        )
+    ).scalars()
+    return {**bot_state_view(state), "replies": [reply_view(r) for r in replies]}
+
+
+def reply_view(reply: BotReply) -> dict[str, Any]:
+    return {
+        "message_id": reply.message_id,
+        "question_message_id": reply.question_message_id,
+        "kind": reply.kind,
+        "topic": reply.topic,
+        "article_id": reply.article_id,
+        "article_version": reply.article_version,
+        "confidence": reply.confidence,
+        "locale": reply.locale,
+        "reason": reply.reason,
+        "guesses": [{"topic": label, "confidence": conf} for label, conf in reply.guesses],
+        "created_at": reply.created_at.isoformat(),
+    }
+
+
+def _missed() -> Any:
+    return or_(
+        BotReply.kind.in_(["clarify", "rephrase"]),
+        and_(BotReply.kind == "handoff", BotReply.reason.in_([r.value for r in MISSED_REASONS])),
+    )
+
+
+async def missed_questions(
+    session: AsyncSession, *, inbox_ids: Sequence[int] | None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Customer messages the bot could not answer (out of scope, unsure, clarify, hand-off
+    for a miss), newest first, with its best guesses: material for new phrasings."""
+    question = Message.__table__.alias("question")
+    query = (
+        select(BotReply, question.c.text)
+        .join(question, question.c.id == BotReply.question_message_id)
+        .where(_missed(), BotReply.dismissed_at.is_(None))
+        .order_by(BotReply.created_at.desc(), BotReply.message_id.desc())
+        .limit(limit)
+    )
+    if inbox_ids is not None:
+        query = query.where(BotReply.inbox_id.in_(list(inbox_ids)))
+    rows = (await session.execute(query)).all()
+    return [
+        {
+            "id": reply.message_id,
+            "conversation_id": reply.conversation_id,
+            "inbox_id": reply.inbox_id,
+            "question": text,
+            "kind": reply.kind,
+            "reason": reply.reason,
+            "locale": reply.locale,
+            "guesses": [{"topic": label, "confidence": conf} for label, conf in reply.guesses],
+            "created_at": reply.created_at.isoformat(),
+        }
+        for reply, text in rows
+    ]
+
+
+async def do_dismiss_missed(
+    session: AsyncSession, reply_message_id: int, *, user_id: int, inbox_ids: Sequence[int] | None
+) -> None:
+    reply = await session.get(BotReply, reply_message_id)
+    if reply is None or (inbox_ids is not None and reply.inbox_id not in inbox_ids):
+        raise NotFound("missed question not found")
+    if reply.dismissed_at is None:
+        reply.dismissed_at = utcnow()
+        reply.dismissed_by_user_id = user_id
