@@ -1,5 +1,6 @@
 """Imports every package's tables so `Base.metadata` is complete (Alembic, tests)."""
 
+from bot import models as bot_models
 from channels.email import models as email_models
 from conversations import models as conversations_models
 from customers import models as customers_models
@@ -11,6 +12,7 @@ from tickets import models as tickets_models
 metadata = Base.metadata
 
 __all__ = [
+    "bot_models",
     "conversations_models",
     "customers_models",
     "email_models",
