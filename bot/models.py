@@ -12,7 +12,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 # The tables our foreign keys name, so these models work whatever imported them first.
 from conversations import models as _conversations  # noqa: F401
-from knowledge_base import models as _knowledge_base  # noqa: F401
 from switchboard.db import Base, UTCDateTime, utcnow
 
 
@@ -68,9 +67,9 @@ class BotReply(Base):
     )
     kind: Mapped[str] = mapped_column(String(20))
     topic: Mapped[str | None] = mapped_column(String(100))
-    article_id: Mapped[int | None] = mapped_column(
-        ForeignKey("kb_articles.id", ondelete="SET NULL")
-    )
+    # No foreign key: the explanation outlives the article, and a model trained just
+    # before an article was deleted may still name it.
+    article_id: Mapped[int | None] = mapped_column(Integer)
     article_version: Mapped[int | None] = mapped_column(Integer)
     confidence: Mapped[float | None] = mapped_column(Float)
     locale: Mapped[str | None] = mapped_column(String(20))

@@ -49,6 +49,7 @@ from knowledge_base.markdown import plain_text, render_answer
 from switchboard.db import utcnow
 from switchboard.errors import Conflict, InvalidInput, NotFound
 from switchboard.tx import emit
+from tickets.service import do_open_for_conversation
 
 # Reasons that mean "the bot did not know": these make the missed-questions list.
 MISSED_REASONS = (
@@ -506,13 +507,15 @@ async def _note_for_agents(session: AsyncSession, conversation_id: int, handoff:
 async def open_ticket_for_handoff(
     session: AsyncSession, conversation_id: int, handoff: Handoff
 ) -> None:
-    """ISSUE 5 CALL SITE — the one place a hand-off opens a ticket. `tickets.service.
-    do_open_for_conversation` does not exist yet (helper E is building it); once it
-    does, this becomes:
-
-        await do_open_for_conversation(session, conversation_id=conversation_id,
-            source="bot_handoff", reason=handoff.reason.value, actor="bot:0")
-    """
+    """The one place a hand-off opens a ticket (issue 5), in the hand-off's transaction:
+    the ticket exists exactly when the customer was told a person will answer."""
+    await do_open_for_conversation(
+        session,
+        conversation_id=conversation_id,
+        source="bot_handoff",
+        reason=f"{handoff.reason.value}: {handoff.detail}"[:200],
+        actor="bot:0",
+    )
 
 
 # --- hand-back, views, missed questions --------------------------------------------------------

@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from sqlalchemy import select
 
 from bot.engines.base import Prediction, predict_within, unavailable
 from bot.policy import Turn, decide
-from bot.runtime import BotRuntime, LoadedBot
+from bot.runtime import LoadedBot
 from bot.service import TurnInput, TurnLost, TurnPolicy, claim_turns, do_complete_turn, load_turn
 from conversations.events import INBOX_TOPIC, MessageCreated
 from conversations.models import AuthorKind, Inbox
@@ -35,10 +35,16 @@ log = logging.getLogger(__name__)
 _INBOX_REFRESH = 5.0
 
 
+class ServingBot(Protocol):
+    """What the worker needs of `bot.runtime.BotRuntime`: the model serving now."""
+
+    async def current(self) -> LoadedBot: ...
+
+
 class BotWorker(BackgroundWorker):
     wake_topic: ClassVar[str] = INBOX_TOPIC
 
-    def __init__(self, db: Database, runtime: BotRuntime, policy: TurnPolicy | None = None) -> None:
+    def __init__(self, db: Database, runtime: ServingBot, policy: TurnPolicy | None = None) -> None:
         super().__init__(db.bus)
         self.db = db
         self.runtime = runtime

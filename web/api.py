@@ -6,6 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.models import BotConversation
+from bot.service import bot_state_view
 from conversations import attachments as attachment_store
 from conversations.models import AuthorKind
 from conversations.service import (
@@ -20,7 +22,7 @@ from switchboard.appkeys import DB, SETTINGS
 from switchboard.errors import Forbidden, InvalidInput, NotFound
 from switchboard.inboxes import list_inboxes
 from switchboard.models import Role
-from web import customers_api, kb_api
+from web import bot_api, customers_api, kb_api
 from web.access import MAX_ROW_ID, access_conversation_by_id, may_see_inbox, visible_inbox_ids
 from web.auth import require_user
 from web.bodies import read_json_object
@@ -67,7 +69,9 @@ async def conversation(request: web.Request) -> web.Response:
     user = require_user(request)
     async with request.config_dict[DB].reading() as session:
         found = await access_conversation_by_id(session, user, _conversation_id(request))
-        return web.json_response({"conversation": conversation_view(found)})
+        # The agent sees why the bot handed off and what it guessed, beside the thread.
+        bot = bot_state_view(await session.get(BotConversation, found.id))
+        return web.json_response({"conversation": {**conversation_view(found), "bot": bot}})
 
 
 async def messages(request: web.Request) -> web.Response:
@@ -183,4 +187,5 @@ def create_api_app() -> web.Application:
     app.router.add_get("/attachments/{id}", attachment)
     customers_api.setup(app)
     kb_api.setup(app)
+    bot_api.setup(app)
     return app

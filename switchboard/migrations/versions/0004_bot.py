@@ -87,12 +87,6 @@ def upgrade() -> None:
         sa.Column("dismissed_by_user_id", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["article_id"],
-            ["kb_articles.id"],
-            name=op.f("fk_bot_replies_article_id_kb_articles"),
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
             ["conversation_id"],
             ["conversations.id"],
             name=op.f("fk_bot_replies_conversation_id_conversations"),
