@@ -9,10 +9,22 @@ The policy picks the variant in the customer's locale after prediction.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import pickle
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
-from bot.engines.base import TrainingExample
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.engines.base import Engine, TrainingExample
+from knowledge_base.models import Article
 from knowledge_base.service import TrainingArticle
+
+# Imported once by the fork server, so each training worker starts without importing
+# scikit-learn again (seconds of CPU on a small machine).
+_PRELOAD = ["bot.engines.builtin"]
 
 
 def topic_of(article: TrainingArticle) -> str:
@@ -65,3 +77,41 @@ def pick_variant(variants: Mapping[str, TrainingArticle], locale: str | None) ->
     if "en" in variants:
         return variants["en"]
     return next(iter(variants.values()))
+
+
+async def change_token(session: AsyncSession) -> tuple[Any, ...]:
+    """A cheap stand-in for the fingerprint, for polling: one aggregate query over the
+    articles table, not the articles. Every save of any article (create, edit, publish,
+    unpublish) appends a version, so it raises ``sum(version)`` or ``count``; an equal
+    token therefore means no article was saved since, and the training set is the same.
+    A different token only says "look": the fingerprint decides whether to retrain
+    (a draft's edit changes the token, not the training set)."""
+    row = (
+        await session.execute(
+            select(func.count(Article.id), func.sum(Article.version), func.max(Article.updated_at))
+        )
+    ).one()
+    count, versions, latest = row
+    return (int(count), int(versions or 0), str(latest))
+
+
+def content_key(engine: Engine, examples: Sequence[TrainingExample]) -> str:
+    """Names a training run by what it learns from: the engine's settings and every
+    example in order. Equal keys give equal models, whatever database they came from."""
+    digest = hashlib.sha256(pickle.dumps(engine))
+    for example in examples:
+        digest.update(f"\x00{example.label}\x01{example.text}".encode())
+    return digest.hexdigest()
+
+
+def training_pool() -> ProcessPoolExecutor:
+    """One worker process for CPU-bound training, so the event loop keeps the GIL.
+
+    Workers come from a fork server (the default start method from Python 3.14): forking
+    the hub itself would copy its event loop, threads and held locks into the child; a
+    fresh interpreter per worker would import scikit-learn again each time."""
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if context.get_start_method() == "forkserver":
+        context.set_forkserver_preload(_PRELOAD)
+    return ProcessPoolExecutor(max_workers=1, mp_context=context)

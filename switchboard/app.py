@@ -16,6 +16,7 @@ import jinja2
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from bot.runtime import create_runtime
 from channels.email.imap import ImapPolicy, ImapPoller, has_imap_inboxes
 from channels.email.ingress import SmtpIngress
 from channels.webchat.tokens import VisitorTokens
@@ -25,6 +26,7 @@ from conversations.intake import IntakeBatcher
 from conversations.outbox import OutboxPolicy, OutboxWorker
 from switchboard.adapters import AdapterRegistry
 from switchboard.appkeys import (
+    BOT_RUNTIME,
     BUS,
     DB,
     FILER,
@@ -138,6 +140,16 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
+async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
+    # Every process keeps its own model in step with the published knowledge base; the
+    # first training runs in the background, and `current()` waits for it.
+    runtime = create_runtime(app[SETTINGS], app[DB])
+    await runtime.start()
+    app[BOT_RUNTIME] = runtime
+    yield
+    await runtime.close()
+
+
 async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         app[HTTP] = session
@@ -200,7 +212,7 @@ def create_app(settings: Settings, *, demo_page: bool = False) -> web.Applicatio
         loader=jinja2.FileSystemLoader(str(WEB / "templates")),
         autoescape=jinja2.select_autoescape(default=True),
     )
-    app.cleanup_ctx.extend([_bus_ctx, _database_ctx, _http_ctx, _workers_ctx])
+    app.cleanup_ctx.extend([_bus_ctx, _database_ctx, _bot_ctx, _http_ctx, _workers_ctx])
     sockets.setup(app)
     auth.setup(app)
     inbox.setup(app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
+from bot.runtime import BotRuntime
 from channels.email.imap import ImapPoller
 from channels.email.ingress import SmtpIngress
 from channels.webchat.tokens import VisitorTokens
@@ -31,3 +32,4 @@ INBOUND = web.AppKey("inbound", InboundProcessor)
 SMTP_INGRESS = web.AppKey("smtp_ingress", SmtpIngress)
 IMAP_POLLER = web.AppKey("imap_poller", ImapPoller)
 FILER = web.AppKey("filer", DeliveryFiler)
+BOT_RUNTIME = web.AppKey("bot_runtime", BotRuntime)

@@ -59,6 +59,9 @@ class Settings:
     imap_tls: str = "ssl"
     bot_engine: str = "builtin"
     rasa_url: str | None = None
+    # Seconds between two cheap looks at whether the knowledge base changed (catches
+    # CLI imports and events lost while Redis was down).
+    bot_poll_interval: float = 5.0
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     # Not part of the public contract: knobs for tests and benchmarks.
     run_workers: bool = True
@@ -232,6 +235,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         imap_tls=_choice(env, "IMAP_TLS", "ssl", SMTP_TLS_MODES),
         bot_engine=_choice(env, "BOT_ENGINE", "builtin", BOT_ENGINES),
         rasa_url=_url(env, "RASA_URL", None, ("http", "https")),
+        bot_poll_interval=float(_int(env, "BOT_POLL_INTERVAL", 5, 1, 3600) or 5),
         trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
         widget_send_limit=_int(env, "WIDGET_SEND_LIMIT", 20, 1, 1_000_000) or 20,
         widget_frame_limit=_int(env, "WIDGET_FRAME_LIMIT", 60, 1, 1_000_000) or 60,

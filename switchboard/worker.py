@@ -10,6 +10,7 @@ import asyncio
 import logging
 import signal
 
+from bot.runtime import BotRuntime, create_runtime
 from switchboard.app import build_imap_poller, build_registry, build_workers, stop_tasks
 from switchboard.bus import create_bus
 from switchboard.db import check_connection, create_engine, create_sessionmaker
@@ -23,9 +24,12 @@ async def run_worker(settings: Settings) -> None:
     bus = create_bus(settings.redis_url, settings.redis_prefix)
     await bus.start()
     engine = create_engine(settings.database_url)
+    bot_runtime: BotRuntime | None = None
     try:
         await check_connection(engine)
         db = Database(engine, create_sessionmaker(engine), bus)
+        bot_runtime = create_runtime(settings, db)
+        await bot_runtime.start()
         registry = build_registry(settings, db)
         outbox, inbound = build_workers(settings, db, registry)
         imap = await build_imap_poller(settings, db, registry)
@@ -48,5 +52,7 @@ async def run_worker(settings: Settings) -> None:
         await stop_tasks(tasks)
         await registry.aclose()
     finally:
+        if bot_runtime is not None:
+            await bot_runtime.close()
         await engine.dispose()
         await bus.close()
