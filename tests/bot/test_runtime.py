@@ -59,11 +59,11 @@ async def seed_demo(db: Database) -> None:
     await commands.import_file(db, DEMO_KB, note="test")
 
 
-async def edit(db: Database, key: str, **fields: Any) -> None:
+async def edit(db: Database, key: str, author: int | None = None, **fields: Any) -> None:
     async def work(session: AsyncSession) -> None:
         article = await get_article_by_key(session, key)
         assert article is not None
-        await do_update_article(session, article.id, fields, author_user_id=None)
+        await do_update_article(session, article.id, fields, author_user_id=author)
 
     await db.run(work)
 
