@@ -647,3 +647,11 @@ async def do_dismiss_missed(
     if reply.dismissed_at is None:
         reply.dismissed_at = utcnow()
         reply.dismissed_by_user_id = user_id
+
+
+async def do_enable_bot_on_webchat(session: AsyncSession) -> int:
+    """Switch the bot on in every web-chat inbox (`switchboard demo`); how many."""
+    switched = await session.execute(
+        update(Inbox).where(Inbox.kind == "webchat").values(bot_enabled=True)
+    )
+    return int(switched.rowcount)  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from bot.runtime import create_runtime
+from bot.worker import BotWorker
 from channels.email.imap import ImapPolicy, ImapPoller, has_imap_inboxes
 from channels.email.ingress import SmtpIngress
 from channels.webchat.tokens import VisitorTokens
@@ -171,11 +172,13 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
         app[SMTP_INGRESS] = ingress
     tasks = []
     imap = None
+    bot = BotWorker(app[DB], app[BOT_RUNTIME])
     if settings.run_workers:
         imap = await build_imap_poller(settings, app[DB], app[REGISTRY])
         tasks = [
             asyncio.create_task(outbox.run_forever(), name="outbox-worker"),
             asyncio.create_task(inbound.run_forever(), name="inbound-processor"),
+            asyncio.create_task(bot.run_forever(), name="bot-worker"),
         ]
         if imap is not None:
             app[IMAP_POLLER] = imap
@@ -185,6 +188,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
         await ingress.stop()
     outbox.stop()
     inbound.stop()
+    bot.stop()
     if imap is not None:
         imap.stop()
     await stop_tasks(tasks)

@@ -267,6 +267,10 @@ async def _seed_demo(settings: Settings) -> None:
         from knowledge_base.commands import seed_demo
 
         await seed_demo(db)
+        from bot.service import do_enable_bot_on_webchat
+
+        # The demo page's visitors meet the bot answering from the demo knowledge base.
+        await db.run(do_enable_bot_on_webchat)
     finally:
         await engine.dispose()
 

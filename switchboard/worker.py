@@ -11,6 +11,7 @@ import logging
 import signal
 
 from bot.runtime import BotRuntime, create_runtime
+from bot.worker import BotWorker
 from switchboard.app import build_imap_poller, build_registry, build_workers, stop_tasks
 from switchboard.bus import create_bus
 from switchboard.db import check_connection, create_engine, create_sessionmaker
@@ -33,9 +34,11 @@ async def run_worker(settings: Settings) -> None:
         registry = build_registry(settings, db)
         outbox, inbound = build_workers(settings, db, registry)
         imap = await build_imap_poller(settings, db, registry)
+        bot = BotWorker(db, bot_runtime)
         tasks = [
             asyncio.create_task(outbox.run_forever(), name="outbox-worker"),
             asyncio.create_task(inbound.run_forever(), name="inbound-processor"),
+            asyncio.create_task(bot.run_forever(), name="bot-worker"),
         ]
         if imap is not None:
             tasks.append(asyncio.create_task(imap.run_forever(), name="imap-poller"))
@@ -47,6 +50,7 @@ async def run_worker(settings: Settings) -> None:
         await stop.wait()
         outbox.stop()
         inbound.stop()
+        bot.stop()
         if imap is not None:
             imap.stop()
         await stop_tasks(tasks)

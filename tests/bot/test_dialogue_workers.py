@@ -1,0 +1,76 @@
+"""The bot inside the running hub: a widget visitor gets the bot's answer over the
+socket from the app's own worker; two workers on one database take each turn once."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import func, select
+
+from bot.models import BotReply
+from bot.runtime import BotRuntime
+from bot.service import TurnPolicy
+from bot.worker import BotWorker
+from conversations.models import Message
+from switchboard.db import create_engine, create_sessionmaker
+from switchboard.settings import Settings
+from switchboard.tx import Database
+from tests.bot.dialogue_support import chat_with, demo_bot, webchat_with_bot
+from tests.conftest import ClientFactory, widget_session
+from tests.security.support import receive
+
+
+async def test_a_widget_visitor_gets_the_bots_answer_live(
+    db: Database, make_client: ClientFactory
+) -> None:
+    await webchat_with_bot(db)
+    await demo_bot(db)
+    client = await make_client()
+    _, token = await widget_session(client)
+    widget = await client.ws_connect(f"/widget/ws?token={token}")
+    await receive(widget, "hello")
+    await widget.send_json({"type": "resume", "last_seq": 0})
+    await widget.send_json(
+        {"type": "message", "client_msg_id": "m-0001-abcd", "text": "运费多少钱"}
+    )
+    await receive(widget, "ack")
+    while True:
+        frame = await receive(widget, "message")
+        if frame["message"]["author_kind"] == "bot":
+            break
+    assert "运费" in frame["message"]["text"]  # the simplified-Chinese article
+    await widget.close()
+
+
+async def test_two_workers_take_each_turn_exactly_once(db: Database, settings: Settings) -> None:
+    inbox_id = await webchat_with_bot(db)
+    runtime: BotRuntime = await demo_bot(db)
+    chats = [chat_with(db, inbox_id, runtime) for _ in range(8)]
+    for chat in chats:
+        await chat.say("how much is shipping")
+
+    engines = [create_engine(settings.database_url) for _ in range(2)]
+    try:
+        workers = [
+            BotWorker(Database(e, create_sessionmaker(e), db.bus), runtime, TurnPolicy(batch=3))
+            for e in engines
+        ]
+        for _ in range(20):
+            handled = await asyncio.gather(*(w.run_once() for w in workers))
+            if not any(handled):
+                break
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+    async with db.reading() as session:
+        per_conversation = dict(
+            (
+                await session.execute(
+                    select(Message.conversation_id, func.count())
+                    .join(BotReply, BotReply.message_id == Message.id)
+                    .group_by(Message.conversation_id)
+                )
+            ).all()
+        )
+    assert per_conversation == {chat.conversation_id: 1 for chat in chats}
