@@ -55,6 +55,7 @@ def document(server_url: str) -> dict[str, Any]:
         "servers": [{"url": server_url.rstrip("/") + "/api/v1"}],
         "paths": {
             **_kb_paths(),
+            **_bot_paths(),
             "/me": {"get": _op("The calling user", {"type": "object"})},
             "/conversations": {
                 "get": _op(
@@ -448,5 +449,90 @@ def _kb_paths() -> dict[str, Any]:
         },
         "/kb/articles/{id}/unpublish": {
             "post": _admin_only(_op("Back to draft: the bot stops using it", one, params=[_ID]))
+        },
+    }
+
+
+def _bot_paths() -> dict[str, Any]:
+    bot = {"type": "object", "properties": {"bot": {"type": "object"}}}
+    settings = {"type": "object", "properties": {"settings": {"type": "object"}}}
+    fraction = {"type": "number", "minimum": 0, "maximum": 1}
+    rule = {
+        "type": "object",
+        "required": ["field", "value"],
+        "properties": {
+            "field": {"type": "string", "enum": ["tier", "tag", "email", "email_domain"]},
+            "value": {"type": "string", "maxLength": 320},
+            "reason": {"type": "string", "maxLength": 200},
+        },
+    }
+    settings_body = {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "bot_enabled": {"type": "boolean"},
+                    "confidence": fraction,
+                    "margin": fraction,
+                    "clarify_gap": fraction,
+                    "rules": {"type": "array", "items": rule, "maxItems": 50},
+                },
+            }
+        }
+    }
+    limit = {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+    }
+    hand_back = _op(
+        "Hand the conversation back to the bot: it answers the customer's next message",
+        bot,
+        params=[_ID],
+    )
+    hand_back["responses"]["409"] = {
+        "description": "The bot already has it, or the inbox's bot is off",
+        "content": {"application/json": {"schema": _ERROR}},
+    }
+    return {
+        "/conversations/{id}/bot": {
+            "get": _op(
+                "The bot in this conversation: mode (bot/human), hand-off reason, detail and"
+                " best guesses with confidence, and per bot message the decision, article id,"
+                " version and confidence",
+                bot,
+                params=[_ID],
+            )
+        },
+        "/conversations/{id}/bot/hand-back": {"post": hand_back},
+        "/inboxes/{id}/bot": {
+            "get": _admin_only(
+                _op("An inbox's bot switch, thresholds and hand-off rules", settings, params=[_ID])
+            ),
+            "patch": _admin_only(
+                _op(
+                    "Change the bot switch, thresholds or rules; fields left out keep their"
+                    " value (admins)",
+                    settings,
+                    params=[_ID],
+                    body=settings_body,
+                )
+            ),
+        },
+        "/bot/missed": {
+            "get": _admin_only(
+                _op(
+                    "Missed questions: customer messages that ended out of scope, unsure, in a"
+                    " clarify or a hand-off for a miss, with the bot's guesses (admins)",
+                    {"type": "object", "properties": {"missed": {"type": "array"}}},
+                    params=[limit],
+                )
+            )
+        },
+        "/bot/missed/{id}/dismiss": {
+            "post": _admin_only(
+                _op("Dismiss a missed question (admins)", {"type": "object"}, params=[_ID])
+            )
         },
     }

@@ -160,3 +160,14 @@ async def test_missed_questions_are_listed_for_admins_and_can_be_dismissed(
     assert gone.status == 404
     bad = await client.get("/api/v1/bot/missed?limit=0", headers=bearer(admin))
     assert bad.status == 400
+
+
+async def test_every_bot_route_is_in_the_openapi_document(client: AppClient) -> None:
+    document = await (await client.get("/api/v1/openapi.json")).json()
+    served: dict[str, set[str]] = {}
+    for route in client.app.router.routes():
+        path = (route.resource.canonical if route.resource else "").removeprefix("/api/v1")
+        if ("/bot" in path) and route.method != "HEAD":
+            served.setdefault(path, set()).add(route.method.lower())
+    described = {p: set(ops) for p, ops in document["paths"].items() if "/bot" in p}
+    assert served == described

@@ -16,6 +16,7 @@ from bot.runtime import BotRuntime, LoadedBot
 from customers.models import Customer
 from switchboard.tx import Database
 from tests.bot.dialogue_support import Chat, chat_with, demo_bot, webchat_with_bot
+from tickets.service import open_ticket_for
 
 
 @pytest.fixture
@@ -119,6 +120,12 @@ async def test_asking_for_a_person_hands_off_and_says_what_happens(chat: Chat, t
     # the agent sees why, as an internal note nobody sends to the customer
     notes = [m for m in await chat.messages() if m.private]
     assert notes and "customer_asked" in notes[-1].text
+    # and a ticket is open for the conversation, opened by the hand-off
+    async with chat.db.reading() as session:
+        ticket = await open_ticket_for(session, chat.conversation_id)
+    assert ticket is not None
+    assert ticket.source == "bot_handoff"
+    assert (ticket.reason or "").startswith("customer_asked")
     # in human mode the bot stays quiet
     await chat.say("hello?")
     await chat.worker.run_once()
