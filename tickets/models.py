@@ -39,7 +39,7 @@ class TicketPriority(enum.StrEnum):
 
 
 class TicketSource(enum.StrEnum):
-    HANDOFF = "handoff"  # the bot handed the conversation to a person
+    HANDOFF = "bot_handoff"  # the bot handed the conversation to a person
     INBOX = "inbox"  # a customer wrote to an inbox without a bot
     AGENT = "agent"  # an agent opened it
     CUSTOMER_REPLY = "customer_reply"  # a reply after the reopen window: a follow-up ticket

@@ -10,9 +10,12 @@ from sqlalchemy import func, select
 from channels.base import InboundMessage
 from conversations.models import Inbox
 from conversations.service import do_intake
+from switchboard.db import utcnow
 from switchboard.tx import Database
-from tickets.models import Ticket, TicketActivity, TicketConversation
-from tickets.service import do_open_for_conversation
+from tickets.checks import TicketChanges
+from tickets.followup import FollowUpPolicy, do_follow_up
+from tickets.models import Ticket, TicketActivity, TicketConversation, TicketStatus
+from tickets.service import do_open_for_conversation, do_update_ticket
 
 
 async def make_inbox(db: Database, *, bot_enabled: bool = False) -> int:
@@ -55,7 +58,7 @@ async def customer_writes(
 async def open_ticket(db: Database, conversation_id: int, actor: str = "bot") -> Ticket:
     return await db.run(
         lambda s: do_open_for_conversation(
-            s, conversation_id=conversation_id, source="handoff", reason="asked", actor=actor
+            s, conversation_id=conversation_id, source="bot_handoff", reason="asked", actor=actor
         )
     )
 
@@ -94,3 +97,17 @@ async def activities(db: Database, ticket_id: int) -> list[dict[str, Any]]:
             {"kind": a.kind, "actor": a.actor, "data": a.data, "user": a.actor_user_id}
             for a in rows.scalars()
         ]
+
+
+async def follow_up(db: Database, policy: FollowUpPolicy | None = None) -> int:
+    """One pass of the ticket follow-up, now."""
+    chosen = policy or FollowUpPolicy()
+    return await db.run(lambda s: do_follow_up(s, utcnow(), chosen))
+
+
+async def set_status(db: Database, ticket_id: int, status: str, actor: str = "system") -> Ticket:
+    return await db.run(
+        lambda s: do_update_ticket(
+            s, ticket_id, TicketChanges(status=TicketStatus(status)), actor=actor
+        )
+    )

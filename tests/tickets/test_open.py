@@ -16,7 +16,7 @@ async def test_opens_a_new_ticket_linked_to_conversation_and_customer(db: Databa
     ticket = await open_ticket(db, conversation_id)
     assert ticket.status == "new"
     assert ticket.customer_id == customer_id
-    assert ticket.source == "handoff"
+    assert ticket.source == "bot_handoff"
     assert ticket.reason == "asked"
     assert ticket.subject == "my parcel is late"
     timeline = await activities(db, ticket.id)

@@ -1,0 +1,269 @@
+"""Customer messages → tickets, off the intake path: the ticket follow-up worker.
+
+Intake stores messages in batched transactions and is benchmarked; looking up tickets
+there would cost every message statements it does not need. Instead this worker reads
+what intake already keeps per conversation (`last_seq`, `last_message_at`) against how
+far it has read each one (`ticket_watch.seen_seq`). A pass claims conversations with
+unread messages (rows locked with SKIP LOCKED on PostgreSQL, so several processes split
+the work; SQLite serialises writers), and for each one with a new customer message:
+
+- its active ticket that is pending (waiting on the customer) goes back to open;
+- else its latest ticket, if solved within the reopen window, is reopened;
+- else, in an inbox without a bot, a new ticket is opened (a bot inbox gets its tickets
+  from the bot's hand-off instead).
+
+Automatic mail (auto-replies, bounces) never opens or reopens a ticket. The pass and
+the watch update are one transaction, so a message is matched exactly once; the unique
+open-ticket link makes a second active ticket impossible even if two passes overlapped.
+The worker wakes on customer messages on the `inbox` topic and polls as a safety net;
+a conversation quiet for longer than `window` is not looked at again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from conversations.events import INBOX_TOPIC, MessageCreated
+from conversations.models import AuthorKind, Conversation, Direction, Inbox, Message
+from switchboard.background import BackgroundWorker
+from switchboard.bus import Subscription
+from switchboard.db import utcnow
+from switchboard.errors import DomainError
+from switchboard.tx import Database, savepoint
+from tickets.checks import TicketChanges
+from tickets.lifecycle import Cause
+from tickets.models import (
+    Ticket,
+    TicketConversation,
+    TicketSource,
+    TicketStatus,
+    TicketWatch,
+)
+from tickets.service import do_open_for_conversation, do_update_ticket
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FollowUpPolicy:
+    reopen_window: timedelta = timedelta(hours=72)
+    batch: int = 100
+    poll_interval: float = 5.0
+    # Only conversations active this recently are looked at, so a pass reads an index
+    # range rather than every conversation ever.
+    window: timedelta = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class _Unread:
+    conversation_id: int
+    customer_id: int
+    last_seq: int
+    bot_enabled: bool
+    # When the first customer message not yet matched to a ticket arrived (None: none).
+    first_customer_at: datetime | None
+
+
+def _insert_missing_watch(dialect: str, conversation_ids: Sequence[int]) -> Any:
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return (
+        module.insert(TicketWatch.__table__)
+        .values([{"conversation_id": cid, "seen_seq": 0} for cid in conversation_ids])
+        .on_conflict_do_nothing(index_elements=["conversation_id"])
+    )
+
+
+async def _claim(session: AsyncSession, now: datetime, policy: FollowUpPolicy) -> list[int]:
+    """Conversations with messages the follow-up has not read, their watch rows locked."""
+    candidates = (
+        await session.execute(
+            select(Conversation.id, TicketWatch.conversation_id)
+            .outerjoin(TicketWatch, TicketWatch.conversation_id == Conversation.id)
+            .where(
+                Conversation.last_message_at >= now - policy.window,
+                Conversation.last_seq > func.coalesce(TicketWatch.seen_seq, 0),
+            )
+            .order_by(Conversation.last_message_at)
+            .limit(policy.batch)
+        )
+    ).all()
+    if not candidates:
+        return []
+    missing = [cid for cid, watched in candidates if watched is None]
+    if missing:
+        await session.execute(_insert_missing_watch(session.get_bind().dialect.name, missing))
+    return list(
+        (
+            await session.execute(
+                select(TicketWatch.conversation_id)
+                .where(TicketWatch.conversation_id.in_([cid for cid, _ in candidates]))
+                .order_by(TicketWatch.conversation_id)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalars()
+    )
+
+
+async def _unread(session: AsyncSession, conversation_ids: Sequence[int]) -> list[_Unread]:
+    """Per claimed conversation, in one statement (one snapshot): how far it goes and
+    when its first unmatched customer message came."""
+    first_customer_at = (
+        select(func.min(Message.created_at))
+        .where(
+            Message.conversation_id == Conversation.id,
+            Message.seq > TicketWatch.seen_seq,
+            Message.seq <= Conversation.last_seq,
+            Message.direction == Direction.INBOUND,
+            Message.author_kind == AuthorKind.CUSTOMER,
+            Message.automatic.is_(False),
+        )
+        .correlate(Conversation, TicketWatch)
+        .scalar_subquery()
+    )
+    rows = await session.execute(
+        select(
+            Conversation.id,
+            Conversation.customer_id,
+            Conversation.last_seq,
+            Inbox.bot_enabled,
+            first_customer_at,
+        )
+        .join(TicketWatch, TicketWatch.conversation_id == Conversation.id)
+        .join(Inbox, Inbox.id == Conversation.inbox_id)
+        .where(
+            Conversation.id.in_(list(conversation_ids)),
+            Conversation.last_seq > TicketWatch.seen_seq,
+        )
+    )
+    return [_Unread(*row) for row in rows]
+
+
+async def _latest_ticket(session: AsyncSession, conversation_id: int) -> Ticket | None:
+    return (
+        await session.execute(
+            select(Ticket)
+            .join(TicketConversation, TicketConversation.ticket_id == Ticket.id)
+            .where(TicketConversation.conversation_id == conversation_id)
+            .order_by(Ticket.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+async def do_customer_wrote(
+    session: AsyncSession, unread: _Unread, active: Ticket | None, policy: FollowUpPolicy
+) -> None:
+    """Match a customer's new message(s) in one conversation to a ticket."""
+    assert unread.first_customer_at is not None
+    actor = f"customer:{unread.customer_id}"
+    if active is not None:
+        if active.status == TicketStatus.PENDING:
+            await do_update_ticket(
+                session,
+                active.id,
+                TicketChanges(status=TicketStatus.OPEN),
+                actor=actor,
+                cause=Cause.CUSTOMER,
+            )
+        return
+    latest = await _latest_ticket(session, unread.conversation_id)
+    if (
+        latest is not None
+        and latest.status == TicketStatus.SOLVED
+        and latest.solved_at is not None
+        and unread.first_customer_at - latest.solved_at <= policy.reopen_window
+    ):
+        await do_update_ticket(
+            session,
+            latest.id,
+            TicketChanges(status=TicketStatus.OPEN),
+            actor=actor,
+            cause=Cause.CUSTOMER,
+        )
+        return
+    if not unread.bot_enabled:
+        await do_open_for_conversation(
+            session,
+            conversation_id=unread.conversation_id,
+            source=TicketSource.INBOX if latest is None else TicketSource.CUSTOMER_REPLY,
+            reason=None if latest is None else f"follow-up to ticket {latest.id}",
+            actor=actor,
+        )
+
+
+async def do_follow_up(session: AsyncSession, now: datetime, policy: FollowUpPolicy) -> int:
+    """One pass: claim, match, remember how far each conversation was read. Returns how
+    many conversations it read."""
+    claimed = await _claim(session, now, policy)
+    if not claimed:
+        return 0
+    unread = await _unread(session, claimed)
+    with_customer = [u for u in unread if u.first_customer_at is not None]
+    active: dict[int, Ticket] = {}
+    if with_customer:
+        rows = await session.execute(
+            select(TicketConversation.open_conversation_id, Ticket)
+            .join(Ticket, Ticket.id == TicketConversation.ticket_id)
+            .where(
+                TicketConversation.open_conversation_id.in_(
+                    [u.conversation_id for u in with_customer]
+                )
+            )
+        )
+        active = {cid: ticket for cid, ticket in rows.all() if cid is not None}
+    for item in with_customer:
+        try:
+            async with savepoint(session):
+                await do_customer_wrote(session, item, active.get(item.conversation_id), policy)
+        except DomainError as refused:
+            # Not retried: the same message would be refused again. The ticket is left
+            # as it was and the message counts as read.
+            log.warning("conversation %s: no ticket change (%s)", item.conversation_id, refused)
+    for item in unread:
+        await session.execute(
+            update(TicketWatch)
+            .where(
+                and_(
+                    TicketWatch.conversation_id == item.conversation_id,
+                    TicketWatch.seen_seq < item.last_seq,
+                )
+            )
+            .values(seen_seq=item.last_seq)
+        )
+    return len(unread)
+
+
+class TicketFollowUp(BackgroundWorker):
+    """Runs `do_follow_up` passes; woken by customer messages from any process."""
+
+    wake_topic: ClassVar[str] = INBOX_TOPIC
+
+    def __init__(self, db: Database, policy: FollowUpPolicy | None = None) -> None:
+        super().__init__(db.bus)
+        self.db = db
+        self.policy = policy or FollowUpPolicy()
+
+    async def run_once(self) -> int:
+        now = utcnow()
+        return await self.db.run(lambda s: do_follow_up(s, now, self.policy))
+
+    async def pause(self) -> float:
+        return self.policy.poll_interval
+
+    async def _forward_wakes(self, wakes: Subscription) -> None:
+        # Typing indicators and agents' and the bot's messages share the topic; only a
+        # customer's message can need a ticket.
+        async for event in wakes:
+            if (
+                isinstance(event, MessageCreated)
+                and event.message.get("author_kind") == AuthorKind.CUSTOMER
+            ):
+                self.wake()
