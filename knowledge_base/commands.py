@@ -56,6 +56,9 @@ async def seed_demo(db: Database) -> None:
 
 
 async def run(settings: Settings, command: str, target: str) -> str:
+    # Every package's tables, so the foreign keys of a version (its author, a user) resolve
+    # in a process that imported nothing else: without it a CLI import failed at flush.
+    import switchboard.schema  # noqa: F401
     from switchboard.bus import InProcessBus
     from switchboard.db import create_engine, create_sessionmaker
 
