@@ -75,6 +75,8 @@ class BotReply(Base):
     locale: Mapped[str | None] = mapped_column(String(20))
     reason: Mapped[str | None] = mapped_column(String(40))
     guesses: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # A Clarify's options, for channels that show them as buttons: [{"topic", "title"}].
+    choices: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     model_fingerprint: Mapped[str | None] = mapped_column(String(40))
     dismissed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     dismissed_by_user_id: Mapped[int | None] = mapped_column(

@@ -30,6 +30,8 @@ CLARIFY_FLOOR = 0.05
 MAX_CHOICES = 3
 # How a widget button names a choice; a typed number or the option's text work too.
 CHOICE_PAYLOAD = "choice:"
+# Channels cut button labels to this many characters (Telegram's reply keyboard).
+BUTTON_TEXT = 120
 
 
 class HandoffReason(enum.StrEnum):
@@ -265,7 +267,9 @@ def picked(text: str, pending: Sequence[Choice]) -> Choice | None:
         return pending[index - 1] if index <= len(pending) else None
     stripped = folded.rstrip("?？。.! ")
     for choice in pending:
-        if _fold(choice.title).rstrip("?？。.! ") == stripped:
+        title = _fold(choice.title).rstrip("?？。.! ")
+        # A long title comes back cut short from a button that could not hold it all.
+        if title == stripped or (len(stripped) >= BUTTON_TEXT and title.startswith(stripped)):
             return choice
     return None
 

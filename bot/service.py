@@ -427,6 +427,9 @@ async def do_complete_turn(
             locale=turn.memory.locale,
             reason=decision.reason.value if isinstance(decision, Handoff) else None,
             guesses=_guesses(turn),
+            choices=[{"topic": c.topic, "title": c.title} for c in decision.choices]
+            if isinstance(decision, Clarify)
+            else None,
             model_fingerprint=fingerprint,
             created_at=now,
         )
@@ -583,6 +586,20 @@ async def conversation_bot_view(session: AsyncSession, conversation_id: int) -> 
     return {**bot_state_view(state), "replies": [reply_view(r) for r in replies]}
 
 
+async def choices_by_message(
+    session: AsyncSession, message_ids: Sequence[int]
+) -> dict[int, list[str]]:
+    """The options a Clarify offered, by bot message id, for channels with buttons."""
+    if not message_ids:
+        return {}
+    rows = await session.execute(
+        select(BotReply.message_id, BotReply.choices).where(
+            BotReply.message_id.in_(list(message_ids)), BotReply.choices.is_not(None)
+        )
+    )
+    return {mid: [c["title"] for c in choices or []] for mid, choices in rows}
+
+
 def reply_view(reply: BotReply) -> dict[str, Any]:
     return {
         "message_id": reply.message_id,
@@ -595,6 +612,7 @@ def reply_view(reply: BotReply) -> dict[str, Any]:
         "locale": reply.locale,
         "reason": reply.reason,
         "guesses": [{"topic": label, "confidence": conf} for label, conf in reply.guesses],
+        "choices": reply.choices or [],
         "created_at": reply.created_at.isoformat(),
     }
 

@@ -5,6 +5,7 @@ Adding a channel is one line in each mapping; nothing is discovered by magic.
 
 from __future__ import annotations
 
+from bot.channel_hooks import BotChoices
 from channels.email.adapter import EmailAdapter
 from channels.email.threading import EmailThreading
 from channels.slack.adapter import SlackAdapter
@@ -26,4 +27,6 @@ def adapter_factories() -> dict[str, AdapterFactory]:
 def channel_hooks() -> dict[str, ChannelHooks]:
     return {
         EmailAdapter.kind: EmailThreading(),
+        # A bot's choices become a reply keyboard (email and Slack number them in text).
+        TelegramAdapter.kind: BotChoices(),
     }

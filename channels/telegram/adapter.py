@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import ClassVar
 
-from telegram import Bot, Message
+from telegram import Bot, KeyboardButton, Message, ReplyKeyboardMarkup
 from telegram.error import BadRequest, RetryAfter, TelegramError
 
 from channels.base import (
@@ -48,6 +48,9 @@ _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _CHAT_KEY = re.compile(r"chat:(-?[0-9]{1,19})")
 # Parts already delivered of replies still being sent (a 429 half-way through an album).
 _PROGRESS_KEPT = 1000
+# Long button labels are cut (the bot accepts the cut label as the pick, and the full
+# text is in the message above the keyboard); the same length as bot.policy.BUTTON_TEXT.
+_BUTTON_TEXT = 120
 # In a file URL the token's colon comes percent-encoded.
 _TOKEN_IN_URL = re.compile(r"/bot[0-9]+(?::|%3A)[A-Za-z0-9_-]+", re.IGNORECASE)
 
@@ -185,9 +188,12 @@ class TelegramAdapter:
         deadline = self._clock() + PACING_BUDGET
         done, first = self._progress.pop(msg.outbox_id, (0, ""))
         for index in range(done, len(parts)):
+            # A bot's choices ride on the last part as a one-time reply keyboard; a
+            # press arrives as an ordinary text message with the option's text.
+            keyboard = _keyboard(msg.extra.get("choices")) if index == len(parts) - 1 else None
             try:
                 await self._pacer.wait_turn(chat_id, deadline)
-                sent = await _send_part(bot, chat_id, parts[index])
+                sent = await _send_part(bot, chat_id, parts[index], keyboard)
             except TelegramError as exc:
                 if isinstance(exc, RetryAfter):
                     self._pacer.hold(chat_id, retry_seconds(exc))
@@ -236,16 +242,33 @@ class TelegramAdapter:
         return url
 
 
-async def _send_part(bot: Bot, chat_id: int, part: Part) -> Message:
+def _keyboard(choices: object) -> ReplyKeyboardMarkup | None:
+    if not isinstance(choices, list) or not choices:
+        return None
+    rows = [[KeyboardButton(str(title)[:_BUTTON_TEXT])] for title in choices]
+    return ReplyKeyboardMarkup(rows, one_time_keyboard=True, resize_keyboard=True)
+
+
+async def _send_part(
+    bot: Bot, chat_id: int, part: Part, keyboard: ReplyKeyboardMarkup | None = None
+) -> Message:
     # No parse_mode: an agent's text is shown as written, never read as markup.
     if part.file is None:
-        return await bot.send_message(chat_id=chat_id, text=part.text or "")
+        return await bot.send_message(chat_id=chat_id, text=part.text or "", reply_markup=keyboard)
     if part.as_photo:
         return await bot.send_photo(
-            chat_id=chat_id, photo=part.file.data, filename=part.file.filename, caption=part.text
+            chat_id=chat_id,
+            photo=part.file.data,
+            filename=part.file.filename,
+            caption=part.text,
+            reply_markup=keyboard,
         )
     return await bot.send_document(
-        chat_id=chat_id, document=part.file.data, filename=part.file.filename, caption=part.text
+        chat_id=chat_id,
+        document=part.file.data,
+        filename=part.file.filename,
+        caption=part.text,
+        reply_markup=keyboard,
     )
 
 

@@ -82,6 +82,7 @@ def upgrade() -> None:
         sa.Column("locale", sa.String(length=20), nullable=True),
         sa.Column("reason", sa.String(length=40), nullable=True),
         sa.Column("guesses", sa.JSON(), nullable=False),
+        sa.Column("choices", sa.JSON(), nullable=True),
         sa.Column("model_fingerprint", sa.String(length=40), nullable=True),
         sa.Column("dismissed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("dismissed_by_user_id", sa.Integer(), nullable=True),
