@@ -212,6 +212,7 @@ async def test_the_worker_wakes_on_a_customer_message(db: Database) -> None:
             async with asyncio.timeout(5):
                 async for event in events:
                     if isinstance(event, TicketCreated):
+                        created = event
                         break
         finally:
             # Not stop(): a stop that lands during a pass is forgotten when the pass ends
@@ -219,6 +220,6 @@ async def test_the_worker_wakes_on_a_customer_message(db: Database) -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-    assert event.ticket["conversation_ids"] == [conversation_id]
-    assert (event.ticket["status"], event.inbox_id) == ("new", inbox_id)
+    assert created.ticket["conversation_ids"] == [conversation_id]
+    assert (created.ticket["status"], created.inbox_id) == ("new", inbox_id)
     assert await ticket_count(db) == 1
