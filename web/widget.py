@@ -18,6 +18,7 @@ import aiohttp_jinja2
 from aiohttp import WSCloseCode, WSMsgType, web
 from sqlalchemy import select
 
+from bot.service import choices_by_message
 from channels.base import InboundAttachment, InboundMessage, WebhookRejected
 from channels.webchat.frames import (
     FrameError,
@@ -31,7 +32,7 @@ from channels.webchat.frames import (
 from channels.webchat.tokens import IDENTIFIED_PREFIX, Visitor
 from conversations import attachments as attachment_store
 from conversations.events import MessageCreated, Typing, conversation_topic
-from conversations.models import ChannelKind, Conversation, Inbox
+from conversations.models import AuthorKind, ChannelKind, Conversation, Inbox
 from conversations.service import (
     KnownThread,
     get_inbox_by_public_key,
@@ -67,6 +68,8 @@ def _widget_message(message: dict[str, Any]) -> dict[str, Any]:
         "text": message["text"],
         "created_at": message["created_at"],
         "attachments": message["attachments"],
+        # A bot's "did you mean" options, shown as buttons (bot.service.choices_by_message).
+        "choices": message.get("choices", []),
     }
 
 
@@ -279,7 +282,15 @@ class WidgetSocket:
 
     async def _read_after(self, conversation_id: int, cursor: int) -> list[dict[str, Any]]:
         async with self.db.reading() as s:
-            return await list_messages(s, conversation_id, after_seq=cursor, include_private=False)
+            messages = await list_messages(
+                s, conversation_id, after_seq=cursor, include_private=False
+            )
+            bot_ids = [m["id"] for m in messages if m["author_kind"] == AuthorKind.BOT]
+            choices = await choices_by_message(s, bot_ids)
+        for message in messages:
+            if message["id"] in choices:
+                message["choices"] = choices[message["id"]]
+        return messages
 
     def start_pump(self) -> None:
         if self.pump is None and self.conversation_id is not None:
@@ -305,7 +316,9 @@ class WidgetSocket:
         async with self.flush_lock:
             if message["seq"] <= self.cursor:
                 return  # already shown by an earlier flush
-            if message["seq"] == self.cursor + 1 and not message["private"]:
+            # A bot's message may carry choices, which live beside it in the database.
+            direct = not message["private"] and message["author_kind"] != AuthorKind.BOT
+            if message["seq"] == self.cursor + 1 and direct:
                 await self.send({"type": "message", "message": _widget_message(message)})
                 self.cursor = message["seq"]
                 return

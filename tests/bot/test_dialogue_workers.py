@@ -4,6 +4,7 @@ socket from the app's own worker; two workers on one database take each turn onc
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -39,7 +40,26 @@ async def test_a_widget_visitor_gets_the_bots_answer_live(
         if frame["message"]["author_kind"] == "bot":
             break
     assert "运费" in frame["message"]["text"]  # the simplified-Chinese article
+    assert frame["message"]["choices"] == []
+
+    # "did you mean" comes with buttons; a press sends the option's text
+    await widget.send_json(
+        {"type": "message", "client_msg_id": "m-0002-abcd", "text": "退款要多久"}
+    )
+    clarify = await _next_bot_message(widget)
+    choices = clarify["choices"]
+    assert len(choices) >= 2 and f"2. {choices[1]}" in clarify["text"]
+    await widget.send_json({"type": "message", "client_msg_id": "m-0003-abcd", "text": choices[1]})
+    answer = await _next_bot_message(widget)
+    assert answer["choices"] == [] and answer["text"] != clarify["text"]
     await widget.close()
+
+
+async def _next_bot_message(widget: Any) -> dict[str, Any]:
+    while True:
+        frame = await receive(widget, "message")
+        if frame["message"]["author_kind"] == "bot":
+            return dict(frame["message"])
 
 
 async def test_two_workers_take_each_turn_exactly_once(db: Database, settings: Settings) -> None:

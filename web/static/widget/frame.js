@@ -305,6 +305,19 @@
     }
     li.appendChild(bubble);
 
+    /* A bot's choices as buttons; a press sends the option's text like a typed reply. */
+    if (item.choices && item.choices.length) {
+      var choices = make('div', 'msg-choices');
+      item.choices.forEach(function (title) {
+        var choice = make('button', 'choice-button', String(title));
+        choice.type = 'button';
+        choice.dataset.action = 'choose';
+        choice.dataset.choice = String(title);
+        choices.appendChild(choice);
+      });
+      li.appendChild(choices);
+    }
+
     var meta = make('div', 'msg-meta');
     var created = parseTime(item.createdAt);
     if (created) {
@@ -462,6 +475,7 @@
         text: message.text,
         createdAt: message.created_at,
         attachments: message.attachments || [],
+        choices: Array.isArray(message.choices) ? message.choices : [],
         state: message.direction === 'in' ? 'sent' : null,
         optimistic: false
       };
@@ -854,6 +868,10 @@
     el.messages.addEventListener('click', function (event) {
       var button = event.target.closest('button[data-action]');
       if (!button) return;
+      if (button.dataset.action === 'choose') {
+        sendItem(createOwnItem(button.dataset.choice || '', []));
+        return;
+      }
       var item = state.byClient.get(button.dataset.clientMsgId);
       if (!item) return;
       if (button.dataset.action === 'remove') removeItem(item);
