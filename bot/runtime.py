@@ -140,6 +140,7 @@ class BotRuntime:
         *,
         executor_factory: Callable[[], Executor] | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        retry_first: float = RETRY_FIRST,
     ) -> None:
         self._db = db
         self._engine = engine
@@ -147,6 +148,7 @@ class BotRuntime:
         self._executor_factory = executor_factory
         self._owned_executor: Executor | None = None
         self._poll_interval = poll_interval
+        self._retry_first = retry_first
         self._loaded: LoadedBot | None = None
         self._ready = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -204,8 +206,12 @@ class BotRuntime:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # a loop that died earlier: say so, and still clean up
+                log.exception("bot runtime task %s had failed", task.get_name())
         self._tasks = []
         for task, model in list(self._retiring.items()):
             task.cancel()
@@ -304,13 +310,13 @@ class BotRuntime:
             )
 
     async def _train_forever(self) -> None:
-        pause = RETRY_FIRST
+        pause = self._retry_first
         while True:
             await self._wanted.wait()
             self._wanted.clear()
             try:
                 await self.refresh()
-                pause = RETRY_FIRST
+                pause = self._retry_first
             except Exception:
                 log.exception(
                     "bot training failed; still serving %s, retrying in %g s",

@@ -170,6 +170,21 @@ class PickyEngine:
         return BuiltinEngine().train(examples)
 
 
+class DiesOnceEngine:
+    """The builtin engine, whose first run kills its worker process outright."""
+
+    name = "builtin"
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def train(self, examples: Sequence[TrainingExample]) -> BuiltinModel:
+        if not self.marker.exists():
+            self.marker.touch()
+            os._exit(1)  # as the kernel's OOM killer would: no exception, no cleanup
+        return BuiltinEngine().train(examples)
+
+
 @pytest.fixture(scope="module")
 def manager() -> Any:
     with multiprocessing.get_context("forkserver").Manager() as shared:
@@ -296,6 +311,31 @@ async def test_without_any_model_every_message_is_handed_off_with_the_reason(
         prediction = loaded.model.predict("where is my order")
         assert prediction.is_oos and prediction.fallback
         assert "cannot learn 'explode now'" in prediction.reason
+    finally:
+        await bot.close()
+
+
+async def test_a_dead_training_worker_is_replaced_and_training_retried(
+    db: Database, tmp_path: Path
+) -> None:
+    await seed_demo(db)
+    bot = BotRuntime(
+        db,
+        DiesOnceEngine(tmp_path / "died"),
+        executor_factory=training_pool,
+        poll_interval=3600,
+        retry_first=0.1,
+    )
+    await bot.start()
+    try:
+        # Nothing changes in the knowledge base: only the retry can bring a model.
+        async def trained() -> bool:
+            return isinstance((await bot.current()).model, BuiltinModel)
+
+        await wait_until(trained, "a new worker trains after the first one died")
+        assert (tmp_path / "died").exists()
+        assert bot.status().failures == 1 and bot.status().last_error is None
+        assert answer_for(await bot.current(), "where is my order")[0] == "order_tracking"
     finally:
         await bot.close()
 
