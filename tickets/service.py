@@ -276,14 +276,24 @@ def _check_source(source: str) -> str:
 
 
 async def do_open_for_conversation(
-    session: AsyncSession, *, conversation_id: int, source: str, reason: str | None, actor: str
+    session: AsyncSession,
+    *,
+    conversation_id: int,
+    source: str,
+    reason: str | None,
+    actor: str,
+    subject: str | None = None,
+    priority: TicketPriority = TicketPriority.NORMAL,
+    tags: Sequence[str] = (),
 ) -> Ticket:
     """The conversation's open ticket, or a new one (status new) if it has none.
 
     Idempotent and safe to call from several transactions at once: the conversation's
     row is locked before the second look, and the unique `open_conversation_id` makes a
     second active ticket impossible whatever the caller holds. Runs in the caller's
-    transaction (a bot hand-off opens its ticket in the hand-off's own transaction)."""
+    transaction (a bot hand-off opens its ticket in the hand-off's own transaction).
+    `subject` (checked; default: the conversation's), `priority` and `tags` (checked)
+    apply only to a ticket opened here."""
     source = _check_source(source)
     reason = check_reason(reason)
     found = await open_ticket_for(session, conversation_id)
@@ -306,10 +316,12 @@ async def do_open_for_conversation(
     return await _insert_ticket(
         session,
         customer_id=conversation.customer_id,
-        subject=await _subject_of(session, conversation),
+        subject=subject or await _subject_of(session, conversation),
         source=source,
         reason=reason,
         actor=actor,
+        priority=priority,
+        tags=tags,
         conversation_id=conversation.id,
     )
 

@@ -22,6 +22,7 @@ from switchboard.bus import Resync
 from switchboard.errors import DomainError
 from switchboard.events import SessionsEnded, user_topic
 from switchboard.models import User
+from tickets.events import TicketEvent
 from web.access import access_conversation_by_id, may_see_inbox
 from web.auth import TOKEN_KEY, csrf_token, current_user, require_user
 from web.origin import origin_allowed
@@ -47,7 +48,7 @@ async def inbox_page(request: web.Request) -> web.StreamResponse:
 def _frame_for(event: object) -> dict[str, Any] | None:
     if isinstance(event, Resync):
         return {"type": "resync"}
-    if isinstance(event, MessageCreated | MessageUpdated | Typing):
+    if isinstance(event, MessageCreated | MessageUpdated | Typing | TicketEvent):
         data = {k: v for k, v in event.__dict__.items() if k != "actor"}
         return {"type": event.type_name, "data": data}
     return None
