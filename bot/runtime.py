@@ -97,13 +97,14 @@ class NoModel:
 
 
 class _ModelCache:
-    """The last few models trained in a worker process, by what they learned from.
+    """The last model trained in a worker process, by what it learned from.
 
     Several runtimes in one process (test apps, an app and its tools) with the same
     training data get the same model without training again; different content is a
-    different key, so a cached model is never served for data it did not see."""
+    different key, so a cached model is never served for data it did not see. One
+    entry: in a hub it is the model serving anyway, so it costs no memory."""
 
-    def __init__(self, size: int = 4) -> None:
+    def __init__(self, size: int = 1) -> None:
         self._size = size
         self._models: OrderedDict[str, TrainedModel | AsyncTrainedModel] = OrderedDict()
 

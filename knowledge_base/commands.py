@@ -59,14 +59,17 @@ async def run(settings: Settings, command: str, target: str) -> str:
     # Every package's tables, so the foreign keys of a version (its author, a user) resolve
     # in a process that imported nothing else: without it a CLI import failed at flush.
     import switchboard.schema  # noqa: F401
-    from switchboard.bus import InProcessBus
+    from switchboard.bus import create_bus
     from switchboard.db import create_engine, create_sessionmaker
 
     engine = create_engine(settings.database_url)
+    # With Redis, the import's PublishedArticlesChanged reaches every running process, so
+    # their bots retrain at once; publishing only, so no listener is started. Without
+    # Redis (or with Redis down) nobody hears it, and each process's bot finds the
+    # change when it next polls the knowledge base.
+    bus = create_bus(settings.redis_url, settings.redis_prefix)
     try:
-        # An in-process bus: a CLI import is not seen by a running hub's bot until it
-        # next looks (the retraining side compares the training set, not events alone).
-        db = Database(engine, create_sessionmaker(engine), InProcessBus())
+        db = Database(engine, create_sessionmaker(engine), bus)
         path = Path(target)
         if command == "import":
             return await import_file(db, path)
@@ -74,4 +77,5 @@ async def run(settings: Settings, command: str, target: str) -> str:
             return await export_file(db, path)
         return await export_rasa(db, path)
     finally:
+        await bus.close()
         await engine.dispose()

@@ -32,7 +32,7 @@ from knowledge_base.service import (
     do_update_article,
     get_article_by_key,
 )
-from switchboard.bus import InProcessBus
+from switchboard.bus import InProcessBus, create_bus
 from switchboard.db import create_engine, create_sessionmaker
 from switchboard.settings import Settings, SettingsError, load_settings
 from switchboard.tx import Database
@@ -451,6 +451,31 @@ async def test_a_change_written_by_the_cli_is_picked_up_by_polling(
     finally:
         await bot.close()
         await engine.dispose()
+
+
+async def test_with_redis_a_cli_import_is_heard_at_once(settings: Settings, tmp_path: Path) -> None:
+    if settings.redis_url is None:
+        pytest.skip("without Redis a CLI import is found by polling (the test above)")
+    hub_bus = create_bus(settings.redis_url, settings.redis_prefix)
+    await hub_bus.start()
+    engine = create_engine(settings.database_url)
+    # Polling off in effect: only the event the CLI published through Redis can tell it.
+    hub_db = Database(engine, create_sessionmaker(engine), hub_bus)
+    bot = BotRuntime(hub_db, BuiltinEngine(), executor_factory=training_pool, poll_interval=3600)
+    await bot.start()
+    try:
+        assert (await bot.current()).articles == {}
+        # The code `switchboard kb import` runs, with its own engine and bus.
+        await commands.run(settings, "import", str(DEMO_KB))
+
+        async def imported() -> bool:
+            return "order_tracking" in (await bot.current()).articles
+
+        await wait_until(imported, "the runtime hears the CLI's import over Redis")
+    finally:
+        await bot.close()
+        await engine.dispose()
+        await hub_bus.close()
 
 
 async def test_rasa_retrain_reloads_the_answers_and_an_outage_hands_off(
