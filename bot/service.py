@@ -181,44 +181,65 @@ def _insert_missing_state(dialect: str, conversation_ids: Sequence[int]) -> Any:
     )
 
 
-async def claim_turns(
-    session: AsyncSession, now: datetime, owner: str, policy: TurnPolicy
-) -> list[int]:
-    """Claim conversations with a pending bot turn for this worker (``owner``)."""
-    free = or_(BotConversation.lease_until.is_(None), BotConversation.lease_until < now)
-    candidates = (
-        await session.execute(
-            select(Conversation.id, BotConversation.conversation_id)
-            .join(Inbox, and_(Inbox.id == Conversation.inbox_id, Inbox.bot_enabled.is_(True)))
-            .outerjoin(BotConversation, BotConversation.conversation_id == Conversation.id)
-            .where(
-                Conversation.last_message_at >= now - policy.window,
-                Conversation.status == ConversationStatus.OPEN,
-                or_(
-                    BotConversation.conversation_id.is_(None),
-                    and_(
-                        BotConversation.mode == BotMode.BOT,
-                        Conversation.last_seq > BotConversation.handled_seq,
-                        free,
-                    ),
+def _free(now: datetime) -> Any:
+    return or_(BotConversation.lease_until.is_(None), BotConversation.lease_until < now)
+
+
+async def find_pending_turns(
+    session: AsyncSession, now: datetime, policy: TurnPolicy
+) -> list[tuple[int, bool]]:
+    """Conversations with a pending bot turn: (id, whether the bot has a state row).
+    Read-only, so an idle worker's pass never takes SQLite's write lock."""
+    rows = await session.execute(
+        select(Conversation.id, BotConversation.conversation_id.is_not(None))
+        .join(Inbox, and_(Inbox.id == Conversation.inbox_id, Inbox.bot_enabled.is_(True)))
+        .outerjoin(BotConversation, BotConversation.conversation_id == Conversation.id)
+        .where(
+            Conversation.last_message_at >= now - policy.window,
+            Conversation.status == ConversationStatus.OPEN,
+            or_(
+                BotConversation.conversation_id.is_(None),
+                and_(
+                    BotConversation.mode == BotMode.BOT,
+                    Conversation.last_seq > BotConversation.handled_seq,
+                    _free(now),
                 ),
-            )
-            .order_by(Conversation.last_message_at)
-            .limit(policy.batch)
+            ),
         )
-    ).all()
-    if not candidates:
-        return []
-    missing = [cid for cid, state in candidates if state is None]
+        .order_by(Conversation.last_message_at)
+        .limit(policy.batch)
+    )
+    return [(cid, bool(known)) for cid, known in rows]
+
+
+async def claim_turns(
+    session: AsyncSession,
+    now: datetime,
+    owner: str,
+    policy: TurnPolicy,
+    candidates: Sequence[tuple[int, bool]],
+) -> list[int]:
+    """Lease the candidates' turns to this worker (``owner``); the ids it got. Each is
+    checked again under the row lock: another worker may have taken or finished it."""
+    missing = [cid for cid, known in candidates if not known]
     if missing:
         dialect = session.get_bind().dialect.name
         await session.execute(_insert_missing_state(dialect, missing))
-    ids = [cid for cid, _state in candidates]
+    last_seq = (
+        select(Conversation.last_seq)
+        .where(Conversation.id == BotConversation.conversation_id)
+        .scalar_subquery()
+    )
     lockable = list(
         (
             await session.execute(
                 select(BotConversation.conversation_id)
-                .where(BotConversation.conversation_id.in_(ids), free)
+                .where(
+                    BotConversation.conversation_id.in_([cid for cid, _known in candidates]),
+                    BotConversation.mode == BotMode.BOT,
+                    BotConversation.handled_seq < last_seq,
+                    _free(now),
+                )
                 .with_for_update(skip_locked=True)
             )
         ).scalars()
@@ -227,7 +248,7 @@ async def claim_turns(
         return []
     claimed = await session.execute(
         update(BotConversation)
-        .where(BotConversation.conversation_id.in_(lockable), free)
+        .where(BotConversation.conversation_id.in_(lockable), _free(now))
         .values(lease_owner=owner, lease_until=now + policy.lease)
         .returning(BotConversation.conversation_id)
     )

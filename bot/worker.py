@@ -21,7 +21,15 @@ from sqlalchemy import select
 from bot.engines.base import Prediction, predict_within, unavailable
 from bot.policy import Turn, decide
 from bot.runtime import LoadedBot
-from bot.service import TurnInput, TurnLost, TurnPolicy, claim_turns, do_complete_turn, load_turn
+from bot.service import (
+    TurnInput,
+    TurnLost,
+    TurnPolicy,
+    claim_turns,
+    do_complete_turn,
+    find_pending_turns,
+    load_turn,
+)
 from conversations.events import INBOX_TOPIC, MessageCreated
 from conversations.models import AuthorKind, Inbox
 from switchboard.background import BackgroundWorker
@@ -56,7 +64,11 @@ class BotWorker(BackgroundWorker):
 
     async def run_once(self) -> int:
         now = utcnow()
-        claimed = await self.db.run(lambda s: claim_turns(s, now, self.owner, self.policy))
+        async with self.db.reading() as session:
+            pending = await find_pending_turns(session, now, self.policy)
+        if not pending:
+            return 0
+        claimed = await self.db.run(lambda s: claim_turns(s, now, self.owner, self.policy, pending))
         for conversation_id in claimed:
             try:
                 await self.take_turn(conversation_id)

@@ -4,16 +4,26 @@ socket from the app's own worker; two workers on one database take each turn onc
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.models import BotReply
 from bot.runtime import BotRuntime
-from bot.service import TurnPolicy
+from bot.service import (
+    TurnLost,
+    TurnPolicy,
+    claim_turns,
+    do_complete_turn,
+    find_pending_turns,
+    load_turn,
+)
 from bot.worker import BotWorker
 from conversations.models import Message
-from switchboard.db import create_engine, create_sessionmaker
+from knowledge_base.service import do_update_article
+from switchboard.db import create_engine, create_sessionmaker, utcnow
 from switchboard.settings import Settings
 from switchboard.tx import Database
 from tests.bot.dialogue_support import chat_with, demo_bot, webchat_with_bot
@@ -94,3 +104,51 @@ async def test_two_workers_take_each_turn_exactly_once(db: Database, settings: S
             ).all()
         )
     assert per_conversation == {chat.conversation_id: 1 for chat in chats}
+
+
+async def test_a_turn_whose_worker_died_is_taken_again_and_the_late_worker_stores_nothing(
+    db: Database,
+) -> None:
+    inbox_id = await webchat_with_bot(db)
+    runtime = await demo_bot(db)
+    chat = chat_with(db, inbox_id, runtime)
+    await chat.say("how much is shipping")
+
+    # A worker claimed the turn five minutes ago and died: its lease has run out.
+    dead = BotWorker(db, runtime)
+    then = utcnow() - timedelta(minutes=5)
+    async with db.reading() as session:
+        pending = await find_pending_turns(session, then, dead.policy)
+    claimed = await db.run(lambda s: claim_turns(s, then, dead.owner, dead.policy, pending))
+    assert claimed == [chat.conversation_id]
+    async with db.reading() as session:
+        stale = await load_turn(session, chat.conversation_id, dead.owner)
+    assert stale is not None
+
+    assert await chat.worker.run_once() == 1
+    with pytest.raises(TurnLost):
+        await db.run(lambda s: do_complete_turn(s, stale, None, owner=dead.owner))
+    said = await chat.bot_messages()
+    assert [s.explanation.topic for s in said] == ["shipping_cost"]
+
+
+async def test_an_edited_answer_is_used_after_retraining(db: Database) -> None:
+    inbox_id = await webchat_with_bot(db)
+    runtime = await demo_bot(db)
+    first = await chat_with(db, inbox_id, runtime).ask("how much is shipping")
+    assert first.explanation.article_version == 1
+
+    async def edit(session: Any) -> None:
+        await do_update_article(
+            session,
+            first.explanation.article_id,
+            {"answer_markdown": "Shipping is **free** this week."},
+            author_user_id=None,
+        )
+
+    await db.run(edit)
+    assert await runtime.refresh()
+    again = await chat_with(db, inbox_id, runtime).ask("how much is shipping")
+    assert again.text == "Shipping is free this week."
+    assert again.explanation.article_id == first.explanation.article_id
+    assert again.explanation.article_version == 2
