@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from bot.events import BotStateChanged
 from conversations.events import INBOX_TOPIC, MessageCreated, MessageUpdated, Typing
 from switchboard import accounts
 from switchboard.appkeys import BUS, DB
@@ -48,7 +49,7 @@ async def inbox_page(request: web.Request) -> web.StreamResponse:
 def _frame_for(event: object) -> dict[str, Any] | None:
     if isinstance(event, Resync):
         return {"type": "resync"}
-    if isinstance(event, MessageCreated | MessageUpdated | Typing | TicketEvent):
+    if isinstance(event, MessageCreated | MessageUpdated | Typing | TicketEvent | BotStateChanged):
         data = {k: v for k, v in event.__dict__.items() if k != "actor"}
         return {"type": event.type_name, "data": data}
     return None

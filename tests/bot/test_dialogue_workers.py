@@ -27,8 +27,13 @@ from switchboard.db import create_engine, create_sessionmaker, utcnow
 from switchboard.settings import Settings
 from switchboard.tx import Database
 from tests.bot.dialogue_support import chat_with, demo_bot, webchat_with_bot
-from tests.conftest import ClientFactory, widget_session
-from tests.security.support import receive
+from tests.conftest import ClientFactory, create_user, login, widget_session
+from tests.security.support import receive, use_cheap_password_hashing
+
+
+@pytest.fixture(autouse=True)
+def _cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_cheap_password_hashing(monkeypatch)
 
 
 async def test_a_widget_visitor_gets_the_bots_answer_live(
@@ -152,3 +157,26 @@ async def test_an_edited_answer_is_used_after_retraining(db: Database) -> None:
     assert again.text == "Shipping is free this week."
     assert again.explanation.article_id == first.explanation.article_id
     assert again.explanation.article_version == 2
+
+
+async def test_the_agent_inbox_hears_the_handoff_live(
+    db: Database, make_client: ClientFactory
+) -> None:
+    await webchat_with_bot(db)
+    await demo_bot(db)
+    client = await make_client()
+    _, token = await widget_session(client)  # before the login: no session cookie yet
+    await create_user(db, "alex@example.com")
+    await login(client, "alex@example.com")
+    inbox = await client.ws_connect("/inbox/ws")
+    widget = await client.ws_connect(f"/widget/ws?token={token}")
+    await receive(widget, "hello")
+    await widget.send_json({"type": "message", "client_msg_id": "m-0001-abcd", "text": "轉人工"})
+    changed = await receive(inbox, "bot.state_changed")
+    handoff = changed["data"]["bot"]["handoff"]
+    assert changed["data"]["bot"]["mode"] == "human"
+    assert handoff["reason"] == "customer_asked"
+    told = await _next_bot_message(widget)
+    assert "轉接" in told["text"]  # told in traditional Chinese what happens next
+    await widget.close()
+    await inbox.close()
