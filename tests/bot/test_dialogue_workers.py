@@ -180,3 +180,39 @@ async def test_the_agent_inbox_hears_the_handoff_live(
     assert "轉接" in told["text"]  # told in traditional Chinese what happens next
     await widget.close()
     await inbox.close()
+
+
+async def test_a_message_written_while_the_bot_thinks_gets_its_own_turn(db: Database) -> None:
+    inbox_id = await webchat_with_bot(db)
+    chat = chat_with(db, inbox_id, await demo_bot(db))
+    worker = chat.worker
+    await chat.say("how much is shipping")
+    now = utcnow()
+    async with db.reading() as session:
+        pending = await find_pending_turns(session, now, worker.policy)
+    await db.run(lambda s: claim_turns(s, now, worker.owner, worker.policy, pending))
+    async with db.reading() as session:
+        turn_input = await load_turn(session, chat.conversation_id, worker.owner)
+    assert turn_input is not None
+    turn, _fingerprint = await worker._decide(turn_input)
+    await chat.say("and what payment methods do you take")  # before the bot's reply is stored
+    await db.run(lambda s: do_complete_turn(s, turn_input, turn, owner=worker.owner))
+    assert await worker.run_once() == 1
+    assert [s.explanation.topic for s in await chat.bot_messages()] == [
+        "shipping_cost",
+        "payment_methods",
+    ]
+
+
+async def test_switchboard_demo_switches_the_bot_on_for_web_chat(
+    db: Database, settings: Settings
+) -> None:
+    from sqlalchemy import select as select_
+
+    from conversations.models import Inbox
+    from switchboard.cli import _seed_demo
+
+    await _seed_demo(settings)
+    async with db.reading() as session:
+        kinds = dict((await session.execute(select_(Inbox.kind, Inbox.bot_enabled))).all())
+    assert kinds["webchat"] is True
