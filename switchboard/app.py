@@ -50,6 +50,7 @@ from switchboard.ratelimit import LocalRateLimiter, RedisRateLimiter
 from switchboard.settings import Settings
 from switchboard.tx import Database
 from switchboard.wiring import adapter_factories, channel_hooks
+from tickets.followup import FollowUpPolicy, TicketFollowUp
 from web import auth, demo, inbox, slack_events, sockets, webhooks, widget
 from web.api import create_api_app
 from web.middleware import error_middleware, security_headers
@@ -173,12 +174,14 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
     tasks = []
     imap = None
     bot = BotWorker(app[DB], app[BOT_RUNTIME])
+    follow_up = TicketFollowUp(app[DB], FollowUpPolicy.from_settings(settings))
     if settings.run_workers:
         imap = await build_imap_poller(settings, app[DB], app[REGISTRY])
         tasks = [
             asyncio.create_task(outbox.run_forever(), name="outbox-worker"),
             asyncio.create_task(inbound.run_forever(), name="inbound-processor"),
             asyncio.create_task(bot.run_forever(), name="bot-worker"),
+            asyncio.create_task(follow_up.run_forever(), name="ticket-follow-up"),
         ]
         if imap is not None:
             app[IMAP_POLLER] = imap
@@ -189,6 +192,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
     outbox.stop()
     inbound.stop()
     bot.stop()
+    follow_up.stop()
     if imap is not None:
         imap.stop()
     await stop_tasks(tasks)

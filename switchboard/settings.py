@@ -62,6 +62,9 @@ class Settings:
     # Seconds between two cheap looks at whether the knowledge base changed (catches
     # CLI imports and events lost while Redis was down).
     bot_poll_interval: float = 5.0
+    # A customer reply within this many hours of a ticket being solved reopens it;
+    # later, it starts a new ticket. 0: never reopen.
+    ticket_reopen_hours: int = 72
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     # Not part of the public contract: knobs for tests and benchmarks.
     run_workers: bool = True
@@ -199,6 +202,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     var_dir = Path(env.get(PREFIX + "VAR_DIR") or "var")
     port = _int(env, "PORT", 8080, 0, 65535)
     assert port is not None
+    reopen_hours = _int(env, "TICKET_REOPEN_HOURS", 72, 0, 24 * 365)
+    assert reopen_hours is not None
     redis_url = _url(env, "REDIS_URL", None, ("redis", "rediss", "unix"))
     public_url = _url(env, "PUBLIC_URL", "http://127.0.0.1:8080", ("http", "https"))
     assert public_url is not None
@@ -236,6 +241,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         bot_engine=_choice(env, "BOT_ENGINE", "builtin", BOT_ENGINES),
         rasa_url=_url(env, "RASA_URL", None, ("http", "https")),
         bot_poll_interval=float(_int(env, "BOT_POLL_INTERVAL", 5, 1, 3600) or 5),
+        ticket_reopen_hours=reopen_hours,
         trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
         widget_send_limit=_int(env, "WIDGET_SEND_LIMIT", 20, 1, 1_000_000) or 20,
         widget_frame_limit=_int(env, "WIDGET_FRAME_LIMIT", 60, 1, 1_000_000) or 60,

@@ -17,6 +17,7 @@ from switchboard.bus import create_bus
 from switchboard.db import check_connection, create_engine, create_sessionmaker
 from switchboard.settings import Settings
 from switchboard.tx import Database
+from tickets.followup import FollowUpPolicy, TicketFollowUp
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,12 @@ async def run_worker(settings: Settings) -> None:
         outbox, inbound = build_workers(settings, db, registry)
         imap = await build_imap_poller(settings, db, registry)
         bot = BotWorker(db, bot_runtime)
+        follow_up = TicketFollowUp(db, FollowUpPolicy.from_settings(settings))
         tasks = [
             asyncio.create_task(outbox.run_forever(), name="outbox-worker"),
             asyncio.create_task(inbound.run_forever(), name="inbound-processor"),
             asyncio.create_task(bot.run_forever(), name="bot-worker"),
+            asyncio.create_task(follow_up.run_forever(), name="ticket-follow-up"),
         ]
         if imap is not None:
             tasks.append(asyncio.create_task(imap.run_forever(), name="imap-poller"))
@@ -51,6 +54,7 @@ async def run_worker(settings: Settings) -> None:
         outbox.stop()
         inbound.stop()
         bot.stop()
+        follow_up.stop()
         if imap is not None:
             imap.stop()
         await stop_tasks(tasks)

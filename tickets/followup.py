@@ -37,6 +37,7 @@ from switchboard.background import BackgroundWorker
 from switchboard.bus import Subscription
 from switchboard.db import utcnow
 from switchboard.errors import DomainError
+from switchboard.settings import Settings
 from switchboard.tx import Database, savepoint
 from tickets.checks import TicketChanges
 from tickets.lifecycle import Cause
@@ -60,6 +61,10 @@ class FollowUpPolicy:
     # Only conversations active this recently are looked at, so a pass reads an index
     # range rather than every conversation ever.
     window: timedelta = timedelta(hours=24)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FollowUpPolicy:
+        return cls(reopen_window=timedelta(hours=settings.ticket_reopen_hours))
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,7 @@ async def do_customer_wrote(
         latest is not None
         and latest.status == TicketStatus.SOLVED
         and latest.solved_at is not None
+        and policy.reopen_window > timedelta(0)
         and unread.first_customer_at - latest.solved_at <= policy.reopen_window
     ):
         await do_update_ticket(

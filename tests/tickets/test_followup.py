@@ -223,3 +223,13 @@ async def test_the_worker_wakes_on_a_customer_message(db: Database) -> None:
     assert created.ticket["conversation_ids"] == [conversation_id]
     assert (created.ticket["status"], created.inbox_id) == ("new", inbox_id)
     assert await ticket_count(db) == 1
+
+
+async def test_a_window_of_zero_never_reopens(db: Database) -> None:
+    inbox_id = await make_inbox(db, bot_enabled=False)
+    conversation_id, _ = await customer_writes(db, "v_fu_10", inbox_id=inbox_id)
+    ticket = await open_ticket(db, conversation_id)
+    await set_status(db, ticket.id, "solved")
+    await customer_writes(db, "v_fu_10", "one more thing", n=1, inbox_id=inbox_id)
+    await follow_up(db, FollowUpPolicy(reopen_window=timedelta(0)))
+    assert [t.status for t in await tickets_of(db, conversation_id)] == ["solved", "new"]
