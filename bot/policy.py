@@ -378,11 +378,14 @@ def decide(
         return answer(choice.topic, choice.confidence)
     if prediction.fallback:
         return handoff(HandoffReason.ENGINE_UNAVAILABLE, prediction.reason)
-    if prediction.label == REQUEST_HUMAN:
+    # The engine's built-in intents count only when it is fairly sure: a weak
+    # "request_human" on "I want to buy a laptop" is out of scope, not a request.
+    intent_sure = prediction.confidence >= settings.confidence / 2
+    if prediction.label == REQUEST_HUMAN and intent_sure:
         return handoff(HandoffReason.CUSTOMER_ASKED, "asked for a person")
     if is_frustrated(text):
         return handoff(HandoffReason.FRUSTRATION, "the customer sounds frustrated")
-    if prediction.label in _SMALL_TALK:
+    if prediction.label in _SMALL_TALK and intent_sure:
         talk = SmallTalk(prediction.label, _SMALL_TALK[prediction.label][locale])
         return Turn(talk, BotMemory(misses=memory.misses, locale=locale))
 

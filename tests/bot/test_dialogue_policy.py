@@ -238,3 +238,10 @@ def test_greetings_are_small_talk_in_the_customers_script() -> None:
     decision = _decide(Prediction("greeting", 0.99, ()), "你們好")
     assert isinstance(decision, SmallTalk)
     assert "真人" in decision.text
+
+
+def test_a_weak_request_human_guess_is_not_taken_for_a_request() -> None:
+    weak = Prediction(REQUEST_HUMAN, 0.24, (("request_human", 0.24), ("refund_time", 0.13)))
+    decision = _decide(weak, "I want to buy a laptop")
+    assert isinstance(decision, Handoff)
+    assert decision.reason is HandoffReason.OUT_OF_SCOPE
