@@ -4,7 +4,7 @@ inbox sees ticket changes live."""
 from __future__ import annotations
 
 from switchboard.tx import Database
-from tests.conftest import AppClient, create_user, login
+from tests.conftest import ClientFactory, create_user, login
 from tests.security.support import (
     bearer,
     conversation_of,
@@ -18,7 +18,10 @@ from tests.security.support import (
 HUB_ORIGIN = "http://127.0.0.1:8080"
 
 
-async def test_inbox_sees_the_ticket_open_and_change(client: AppClient, db: Database) -> None:
+async def test_inbox_sees_the_ticket_open_and_change(
+    make_client: ClientFactory, db: Database
+) -> None:
+    client = await make_client()  # with its workers
     await create_user(db, "live@example.com")
     _, token = await staff_token(db, "live-api@example.com", "agent")
     visitor, visitor_id = await new_visitor(client)  # before login: no CSRF token needed
