@@ -56,6 +56,7 @@ def document(server_url: str) -> dict[str, Any]:
         "paths": {
             **_kb_paths(),
             **_bot_paths(),
+            **_ticket_paths(),
             "/me": {"get": _op("The calling user", {"type": "object"})},
             "/conversations": {
                 "get": _op(
@@ -201,6 +202,7 @@ def document(server_url: str) -> dict[str, Any]:
             },
             "schemas": {
                 **_KB_SCHEMAS,
+                **_TICKET_SCHEMAS,
                 "Error": {
                     "type": "object",
                     "properties": {
@@ -533,6 +535,202 @@ def _bot_paths() -> dict[str, Any]:
         "/bot/missed/{id}/dismiss": {
             "post": _admin_only(
                 _op("Dismiss a missed question (admins)", {"type": "object"}, params=[_ID])
+            )
+        },
+    }
+
+
+_TICKET_FIELDS = (
+    "id",
+    "customer_id",
+    "subject",
+    "status",
+    "priority",
+    "source",
+    "reason",
+    "assignee_id",
+    "queue_id",
+    "tags",
+    "conversation_ids",
+    "merged_into_id",
+    "allowed_statuses",
+    "created_at",
+    "updated_at",
+    "solved_at",
+    "closed_at",
+    "first_response_due_at",
+    "resolution_due_at",
+)
+_STATUSES = ["new", "open", "pending", "on_hold", "solved", "closed"]
+_PRIORITIES = ["low", "normal", "high", "urgent"]
+_TAGS = {
+    "type": "array",
+    "maxItems": 20,
+    "items": {"type": "string", "pattern": "^[\\w\\-.:/]{1,50}$"},
+}
+_TICKET_SCHEMAS: dict[str, Any] = {
+    "Ticket": {"type": "object", "properties": {k: {} for k in _TICKET_FIELDS}},
+    "TicketCreate": {
+        "type": "object",
+        "description": "Either conversation_id (its open ticket comes back, 200, if it has"
+        " one) or customer_id (a ticket without a conversation)",
+        "properties": {
+            "conversation_id": {"type": "integer"},
+            "customer_id": {"type": "integer"},
+            "subject": {"type": ["string", "null"], "maxLength": 500},
+            "priority": {"enum": _PRIORITIES},
+            "tags": _TAGS,
+        },
+    },
+    "TicketUpdate": {
+        "type": "object",
+        "description": "Only these fields are read; any other field is ignored, never"
+        " applied. A status change the lifecycle forbids is a 409 naming both statuses.",
+        "properties": {
+            "status": {"enum": _STATUSES},
+            "priority": {"enum": _PRIORITIES},
+            "tags": _TAGS,
+            "subject": {"type": ["string", "null"], "maxLength": 500},
+            "assignee_id": {"type": ["integer", "null"]},
+        },
+    },
+    "TicketNote": {
+        "type": "object",
+        "properties": {k: {} for k in ("id", "ticket_id", "author_id", "body", "created_at")},
+    },
+    "TicketActivity": {
+        "type": "object",
+        "properties": {
+            k: {}
+            for k in (
+                "id",
+                "ticket_id",
+                "kind",
+                "actor",
+                "actor_user_id",
+                "data",
+                "created_at",
+                "merged_from_ticket_id",
+            )
+        },
+    },
+}
+
+
+def _conflict(operation: dict[str, Any], description: str) -> dict[str, Any]:
+    operation["responses"]["409"] = {
+        "description": description,
+        "content": {"application/json": {"schema": _ERROR}},
+    }
+    return operation
+
+
+def _ticket_paths() -> dict[str, Any]:
+    one = {"type": "object", "properties": {"ticket": {"$ref": "#/components/schemas/Ticket"}}}
+
+    def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+        return {"name": name, "in": "query", "schema": schema, "description": description}
+
+    def body(schema: str) -> dict[str, Any]:
+        return {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
+
+    return {
+        "/tickets": {
+            "get": _op(
+                "Tickets the caller may see, newest (or oldest) first, a page at a time;"
+                " an unknown filter is a 400",
+                {
+                    "type": "object",
+                    "properties": {
+                        "tickets": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/Ticket"},
+                        },
+                        "next_cursor": {"type": ["string", "null"]},
+                    },
+                },
+                params=[
+                    query("status", {"type": "string"}, "comma-separated: " + ", ".join(_STATUSES)),
+                    query("priority", {"type": "string"}, "comma-separated priorities"),
+                    query("assignee_id", {"type": "string"}, "a user id, me, or none"),
+                    query("tag", {"type": "string"}, "one tag"),
+                    query("customer_id", {"type": "integer"}, "one customer"),
+                    query("conversation_id", {"type": "integer"}, "tickets covering it"),
+                    query("order", {"enum": ["newest", "oldest"]}, "by ticket id"),
+                    query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page"),
+                    query("cursor", {"type": "string"}, "next_cursor of the page before"),
+                ],
+            ),
+            "post": _op(
+                "Open a ticket for a conversation or a customer",
+                one,
+                body=body("TicketCreate"),
+                status="201",
+            ),
+        },
+        "/tickets/{id}": {
+            "get": _op("One ticket", one, params=[_ID]),
+            "patch": _conflict(
+                _op(
+                    "Change status, priority, tags, subject or assignee; each change goes"
+                    " into the timeline with the caller as actor",
+                    one,
+                    params=[_ID],
+                    body=body("TicketUpdate"),
+                ),
+                "The lifecycle forbids this status change, or the ticket is closed",
+            ),
+        },
+        "/tickets/{id}/notes": {
+            "get": _op(
+                "Internal notes, oldest first",
+                {"type": "object", "properties": {"notes": {"type": "array"}}},
+                params=[_ID],
+            ),
+            "post": _op(
+                "Add an internal note (never sent to the customer)",
+                {
+                    "type": "object",
+                    "properties": {"note": {"$ref": "#/components/schemas/TicketNote"}},
+                },
+                params=[_ID],
+                body={
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["body"],
+                            "properties": {"body": {"type": "string", "maxLength": 10000}},
+                        }
+                    }
+                },
+                status="201",
+            ),
+        },
+        "/tickets/{id}/merge": {
+            "post": _conflict(
+                _op(
+                    "Merge the ticket other_id into this one: its conversations, notes, tags"
+                    " and timeline move here; it points here and is closed",
+                    one,
+                    params=[_ID],
+                    body={"application/json": {"schema": {"$ref": "#/components/schemas/Merge"}}},
+                ),
+                "Either ticket is closed or merged, or they belong to different customers",
+            )
+        },
+        "/tickets/{id}/timeline": {
+            "get": _op(
+                "Every change with its actor and time, oldest first (entries merged in included)",
+                {
+                    "type": "object",
+                    "properties": {
+                        "timeline": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/TicketActivity"},
+                        }
+                    },
+                },
+                params=[_ID, query("after_id", {"type": "integer"}, "entries after this id")],
             )
         },
     }

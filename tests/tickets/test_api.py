@@ -302,3 +302,18 @@ async def test_a_browser_session_needs_its_csrf_token(client: AppClient, db: Dat
         headers={"X-CSRF-Token": csrf},
     )
     assert response.status == 201
+
+
+async def test_every_ticket_route_is_in_the_openapi_document(client: AppClient) -> None:
+    document = await (await client.get("/api/v1/openapi.json")).json()
+    served: dict[str, set[str]] = {}
+    for route in client.app.router.routes():
+        path = route.resource.canonical if route.resource else ""
+        if path.startswith("/api/v1/tickets") and route.method != "HEAD":
+            served.setdefault(path.removeprefix("/api/v1"), set()).add(route.method.lower())
+    described = {p: set(ops) for p, ops in document["paths"].items() if p.startswith("/tickets")}
+    assert served == described
+    schemas = document["components"]["schemas"]
+    assert {"Ticket", "TicketCreate", "TicketUpdate", "TicketNote", "TicketActivity"} <= set(
+        schemas
+    )

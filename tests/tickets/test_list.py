@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from switchboard.appkeys import DB
 from switchboard.tx import Database
 from tests.conftest import AppClient
 from tests.security.support import bearer, staff_token
@@ -22,19 +23,13 @@ async def ids(client: AppClient, token: str, query: str) -> list[int]:
 
 
 async def new_ticket(client: AppClient, token: str, visitor: str, **body: Any) -> dict[str, Any]:
-    conversation_id, _ = await customer_writes(pytest_db(client), visitor)
+    conversation_id, _ = await customer_writes(client.app[DB], visitor)
     response = await client.post(
         "/api/v1/tickets", json={"conversation_id": conversation_id, **body}, headers=bearer(token)
     )
     assert response.status == 201
     ticket: dict[str, Any] = (await response.json())["ticket"]
     return ticket
-
-
-def pytest_db(client: AppClient) -> Database:
-    from switchboard.appkeys import DB
-
-    return client.app[DB]
 
 
 async def test_each_filter_narrows_the_list(client: AppClient, db: Database) -> None:
