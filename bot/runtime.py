@@ -220,7 +220,7 @@ class BotRuntime:
         self._retiring.clear()
         if self._loaded is not None:
             await _close_model(self._loaded.model)
-        self._drop_executor()
+        self._drop_executor(stop_training=True)
 
     def request_refresh(self) -> None:
         """Ask for a look at the published set; returns at once. Requests made while a
@@ -283,12 +283,17 @@ class BotRuntime:
             self._owned_executor = self._executor_factory()
         return self._owned_executor
 
-    def _drop_executor(self) -> None:
-        if self._owned_executor is not None:
-            # Does not wait: a training still running finishes in its worker, which
-            # then exits; nobody is left to want the result.
-            self._owned_executor.shutdown(wait=False, cancel_futures=True)
-            self._owned_executor = None
+    def _drop_executor(self, *, stop_training: bool = False) -> None:
+        executor, self._owned_executor = self._owned_executor, None
+        if executor is None:
+            return
+        # Never waits. A dead pool has no worker left; at close, a training still running
+        # is stopped too, or the interpreter's exit would wait for it (measured: a 20 s
+        # training held a closed process's exit for 20 s).
+        workers = _workers_of(executor) if stop_training else []
+        executor.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.terminate()
 
     def _swap(self, loaded: LoadedBot) -> None:
         old, self._loaded = self._loaded, loaded
@@ -357,6 +362,13 @@ class BotRuntime:
                 self._polled_token = token
                 if token != self._seen_token:
                     self.request_refresh()
+
+
+def _workers_of(executor: Executor) -> list[Any]:
+    """The worker processes of a ProcessPoolExecutor. Python 3.14 has
+    ``terminate_workers()``; before it, the processes are only in ``_processes``."""
+    processes = getattr(executor, "_processes", None) or {}
+    return list(processes.values())
 
 
 async def _close_model(model: object) -> None:

@@ -130,6 +130,7 @@ class Gate:
         self.started = manager.Event()
         self.release = manager.Event()
         self.release.set()
+        self.pids = manager.list()  # of the processes that ran a training
 
 
 class PidModel:
@@ -152,6 +153,7 @@ class GatedEngine:
         self.gate = gate
 
     def train(self, examples: Sequence[TrainingExample]) -> PidModel:
+        self.gate.pids.append(os.getpid())
         self.gate.started.set()
         if not self.gate.release.wait(DEADLINE):
             raise TimeoutError("the test never released training")
@@ -262,6 +264,27 @@ async def test_bot_turns_proceed_on_the_old_model_while_training_runs(
     finally:
         gate.release.set()
         await bot.close()
+
+
+async def test_closing_stops_a_training_in_flight(db: Database, manager: Any) -> None:
+    gate = Gate(manager)
+    gate.release.clear()
+    bot = BotRuntime(db, GatedEngine(gate), executor_factory=training_pool, poll_interval=3600)
+    await bot.start()
+    assert await asyncio.to_thread(gate.started.wait, DEADLINE), "training never started"
+    worker = gate.pids[0]
+    await bot.close()
+
+    # Otherwise the worker would run to the end of its training, and the interpreter's
+    # exit would wait for it.
+    async def worker_gone() -> bool:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    await wait_until(worker_gone, "the training worker is stopped")
 
 
 # --- failure ----------------------------------------------------------------------------
