@@ -3,6 +3,9 @@ inbox sees ticket changes live."""
 
 from __future__ import annotations
 
+import asyncio
+
+from conversations.models import Conversation
 from switchboard.tx import Database
 from tests.conftest import ClientFactory, create_user, login
 from tests.security.support import (
@@ -14,6 +17,8 @@ from tests.security.support import (
     send_text,
     staff_token,
 )
+from tests.tickets.support import tickets_of
+from tickets.models import TicketWatch
 
 HUB_ORIGIN = "http://127.0.0.1:8080"
 
@@ -54,3 +59,33 @@ async def test_inbox_sees_the_ticket_open_and_change(
     assert [t["id"] for t in listed["tickets"]] == [ticket_id]
     await widget.close()
     await inbox.close()
+
+
+async def test_concurrent_messages_on_two_instances_open_exactly_one_ticket(
+    make_client: ClientFactory, db: Database
+) -> None:
+    # Two hubs on one database (and one Redis on PostgreSQL), each running its workers.
+    first, second = await make_client(), await make_client()
+    visitor, visitor_id = await new_visitor(first)
+    sockets = [await open_widget(first, visitor), await open_widget(second, visitor)]
+
+    async def burst(n: int) -> None:
+        for k in range(5):
+            ack = await send_text(sockets[n], f"burst-{n}-{k:04d}", f"message {n}.{k}")
+            assert ack["type"] == "ack"
+
+    await asyncio.gather(burst(0), burst(1))
+    conversation_id = await conversation_of(db, visitor_id)
+    # Let both follow-up workers finish whatever they were woken for.
+    async with asyncio.timeout(10):
+        while True:
+            async with db.reading() as session:
+                watched = await session.get(TicketWatch, conversation_id)
+                conversation = await session.get(Conversation, conversation_id)
+            assert conversation is not None
+            if watched is not None and watched.seen_seq == conversation.last_seq:
+                break
+            await asyncio.sleep(0.05)
+    assert len(await tickets_of(db, conversation_id)) == 1
+    for ws in sockets:
+        await ws.close()
