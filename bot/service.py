@@ -371,7 +371,8 @@ def _guesses(turn: Turn) -> list[list[Any]]:
 def bot_state_view(state: BotConversation | None) -> dict[str, Any]:
     """The bot's standing in a conversation, as the agent sees it."""
     if state is None:
-        return {"mode": BotMode.BOT.value, "handoff": None, "pending_choices": []}
+        return {"mode": BotMode.BOT.value, "misses": 0, "locale": None, "handoff": None,
+                "pending_choices": []}  # fmt: skip
     handoff = None
     if state.handoff_reason is not None:
         handoff = {
@@ -594,9 +595,21 @@ async def do_hand_back(
     return view
 
 
+async def conversation_bot_state(
+    session: AsyncSession, conversation: Conversation
+) -> dict[str, Any]:
+    """`bot_state_view` plus whether the bot is on in the conversation's inbox at all."""
+    inbox = await session.get(Inbox, conversation.inbox_id)
+    state = await session.get(BotConversation, conversation.id)
+    return {"enabled": bool(inbox and inbox.bot_enabled), **bot_state_view(state)}
+
+
 async def conversation_bot_view(session: AsyncSession, conversation_id: int) -> dict[str, Any]:
     """The bot's state plus the explanation of each bot message in the conversation."""
-    state = await session.get(BotConversation, conversation_id)
+    conversation = await session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise NotFound("conversation not found")
+    state = await conversation_bot_state(session, conversation)
     replies = (
         await session.execute(
             select(BotReply)
@@ -604,7 +617,7 @@ async def conversation_bot_view(session: AsyncSession, conversation_id: int) -> 
             .order_by(BotReply.message_id)
         )
     ).scalars()
-    return {**bot_state_view(state), "replies": [reply_view(r) for r in replies]}
+    return {**state, "replies": [reply_view(r) for r in replies]}
 
 
 async def choices_by_message(

@@ -6,8 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.models import BotConversation
-from bot.service import bot_state_view
+from bot.service import conversation_bot_state
 from conversations import attachments as attachment_store
 from conversations.models import AuthorKind
 from conversations.service import (
@@ -70,7 +69,7 @@ async def conversation(request: web.Request) -> web.Response:
     async with request.config_dict[DB].reading() as session:
         found = await access_conversation_by_id(session, user, _conversation_id(request))
         # The agent sees why the bot handed off and what it guessed, beside the thread.
-        bot = bot_state_view(await session.get(BotConversation, found.id))
+        bot = await conversation_bot_state(session, found)
         return web.json_response({"conversation": {**conversation_view(found), "bot": bot}})
 
 

@@ -41,6 +41,7 @@ async def test_agent_sees_the_handoff_and_hands_back(
     found = await client.get(f"/api/v1/conversations/{chat.conversation_id}", headers=bearer(token))
     assert found.status == 200
     bot = (await found.json())["conversation"]["bot"]
+    assert bot["enabled"] is True
     assert bot["mode"] == "human"
     assert bot["handoff"]["reason"] == HandoffReason.CUSTOMER_ASKED
 
@@ -171,3 +172,40 @@ async def test_every_bot_route_is_in_the_openapi_document(client: AppClient) -> 
             served.setdefault(path, set()).add(route.method.lower())
     described = {p: set(ops) for p, ops in document["paths"].items() if "/bot" in p}
     assert served == described
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/v1/conversations/1/bot"),
+        ("POST", "/api/v1/conversations/1/bot/hand-back"),
+        ("GET", "/api/v1/inboxes/1/bot"),
+        ("PATCH", "/api/v1/inboxes/1/bot"),
+        ("GET", "/api/v1/bot/missed"),
+        ("POST", "/api/v1/bot/missed/1/dismiss"),
+    ],
+)
+async def test_every_bot_route_refuses_anonymous_callers(
+    client: AppClient, chat: Chat, method: str, path: str
+) -> None:
+    await chat.ask("转人工")
+    answer = await client.request(method, path, json={"confidence": 0.1})
+    assert answer.status == 401
+    assert (await chat.state()).mode == BotMode.HUMAN
+
+
+async def test_a_conversation_in_an_inbox_without_the_bot_says_so(
+    db: Database, client: AppClient
+) -> None:
+    from tests.security.support import start_conversation
+
+    _id, token = await staff_token(db, "agent@example.com", "agent")
+    conversation_id = await start_conversation(db)
+    found = await client.get(f"/api/v1/conversations/{conversation_id}", headers=bearer(token))
+    bot = (await found.json())["conversation"]["bot"]
+    assert (bot["enabled"], bot["handoff"]) == (False, None)
+    back = await client.post(
+        f"/api/v1/conversations/{conversation_id}/bot/hand-back", headers=bearer(token)
+    )
+    assert back.status == 409
+    assert (await back.json())["error"]["message"] == "the bot is off in this conversation's inbox"
