@@ -9,8 +9,8 @@ When the runtime retrains (every process does so on its own; docs/architecture.m
 
 - on `PublishedArticlesChanged` from the bus (any process's commit, through Redis);
 - when a poll of `training.change_token` (one aggregate query every few seconds) sees a
-  save it has not looked at: `switchboard kb import` publishes on an in-process bus no
-  server hears, and events are lost while Redis is down;
+  save it has not looked at: `switchboard kb import` without Redis publishes on an
+  in-process bus no server hears, and events are lost while Redis is down;
 - on `Resync` from the bus (it missed events), and on a timer after a failed training.
 
 A request only sets a flag; one task trains. While it trains, any number of further
