@@ -65,8 +65,8 @@ def clinc(root: Path) -> None:
     print(f"CLINC150 train {len(train)} → val {len(test)}; training {trained:.1f} s")
     show_latency(wall, cpu)
     print("  threshold margin  in-scope  oos-recall")
-    for threshold in (0.0, 0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3, 0.4):
-        for margin in (0.0, 0.02, 0.05, 0.1):
+    for threshold in (0.0, 0.1, 0.15, 0.2, 0.22, 0.25, 0.28, 0.3, 0.35, 0.4):
+        for margin in (0.0, 0.05, 0.1):
             chosen = Thresholds(threshold, margin)
             accuracy, recall, _ = score(gold, [decide(r, chosen) for r in rankings])
             mark = "  ← default" if chosen == DEFAULT_THRESHOLDS else ""

@@ -1,28 +1,38 @@
-"""The builtin engine: TF-IDF word and character n-grams into a linear SVM.
+"""The builtin engine: TF-IDF word and character n-grams plus static word vectors
+into a linear SVM.
 
-No model download, trains in seconds, predicts in well under a millisecond.
+No model download, trains in seconds, predicts in about a millisecond.
 Text is normalised (NFKC, casefold, traditional → simplified Chinese) so one
 phrasing answers both scripts; character n-grams cover Chinese without a word
-segmenter. An ``oos`` class is trained from generic out-of-scope examples (and any
-``oos`` rows given); on top of it a confidence threshold and a margin rule (top-1
-minus top-2) hand off when the model is unsure.
+segmenter. The word vectors are WordLlama's (``l2_supercat`` 256-d, the token
+embeddings of Llama 2 trained for sentence similarity), shipped inside the
+``wordllama`` wheel and read from there: a message's vector is the mean of its tokens'
+rows, so paraphrases with no n-gram in common ("card hasn't arrived" / "still waiting
+for my card") get close. An ``oos`` class is trained from generic out-of-scope
+examples (and any ``oos`` rows given); on top of it a confidence threshold and a
+margin rule (top-1 minus top-2) hand off when the model is unsure.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import opencc
+import scipy.sparse
 from numpy.typing import NDArray
+from safetensors.numpy import load_file
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion
 from sklearn.svm import LinearSVC
+from tokenizers import Tokenizer
 
 from bot.engines.base import OOS, Prediction, Thresholds, TrainingExample, apply_thresholds
 from bot.engines.builtin_intents import builtin_examples
@@ -33,6 +43,12 @@ from bot.engines.builtin_intents import builtin_examples
 DEFAULT_THRESHOLDS = Thresholds(confidence=0.10, margin=0.0)
 SCORE_SCALE = 5.0
 RANKING_SIZE = 5
+# The SVM's C and the word vectors' scale against the unit-length TF-IDF blocks,
+# picked on BANKING77's held-out split and CLINC150 val (docs/benchmarks.md, "Bot").
+REGULARISATION = 0.5
+WORD_VECTOR_SCALE = 1.25
+WORD_VECTORS = ("wordllama", "weights/l2_supercat_256.safetensors")
+WORD_TOKENIZER = ("wordllama", "tokenizers/l2_supercat_tokenizer_config.json")
 
 
 @lru_cache(maxsize=1)
@@ -40,13 +56,64 @@ def _t2s() -> Any:
     return opencc.OpenCC("t2s")
 
 
-def normalise(text: str) -> str:
-    """One form per meaning: full-width → half-width, case folded, traditional
-    Chinese → simplified (so 轉人工 and 转人工 share every feature)."""
-    text = unicodedata.normalize("NFKC", text).casefold().strip()
+def _one_script(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).strip()
     if any("\u3400" <= ch <= "\u9fff" for ch in text):
         text = str(_t2s().convert(text))
     return text
+
+
+def normalise(text: str) -> str:
+    """One form per meaning: full-width → half-width, case folded, traditional
+    Chinese → simplified (so 轉人工 and 转人工 share every feature)."""
+    return _one_script(text).casefold()
+
+
+def _packaged(package: str, name: str) -> Path:
+    # Found without importing the package: wordllama's own loader fetches its
+    # tokenizer from the network, and this engine must never download anything.
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"the {package} package is not installed (pip install {package})")
+    path = Path(next(iter(spec.submodule_search_locations))) / name
+    if not path.is_file():
+        raise RuntimeError(f"{path} is missing from the installed {package} package")
+    return path
+
+
+class WordVectors:
+    """Static token vectors: a message's vector is the L2-normalised mean of its
+    tokens' rows. Loaded once per process (32 MB) and shared by every model."""
+
+    def __init__(self, tokenizer: Tokenizer, table: NDArray[np.float32]) -> None:
+        self._tokenizer = tokenizer
+        self._table = table
+        self.size = table.shape[1]
+
+    def embed(self, text: str) -> NDArray[np.float32] | None:
+        # Case is kept: the tokenizer is cased, and casefolding measured worse.
+        ids = self._tokenizer.encode(_one_script(text), add_special_tokens=False).ids
+        if not ids:
+            return None
+        mean: NDArray[np.float32] = self._table[np.clip(ids, 0, len(self._table) - 1)].mean(axis=0)
+        norm = float(np.linalg.norm(mean))
+        return mean / norm if norm else None
+
+    def embed_all(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        matrix = np.zeros((len(texts), self.size), dtype=np.float32)
+        for row, text in enumerate(texts):
+            vector = self.embed(text)
+            if vector is not None:
+                matrix[row] = vector
+        return matrix
+
+
+@lru_cache(maxsize=1)
+def word_vectors() -> WordVectors:
+    tokenizer = Tokenizer.from_file(str(_packaged(*WORD_TOKENIZER)))
+    tables = load_file(str(_packaged(*WORD_VECTORS)))
+    table = np.ascontiguousarray(next(iter(tables.values())), dtype=np.float32)
+    return WordVectors(tokenizer, table)
 
 
 def _features() -> FeatureUnion:
@@ -112,9 +179,15 @@ class BuiltinModel:
     intercept: NDArray[np.float32]
     labels: tuple[str, ...]
     thresholds: Thresholds = DEFAULT_THRESHOLDS
+    # (vector size, classes), already times WORD_VECTOR_SCALE; None: trained without.
+    # The vectors themselves are not part of the model (word_vectors() in each process),
+    # so a model trained in a worker process pickles small.
+    vector_weights: NDArray[np.float32] | None = None
 
     def with_thresholds(self, thresholds: Thresholds) -> BuiltinModel:
-        return BuiltinModel(self.blocks, self.intercept, self.labels, thresholds)
+        return BuiltinModel(
+            self.blocks, self.intercept, self.labels, thresholds, self.vector_weights
+        )
 
     def rank(self, text: str) -> list[tuple[str, float]]:
         """Every label with its confidence, best first (``oos`` included)."""
@@ -123,6 +196,10 @@ class BuiltinModel:
         known = [part for part in parts if part is not None]
         if not known:  # nothing the model has seen: empty, emoji, another script
             return [(OOS, 1.0)]
+        if self.vector_weights is not None:
+            vector = word_vectors().embed(text)
+            if vector is not None:
+                known.append(vector @ self.vector_weights)
         scores = self.intercept + np.sum(known, axis=0)
         probabilities = _softmax(scores.astype(np.float64))
         order = np.argsort(-probabilities)
@@ -137,7 +214,11 @@ class BuiltinModel:
         return apply_thresholds(top, self.thresholds)
 
 
-def _flatten(features: FeatureUnion, classifier: LinearSVC, thresholds: Thresholds) -> BuiltinModel:
+def _flatten(
+    features: FeatureUnion, classifier: LinearSVC, thresholds: Thresholds, vectors: int
+) -> BuiltinModel:
+    """The fitted pipeline as a BuiltinModel; the last ``vectors`` columns of the SVM's
+    coefficients belong to the word vectors (scaled by WORD_VECTOR_SCALE)."""
     coefficients = np.asarray(classifier.coef_, dtype=np.float32)
     intercept = np.asarray(classifier.intercept_, dtype=np.float32)
     labels = [str(label) for label in classifier.classes_]
@@ -157,7 +238,10 @@ def _flatten(features: FeatureUnion, classifier: LinearSVC, thresholds: Threshol
             )
         )
         offset += size
-    return BuiltinModel(tuple(blocks), intercept, tuple(labels), thresholds)
+    vector_weights = None
+    if vectors:
+        vector_weights = np.ascontiguousarray(WORD_VECTOR_SCALE * coefficients[:, offset:].T)
+    return BuiltinModel(tuple(blocks), intercept, tuple(labels), thresholds, vector_weights)
 
 
 class BuiltinEngine:
@@ -169,12 +253,14 @@ class BuiltinEngine:
     def __init__(
         self,
         thresholds: Thresholds = DEFAULT_THRESHOLDS,
-        regularisation: float = 1.0,
+        regularisation: float = REGULARISATION,
         include_builtin: bool = True,
+        use_word_vectors: bool = True,
     ) -> None:
         self.thresholds = thresholds
         self.regularisation = regularisation
         self.include_builtin = include_builtin
+        self.use_word_vectors = use_word_vectors
 
     def train(self, examples: Sequence[TrainingExample]) -> BuiltinModel:
         data = list(examples)
@@ -186,9 +272,16 @@ class BuiltinEngine:
             raise ValueError("training needs at least two different labels")
         features = _features()
         matrix = features.fit_transform(texts)
+        vectors = 0
+        if self.use_word_vectors:
+            dense = word_vectors().embed_all([example.text for example in data])
+            matrix = scipy.sparse.hstack(
+                [matrix, scipy.sparse.csr_matrix(WORD_VECTOR_SCALE * dense)], format="csr"
+            )
+            vectors = dense.shape[1]
         classifier = LinearSVC(C=self.regularisation)
         classifier.fit(matrix, labels)
-        return _flatten(features, classifier, self.thresholds)
+        return _flatten(features, classifier, self.thresholds, vectors)
 
 
 def create_engine(**options: Any) -> BuiltinEngine:

@@ -14,6 +14,7 @@ from bot.engines.base import (
     EngineUnavailable,
     Prediction,
     TrainedModel,
+    TrainingExample,
     predict_within,
 )
 from bot.engines.builtin import BuiltinEngine, BuiltinModel, normalise
@@ -136,3 +137,49 @@ def test_training_in_another_process_gives_a_working_model() -> None:
         return await predict_within(trained, "我想取消訂單", timeout=1)
 
     assert asyncio.run(train()).label == "cancel_order"
+
+
+def test_word_vectors_come_from_the_installed_wheel_and_ignore_the_script() -> None:
+    from bot.engines.builtin import word_vectors
+
+    vectors = word_vectors()
+    hello = vectors.embed("hello, is anyone there?")
+    assert hello is not None and hello.shape == (vectors.size,)
+    assert abs(float((hello * hello).sum()) - 1.0) < 1e-4
+    simplified, traditional = vectors.embed("转人工"), vectors.embed("轉人工")
+    assert simplified is not None and traditional is not None
+    assert (simplified == traditional).all()
+    assert vectors.embed("") is None
+
+
+def test_the_model_carries_word_vector_weights_but_not_the_vectors(model: BuiltinModel) -> None:
+    import pickle
+
+    assert model.vector_weights is not None
+    assert model.vector_weights.shape[1] == len(model.labels)
+    # Trained in a worker process and sent back: the 32 MB table must not travel along.
+    assert len(pickle.dumps(model)) < 2_000_000
+
+
+def test_word_vectors_answer_paraphrases_the_n_grams_alone_miss() -> None:
+    """Synonyms with next to no n-gram in common: the word vectors connect them."""
+    examples = [
+        TrainingExample(text, label)
+        for label, texts in {
+            "lost_card": ("I lost my card", "my card is missing", "card lost"),
+            "opening_hours": ("when are you open", "opening hours", "what time do you open"),
+            "refund": ("I want a refund", "give me a refund", "refund please"),
+            "pricing": ("how much does it cost", "what does it cost", "cost of the plan"),
+            "delivery": ("when will my parcel arrive", "parcel arrival", "track my parcel"),
+        }.items()
+        for text in texts
+    ]
+    paraphrases = {
+        "are you closed today": "opening_hours",
+        "money back": "refund",
+        "fee": "pricing",
+    }
+    plain = BuiltinEngine(use_word_vectors=False).train(examples)
+    with_vectors = BuiltinEngine().train(examples)
+    assert {text: with_vectors.predict(text).label for text in paraphrases} == paraphrases
+    assert all(plain.predict(text).label != label for text, label in paraphrases.items())
