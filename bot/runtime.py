@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -65,6 +66,8 @@ RETRY_MAX = 600.0
 # A swapped-out model that holds a connection (Rasa's client) is closed this long after
 # the swap, so predictions already under way finish on it.
 RETIRE_AFTER = 30.0
+# English and Chinese, so every lazily loaded table a prediction needs is loaded.
+WARM_UP_TEXT = "where is my order 我的订单在哪里"
 
 
 @dataclass(frozen=True)
@@ -244,6 +247,7 @@ class BotRuntime:
                 return False
             try:
                 model = await self._train(examples_from(articles))
+                await _warm_up(model)
             except Exception as exc:
                 self._failed(articles, exc)
                 raise
@@ -362,6 +366,16 @@ class BotRuntime:
                 self._polled_token = token
                 if token != self._seen_token:
                     self.request_refresh()
+
+
+async def _warm_up(model: TrainedModel | AsyncTrainedModel) -> None:
+    """One prediction in a thread before the model serves: what it loads on first use
+    (word vectors, OpenCC's tables) loads here, not on the loop in a customer's turn, and
+    a model that cannot predict is never swapped in. A model behind a network is not
+    asked: its server may be down, which is not the model's fault."""
+    if inspect.iscoroutinefunction(model.predict):
+        return
+    await asyncio.to_thread(model.predict, WARM_UP_TEXT)
 
 
 def _workers_of(executor: Executor) -> list[Any]:

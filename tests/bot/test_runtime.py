@@ -187,6 +187,22 @@ class DiesOnceEngine:
         return BuiltinEngine().train(examples)
 
 
+class UnusableModel:
+    def predict(self, text: str) -> Prediction:
+        raise RuntimeError("this model cannot predict")
+
+
+class UnusableAfterFirstEngine:
+    """Trains good builtin models until the knowledge base mentions "unusable"."""
+
+    name = "builtin"
+
+    def train(self, examples: Sequence[TrainingExample]) -> BuiltinModel | UnusableModel:
+        if any("unusable" in e.text for e in examples):
+            return UnusableModel()
+        return BuiltinEngine().train(examples)
+
+
 @pytest.fixture(scope="module")
 def manager() -> Any:
     with multiprocessing.get_context("forkserver").Manager() as shared:
@@ -318,6 +334,26 @@ async def test_a_failed_training_keeps_the_old_model_and_says_why(
         await wait_until(recovered, "a good edit trains again")
         assert bot.status().last_error is None
         assert answer_for(await bot.current(), LOCKER)[0] == "order_tracking"
+    finally:
+        await bot.close()
+
+
+async def test_a_model_that_cannot_predict_is_never_swapped_in(db: Database) -> None:
+    await seed_demo(db)
+    bot = BotRuntime(
+        db, UnusableAfterFirstEngine(), executor_factory=training_pool, poll_interval=3600
+    )
+    await bot.start()
+    try:
+        good = await bot.current()
+        await edit(db, "order_tracking_en", phrasings=["an unusable phrasing"])
+
+        async def failed() -> bool:
+            return bot.status().failures == 1
+
+        await wait_until(failed, "the unusable model is refused")
+        assert (await bot.current()) is good
+        assert "this model cannot predict" in (bot.status().last_error or "")
     finally:
         await bot.close()
 
