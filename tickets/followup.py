@@ -21,13 +21,14 @@ a conversation quiet for longer than `window` is not looked at again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -58,6 +59,9 @@ class FollowUpPolicy:
     reopen_window: timedelta = timedelta(hours=72)
     batch: int = 100
     poll_interval: float = 5.0
+    # Seconds between the starts of two passes: under a stream of messages one pass
+    # matches everything that arrived meanwhile, instead of one pass per message.
+    min_gap: float = 0.25
     # Only conversations active this recently are looked at, so a pass reads an index
     # range rather than every conversation ever.
     window: timedelta = timedelta(hours=24)
@@ -164,16 +168,20 @@ async def _latest_ticket(session: AsyncSession, conversation_id: int) -> Ticket 
 
 
 async def do_customer_wrote(
-    session: AsyncSession, unread: _Unread, active: Ticket | None, policy: FollowUpPolicy
+    session: AsyncSession,
+    unread: _Unread,
+    active: tuple[int, str] | None,
+    policy: FollowUpPolicy,
 ) -> None:
     """Match a customer's new message(s) in one conversation to a ticket."""
     assert unread.first_customer_at is not None
     actor = f"customer:{unread.customer_id}"
     if active is not None:
-        if active.status == TicketStatus.PENDING:
+        active_id, active_status = active
+        if active_status == TicketStatus.PENDING:
             await do_update_ticket(
                 session,
-                active.id,
+                active_id,
                 TicketChanges(status=TicketStatus.OPEN),
                 actor=actor,
                 cause=Cause.CUSTOMER,
@@ -213,10 +221,11 @@ async def do_follow_up(session: AsyncSession, now: datetime, policy: FollowUpPol
         return 0
     unread = await _unread(session, claimed)
     with_customer = [u for u in unread if u.first_customer_at is not None]
-    active: dict[int, Ticket] = {}
+    # (id, status) of each conversation's active ticket; most have one and nothing to do.
+    active: dict[int, tuple[int, str]] = {}
     if with_customer:
         rows = await session.execute(
-            select(TicketConversation.open_conversation_id, Ticket)
+            select(TicketConversation.open_conversation_id, Ticket.id, Ticket.status)
             .join(Ticket, Ticket.id == TicketConversation.ticket_id)
             .where(
                 TicketConversation.open_conversation_id.in_(
@@ -224,25 +233,29 @@ async def do_follow_up(session: AsyncSession, now: datetime, policy: FollowUpPol
                 )
             )
         )
-        active = {cid: ticket for cid, ticket in rows.all() if cid is not None}
+        active = {cid: (tid, status) for cid, tid, status in rows.all() if cid is not None}
     for item in with_customer:
+        found = active.get(item.conversation_id)
+        if found is not None and found[1] != TicketStatus.PENDING:
+            continue  # the usual case: the ticket is already open for this message
         try:
             async with savepoint(session):
-                await do_customer_wrote(session, item, active.get(item.conversation_id), policy)
+                await do_customer_wrote(session, item, found, policy)
         except DomainError as refused:
             # Not retried: the same message would be refused again. The ticket is left
             # as it was and the message counts as read.
             log.warning("conversation %s: no ticket change (%s)", item.conversation_id, refused)
-    for item in unread:
+    if unread:
+        # One statement for the lot; the rows are ours (locked in `_claim`).
         await session.execute(
             update(TicketWatch)
-            .where(
-                and_(
-                    TicketWatch.conversation_id == item.conversation_id,
-                    TicketWatch.seen_seq < item.last_seq,
+            .where(TicketWatch.conversation_id.in_([u.conversation_id for u in unread]))
+            .values(
+                seen_seq=case(
+                    {u.conversation_id: u.last_seq for u in unread},
+                    value=TicketWatch.conversation_id,
                 )
             )
-            .values(seen_seq=item.last_seq)
         )
     return len(unread)
 
@@ -256,8 +269,14 @@ class TicketFollowUp(BackgroundWorker):
         super().__init__(db.bus)
         self.db = db
         self.policy = policy or FollowUpPolicy()
+        self._last_pass = -float("inf")
 
     async def run_once(self) -> int:
+        loop = asyncio.get_running_loop()
+        wait = self._last_pass + self.policy.min_gap - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._last_pass = loop.time()
         now = utcnow()
         return await self.db.run(lambda s: do_follow_up(s, now, self.policy))
 
