@@ -48,6 +48,7 @@ from bot.training import (
     content_key,
     examples_from,
     fingerprint,
+    train_columns,
     training_pool,
 )
 from knowledge_base.events import TOPIC as KB_TOPIC
@@ -272,8 +273,13 @@ class BotRuntime:
         if cached is not None:
             return cached
         self._trainings += 1
+        texts = [example.text for example in examples]
+        labels = [example.label for example in examples]
+        loop = asyncio.get_running_loop()
         try:
-            model = await train_model(self._engine, examples, executor)
+            model: TrainedModel = await loop.run_in_executor(
+                executor, train_columns, self._engine, texts, labels
+            )
         except BrokenProcessPool:
             # The worker died (killed, out of memory): the next run gets a new one.
             self._drop_executor()

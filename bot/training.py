@@ -104,6 +104,15 @@ def content_key(engine: Engine, examples: Sequence[TrainingExample]) -> str:
     return digest.hexdigest()
 
 
+def train_columns(engine: Engine, texts: Sequence[str], labels: Sequence[str]) -> Any:
+    """``engine.train`` in a worker process, from the examples sent as two lists of
+    strings: pickling 10,000 example objects costs the hub's process ~80 ms of CPU next
+    to its event loop, two lists of strings ~5 ms."""
+    return engine.train(
+        [TrainingExample(text, label) for text, label in zip(texts, labels, strict=True)]
+    )
+
+
 def training_pool() -> ProcessPoolExecutor:
     """One worker process for CPU-bound training, so the event loop keeps the GIL.
 
