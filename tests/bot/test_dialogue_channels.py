@@ -51,7 +51,7 @@ def _outbound(text: str, extra: dict[str, object]) -> OutboundMessage:
 async def test_a_clarify_carries_its_options_to_the_channel_and_numbers_them(
     chat: Chat,
 ) -> None:
-    said = await chat.ask("退款要多久")
+    said = await chat.ask("退货退款")
     assert said.explanation.kind == "clarify"
     titles = [c["title"] for c in said.explanation.choices or []]
     assert len(titles) >= 2

@@ -87,7 +87,7 @@ async def test_answer_text_is_plain_for_channels_and_html_is_sanitised(
 
 
 async def test_clarify_then_pick_by_number(chat: Chat) -> None:
-    said = await chat.ask("退款要多久")
+    said = await chat.ask("退货退款")
     assert said.explanation.kind == "clarify", said.text
     assert "1. " in said.text and "2. " in said.text
     options = (await chat.state()).pending_choices or []
@@ -99,7 +99,7 @@ async def test_clarify_then_pick_by_number(chat: Chat) -> None:
 
 
 async def test_clarify_then_pick_by_the_options_text(chat: Chat) -> None:
-    await chat.ask("退款要多久")
+    await chat.ask("退货退款")
     options = (await chat.state()).pending_choices or []
     picked = await chat.ask(options[0]["title"])
     assert picked.explanation.kind == "answer"
@@ -149,9 +149,9 @@ async def test_frustration_hands_off(chat: Chat) -> None:
 
 
 async def test_a_second_miss_in_a_row_hands_off(chat: Chat) -> None:
-    first = await chat.ask("退款要多久")
+    first = await chat.ask("退货退款")
     assert first.explanation.kind == "clarify"
-    second = await chat.ask("退款要多久")
+    second = await chat.ask("退货退款")
     assert second.explanation.kind == "handoff"
     assert second.explanation.reason == HandoffReason.SECOND_MISS
 

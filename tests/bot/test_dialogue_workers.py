@@ -59,7 +59,7 @@ async def test_a_widget_visitor_gets_the_bots_answer_live(
 
     # "did you mean" comes with buttons; a press sends the option's text
     await widget.send_json(
-        {"type": "message", "client_msg_id": "m-0002-abcd", "text": "退款要多久"}
+        {"type": "message", "client_msg_id": "m-0002-abcd", "text": "退货退款"}
     )
     clarify = await _next_bot_message(widget)
     choices = clarify["choices"]
