@@ -15,8 +15,10 @@ the work; SQLite serialises writers), and for each one with a new customer messa
 Automatic mail (auto-replies, bounces) never opens or reopens a ticket. The pass and
 the watch update are one transaction, so a message is matched exactly once; the unique
 open-ticket link makes a second active ticket impossible even if two passes overlapped.
-The worker wakes on customer messages on the `inbox` topic and polls as a safety net;
-a conversation quiet for longer than `window` is not looked at again.
+The worker wakes on customer messages on the `inbox` topic and polls as a safety net.
+Passes are at least `min_gap` apart, so a stream of messages costs one pass a second,
+not one per message; most look back two minutes, one every five minutes the whole day
+(`window`), so a pass reads a short index range of `conversations.last_message_at`.
 """
 
 from __future__ import annotations
@@ -61,10 +63,14 @@ class FollowUpPolicy:
     poll_interval: float = 5.0
     # Seconds between the starts of two passes: under a stream of messages one pass
     # matches everything that arrived meanwhile, instead of one pass per message.
-    min_gap: float = 0.25
+    min_gap: float = 1.0
     # Only conversations active this recently are looked at, so a pass reads an index
     # range rather than every conversation ever.
     window: timedelta = timedelta(hours=24)
+    # Most passes look back only this far (what arrived since the last pass, with room
+    # for transactions that commit late); one pass in `sweep_every` looks back `window`.
+    recent: timedelta = timedelta(minutes=2)
+    sweep_every: float = 300.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FollowUpPolicy:
@@ -90,14 +96,16 @@ def _insert_missing_watch(dialect: str, conversation_ids: Sequence[int]) -> Any:
     )
 
 
-async def _claim(session: AsyncSession, now: datetime, policy: FollowUpPolicy) -> list[int]:
+async def _claim(
+    session: AsyncSession, now: datetime, policy: FollowUpPolicy, look_back: timedelta
+) -> list[int]:
     """Conversations with messages the follow-up has not read, their watch rows locked."""
     candidates = (
         await session.execute(
             select(Conversation.id, TicketWatch.conversation_id)
             .outerjoin(TicketWatch, TicketWatch.conversation_id == Conversation.id)
             .where(
-                Conversation.last_message_at >= now - policy.window,
+                Conversation.last_message_at >= now - look_back,
                 Conversation.last_seq > func.coalesce(TicketWatch.seen_seq, 0),
             )
             .order_by(Conversation.last_message_at)
@@ -213,10 +221,16 @@ async def do_customer_wrote(
         )
 
 
-async def do_follow_up(session: AsyncSession, now: datetime, policy: FollowUpPolicy) -> int:
+async def do_follow_up(
+    session: AsyncSession,
+    now: datetime,
+    policy: FollowUpPolicy,
+    look_back: timedelta | None = None,
+) -> int:
     """One pass: claim, match, remember how far each conversation was read. Returns how
-    many conversations it read."""
-    claimed = await _claim(session, now, policy)
+    many conversations it read. `look_back` (default: the policy's whole window) bounds
+    how long ago a conversation's last message may be."""
+    claimed = await _claim(session, now, policy, look_back or policy.window)
     if not claimed:
         return 0
     unread = await _unread(session, claimed)
@@ -270,6 +284,7 @@ class TicketFollowUp(BackgroundWorker):
         self.db = db
         self.policy = policy or FollowUpPolicy()
         self._last_pass = -float("inf")
+        self._last_sweep = -float("inf")
 
     async def run_once(self) -> int:
         loop = asyncio.get_running_loop()
@@ -277,8 +292,14 @@ class TicketFollowUp(BackgroundWorker):
         if wait > 0:
             await asyncio.sleep(wait)
         self._last_pass = loop.time()
+        look_back = self.policy.recent
+        if loop.time() - self._last_sweep >= self.policy.sweep_every:
+            # The first pass, then every few minutes: the whole window, for anything a
+            # stopped worker or a very late commit left behind.
+            look_back = self.policy.window
+            self._last_sweep = loop.time()
         now = utcnow()
-        return await self.db.run(lambda s: do_follow_up(s, now, self.policy))
+        return await self.db.run(lambda s: do_follow_up(s, now, self.policy, look_back))
 
     async def pause(self) -> float:
         return self.policy.poll_interval
