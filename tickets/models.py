@@ -48,10 +48,10 @@ class TicketSource(enum.StrEnum):
 class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (
-        # The agent's list view: by status (newest first), by assignee, by queue.
+        # The agent's list view, newest first by id: by status, by assignee, by queue.
         Index("ix_tickets_status_id", "status", "id"),
-        Index("ix_tickets_assignee_status", "assignee_user_id", "status"),
-        Index("ix_tickets_queue_status", "queue_id", "status"),
+        Index("ix_tickets_assignee_status", "assignee_user_id", "status", "id"),
+        Index("ix_tickets_queue_status", "queue_id", "status", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

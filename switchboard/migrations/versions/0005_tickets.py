@@ -59,13 +59,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tickets")),
     )
     op.create_index(
-        "ix_tickets_assignee_status", "tickets", ["assignee_user_id", "status"], unique=False
+        "ix_tickets_assignee_status", "tickets", ["assignee_user_id", "status", "id"], unique=False
     )
     op.create_index(op.f("ix_tickets_customer_id"), "tickets", ["customer_id"], unique=False)
     op.create_index(
         op.f("ix_tickets_first_response_due_at"), "tickets", ["first_response_due_at"], unique=False
     )
-    op.create_index("ix_tickets_queue_status", "tickets", ["queue_id", "status"], unique=False)
+    op.create_index(
+        "ix_tickets_queue_status", "tickets", ["queue_id", "status", "id"], unique=False
+    )
     op.create_index(
         op.f("ix_tickets_resolution_due_at"), "tickets", ["resolution_due_at"], unique=False
     )
