@@ -238,16 +238,20 @@ async def test_notes_are_kept_with_author_and_time(client: AppClient, db: Databa
     note = (await response.json())["note"]
     assert (note["author_id"], note["body"]) == (agent_id, "called, no answer")
     assert note["created_at"]
-    for bad in ({"body": ""}, {"body": 5}, {}, {"body": "x" * 10_001}):
+    for bad in ({"body": ""}, {"body": 5}, {}, {"body": "x" * 10_001}, {"body": "\u0000"}):
         response = await client.post(url, json=bad, headers=bearer(token))
         assert response.status == 400, bad
+    # Controls are dropped as in messages (PostgreSQL refuses NUL): the rest is kept.
+    response = await client.post(url, json={"body": "left\u0000right"}, headers=bearer(token))
+    assert (await response.json())["note"]["body"] == "leftright"
     listed = await (await client.get(url, headers=bearer(token))).json()
-    assert [n["body"] for n in listed["notes"]] == ["called, no answer"]
+    assert [n["body"] for n in listed["notes"]] == ["called, no answer", "leftright"]
     timeline = await (
         await client.get(f"/api/v1/tickets/{ticket_id}/timeline", headers=bearer(token))
     ).json()
     assert [(e["kind"], e["actor"]) for e in timeline["timeline"]] == [
         ("created", f"agent:{agent_id}"),
+        ("note", f"agent:{agent_id}"),
         ("note", f"agent:{agent_id}"),
     ]
 

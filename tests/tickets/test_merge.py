@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from sqlalchemy import select, update
 
+from conversations.events import INBOX_TOPIC
 from switchboard.errors import Conflict, InvalidInput
 from switchboard.tx import Database
 from tests.conftest import create_user
@@ -21,6 +22,7 @@ from tests.tickets.support import (
     tickets_of,
 )
 from tickets.checks import TicketChanges
+from tickets.events import TicketEvent, TicketMerged, ticket_topic
 from tickets.merge import do_merge_tickets
 from tickets.models import Ticket, TicketActivity, TicketConversation, TicketNote, TicketTag
 from tickets.service import do_add_note, do_create_ticket, do_update_ticket
@@ -152,3 +154,26 @@ async def test_a_ticket_without_conversation_merges_too(db: Database) -> None:
     )
     await merge(db, phone.id, with_conversation.id)
     assert [t.id for t in await tickets_of(db, conversation_id)] == [phone.id]
+
+
+async def test_merge_and_note_events_reach_the_inbox_topic_after_commit(db: Database) -> None:
+    agent_id = await create_user(db, "events@example.com")
+    survivor_id, merged_id, survivor_conv, _ = await two_tickets(db, "v_mg_6")
+    async with db.bus.subscribe([INBOX_TOPIC, ticket_topic(survivor_id)]) as events:
+        await db.run(lambda s: do_add_note(s, survivor_id, body="n", author_user_id=agent_id))
+        await merge(db, survivor_id, merged_id, actor=f"agent:{agent_id}")
+        seen = []
+        async with asyncio.timeout(5):
+            async for event in events:
+                if isinstance(event, TicketEvent):
+                    seen.append(event)
+                if len(seen) == 3:  # once each, though on two topics: note, merged, updated
+                    break
+    kinds = {(type(e).__name__, e.ticket_id) for e in seen}
+    assert ("TicketNoteAdded", survivor_id) in kinds
+    assert ("TicketMerged", merged_id) in kinds
+    assert ("TicketUpdated", survivor_id) in kinds
+    merged_event = next(e for e in seen if isinstance(e, TicketMerged))
+    assert merged_event.survivor_id == survivor_id
+    assert merged_event.actor == f"agent:{agent_id}"
+    assert survivor_conv in merged_event.ticket["conversation_ids"]
