@@ -10,7 +10,6 @@ PostgreSQL; SQLite serialises writers), like the outbox.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,9 +20,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.events import BotStateChanged
+from bot.inbox_settings import settings_from_row
 from bot.models import BotConversation, BotInboxSettings, BotMode, BotReply
 from bot.policy import (
-    RULE_FIELDS,
     Answer,
     BotMemory,
     BotSettings,
@@ -33,7 +32,6 @@ from bot.policy import (
     Handoff,
     HandoffReason,
     Rephrase,
-    Rule,
     Turn,
 )
 from conversations.models import (
@@ -47,109 +45,12 @@ from conversations.service import do_reply
 from customers.models import Customer
 from knowledge_base.markdown import plain_text, render_answer
 from switchboard.db import utcnow
-from switchboard.errors import Conflict, InvalidInput, NotFound
+from switchboard.errors import Conflict, NotFound
 from switchboard.tx import emit
 from tickets.service import do_open_for_conversation
 
-# Reasons that mean "the bot did not know": these make the missed-questions list.
-MISSED_REASONS = (
-    HandoffReason.OUT_OF_SCOPE,
-    HandoffReason.SECOND_MISS,
-    HandoffReason.FRUSTRATION,
-)
-MAX_RULES = 50
 # A Telegram command such as /start: the channel answers it, the bot does not.
 _COMMAND_PREFIX = "/"
-
-
-# --- settings -------------------------------------------------------------------------------
-
-
-def settings_from_row(row: BotInboxSettings | None) -> BotSettings:
-    if row is None:
-        return BotSettings()
-    rules = tuple(
-        Rule(field=r["field"], value=r["value"], reason=r.get("reason", "")) for r in row.rules
-    )
-    return BotSettings(row.confidence, row.margin, row.clarify_gap, rules)
-
-
-def settings_view(inbox_id: int, settings: BotSettings, bot_enabled: bool) -> dict[str, Any]:
-    return {
-        "inbox_id": inbox_id,
-        "bot_enabled": bot_enabled,
-        "confidence": settings.confidence,
-        "margin": settings.margin,
-        "clarify_gap": settings.clarify_gap,
-        "rules": [{"field": r.field, "value": r.value, "reason": r.reason} for r in settings.rules],
-    }
-
-
-async def load_inbox_settings(session: AsyncSession, inbox_id: int) -> tuple[Inbox, BotSettings]:
-    inbox = await session.get(Inbox, inbox_id)
-    if inbox is None:
-        raise NotFound("inbox not found")
-    return inbox, settings_from_row(await session.get(BotInboxSettings, inbox_id))
-
-
-def _fraction(data: dict[str, Any], name: str, current: float) -> float:
-    value = data.get(name, current)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidInput(f"{name} must be a number from 0 to 1")
-    if not 0 <= value <= 1:
-        raise InvalidInput(f"{name} must be a number from 0 to 1")
-    return float(value)
-
-
-def check_rules(raw: Any) -> tuple[Rule, ...]:
-    if not isinstance(raw, list):
-        raise InvalidInput("rules must be a list")
-    if len(raw) > MAX_RULES:
-        raise InvalidInput(f"at most {MAX_RULES} rules")
-    rules = []
-    for n, item in enumerate(raw, 1):
-        if not isinstance(item, dict):
-            raise InvalidInput(f"rule {n} must be an object with field, value and reason")
-        field, value, reason = item.get("field"), item.get("value"), item.get("reason", "")
-        if field not in RULE_FIELDS:
-            raise InvalidInput(f"rule {n}: field must be one of {', '.join(RULE_FIELDS)}")
-        if not isinstance(value, str) or not value.strip() or len(value) > 320:
-            raise InvalidInput(f"rule {n}: value must be a non-empty string of at most 320")
-        if not isinstance(reason, str) or len(reason) > 200:
-            raise InvalidInput(f"rule {n}: reason must be a string of at most 200 characters")
-        rules.append(Rule(field=field, value=value.strip(), reason=reason.strip()))
-    return tuple(rules)
-
-
-async def do_update_settings(
-    session: AsyncSession, inbox_id: int, data: dict[str, Any], *, user_id: int
-) -> dict[str, Any]:
-    """Change an inbox's bot switch, thresholds or rules; fields left out keep their value.
-    Everything is checked before anything is written."""
-    inbox, current = await load_inbox_settings(session, inbox_id)
-    enabled = data.get("bot_enabled", inbox.bot_enabled)
-    if not isinstance(enabled, bool):
-        raise InvalidInput("bot_enabled must be true or false")
-    wanted = BotSettings(
-        confidence=_fraction(data, "confidence", current.confidence),
-        margin=_fraction(data, "margin", current.margin),
-        clarify_gap=_fraction(data, "clarify_gap", current.clarify_gap),
-        rules=check_rules(data["rules"]) if "rules" in data else current.rules,
-    )
-    row = await session.get(BotInboxSettings, inbox_id)
-    if row is None:
-        row = BotInboxSettings(inbox_id=inbox_id)
-        session.add(row)
-    row.confidence, row.margin, row.clarify_gap = (
-        wanted.confidence,
-        wanted.margin,
-        wanted.clarify_gap,
-    )
-    row.rules = [{"field": r.field, "value": r.value, "reason": r.reason} for r in wanted.rules]
-    row.updated_by_user_id = user_id
-    row.updated_at = utcnow()
-    inbox.bot_enabled = enabled
-    return settings_view(inbox_id, wanted, enabled)
 
 
 # --- claiming turns -----------------------------------------------------------------------------
@@ -649,56 +550,6 @@ def reply_view(reply: BotReply) -> dict[str, Any]:
         "choices": reply.choices or [],
         "created_at": reply.created_at.isoformat(),
     }
-
-
-def _missed() -> Any:
-    return or_(
-        BotReply.kind.in_(["clarify", "rephrase"]),
-        and_(BotReply.kind == "handoff", BotReply.reason.in_([r.value for r in MISSED_REASONS])),
-    )
-
-
-async def missed_questions(
-    session: AsyncSession, *, inbox_ids: Sequence[int] | None, limit: int = 100
-) -> list[dict[str, Any]]:
-    """Customer messages the bot could not answer (out of scope, unsure, clarify, hand-off
-    for a miss), newest first, with its best guesses: material for new phrasings."""
-    question = Message.__table__.alias("question")
-    query = (
-        select(BotReply, question.c.text)
-        .join(question, question.c.id == BotReply.question_message_id)
-        .where(_missed(), BotReply.dismissed_at.is_(None))
-        .order_by(BotReply.created_at.desc(), BotReply.message_id.desc())
-        .limit(limit)
-    )
-    if inbox_ids is not None:
-        query = query.where(BotReply.inbox_id.in_(list(inbox_ids)))
-    rows = (await session.execute(query)).all()
-    return [
-        {
-            "id": reply.message_id,
-            "conversation_id": reply.conversation_id,
-            "inbox_id": reply.inbox_id,
-            "question": text,
-            "kind": reply.kind,
-            "reason": reply.reason,
-            "locale": reply.locale,
-            "guesses": [{"topic": label, "confidence": conf} for label, conf in reply.guesses],
-            "created_at": reply.created_at.isoformat(),
-        }
-        for reply, text in rows
-    ]
-
-
-async def do_dismiss_missed(
-    session: AsyncSession, reply_message_id: int, *, user_id: int, inbox_ids: Sequence[int] | None
-) -> None:
-    reply = await session.get(BotReply, reply_message_id)
-    if reply is None or (inbox_ids is not None and reply.inbox_id not in inbox_ids):
-        raise NotFound("missed question not found")
-    if reply.dismissed_at is None:
-        reply.dismissed_at = utcnow()
-        reply.dismissed_by_user_id = user_id
 
 
 async def do_enable_bot_on_webchat(session: AsyncSession) -> int:

@@ -9,15 +9,9 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.service import (
-    conversation_bot_view,
-    do_dismiss_missed,
-    do_hand_back,
-    do_update_settings,
-    load_inbox_settings,
-    missed_questions,
-    settings_view,
-)
+from bot.inbox_settings import do_update_settings, load_inbox_settings, settings_view
+from bot.missed import do_dismiss_missed, missed_questions
+from bot.service import conversation_bot_view, do_hand_back
 from switchboard.appkeys import DB
 from switchboard.errors import Forbidden, InvalidInput, NotFound
 from switchboard.models import Role, User

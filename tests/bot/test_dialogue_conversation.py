@@ -161,7 +161,7 @@ async def test_a_vip_rule_hands_off_at_once(db: Database, chat: Chat) -> None:
     conversation_id = chat.conversation_id
 
     async def arrange(session: Any) -> None:
-        from bot.service import do_update_settings
+        from bot.inbox_settings import do_update_settings
         from conversations.models import Conversation
 
         conversation = await session.get(Conversation, conversation_id)

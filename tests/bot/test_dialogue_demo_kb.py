@@ -103,11 +103,10 @@ def test_no_paraphrase_gets_a_wrong_answer(decisions: dict[str, Decision]) -> No
 
 
 def test_most_paraphrases_are_answered_in_each_script(decisions: dict[str, Decision]) -> None:
-    # Measured: 33 of 41 answered (English 17/17, simplified 8/13, traditional 8/11; 保固
-    # and 保修 share every character, so both read as simplified), the rest asked to
-    # rephrase or were offered choices. Chinese paraphrases score lower on the builtin
-    # engine: those misses sit at 0.35–0.43 confidence, under the 0.5 default, where
-    # one wrong candidate (我的包裹在哪里 → refund_time, 0.35) also sits.
+    # Measured with the word-vector builtin engine: 39 of 41 answered (English 17/17,
+    # simplified 12/13, traditional 10/11; 保固 and 保修 share every character, so both
+    # read as simplified); 我的包裹在哪里/哪裡 is handed off, never answered wrongly. With
+    # the earlier TF-IDF-only engine it was 33 of 41, the rest asked to rephrase.
     answered: dict[str, int] = {}
     asked: dict[str, int] = {}
     for text, _topic in PARAPHRASES:
@@ -117,7 +116,7 @@ def test_most_paraphrases_are_answered_in_each_script(decisions: dict[str, Decis
         if isinstance(decision, Answer):
             assert decision.article.locale == locale, text  # the reply's script is the question's
             answered[locale] = answered.get(locale, 0) + 1
-    assert sum(answered.values()) >= 30
-    minimum = {"en": 0.9, "zh-Hans": 0.6, "zh-Hant": 0.6}
+    assert sum(answered.values()) >= 35
+    minimum = {"en": 0.9, "zh-Hans": 0.8, "zh-Hant": 0.8}
     for locale, share in minimum.items():
         assert answered[locale] >= asked[locale] * share, (locale, answered, asked)
