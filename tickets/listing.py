@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from customers.models import Customer
 from switchboard.errors import InvalidInput
 from tickets.models import Ticket, TicketConversation, TicketPriority, TicketStatus, TicketTag
 
@@ -88,7 +89,16 @@ def _conditions(filters: TicketFilter) -> list[ColumnElement[bool]]:
     elif isinstance(filters.assignee, int):
         where.append(Ticket.assignee_user_id == filters.assignee)
     if filters.customer_id is not None:
-        where.append(Ticket.customer_id == filters.customer_id)
+        # The customer's tickets, and those of every record merged into it: a customer
+        # merge moves conversations, and their tickets stay with the record they were
+        # opened for (`merged_into_id` chains, followed here).
+        merged = (
+            select(Customer.id)
+            .where(Customer.id == filters.customer_id)
+            .cte("merged_customers", recursive=True)
+        )
+        merged = merged.union_all(select(Customer.id).where(Customer.merged_into_id == merged.c.id))
+        where.append(Ticket.customer_id.in_(select(merged.c.id)))
     if filters.tag is not None:
         where.append(exists().where(TicketTag.ticket_id == Ticket.id, TicketTag.tag == filters.tag))
     if filters.conversation_id is not None:

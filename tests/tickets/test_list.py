@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from customers.merge import do_merge
 from switchboard.appkeys import DB
 from switchboard.tx import Database
 from tests.conftest import AppClient
@@ -139,3 +140,21 @@ async def test_a_filtered_page_keeps_its_filter(client: AppClient, db: Database)
     seen += [t["id"] for t in page["tickets"]]
     assert page["next_cursor"] is None
     assert seen == sorted(tagged, reverse=True)
+
+
+async def test_customer_filter_follows_customer_merges(client: AppClient, db: Database) -> None:
+    _, token = await staff_token(db, "l6@example.com", "agent")
+    first = await new_ticket(client, token, "v_cm_a")
+    second = await new_ticket(client, token, "v_cm_b")
+    third = await new_ticket(client, token, "v_cm_c")
+    # c merged into b, then b into a: a's list holds all three.
+    for survivor, merged in ((second, third), (first, second)):
+        survivor_id, merged_id = survivor["customer_id"], merged["customer_id"]
+
+        async def merge(session: Any, into: int = survivor_id, other: int = merged_id) -> None:
+            await do_merge(session, survivor_id=into, merged_id=other, actor_user_id=None)
+
+        await db.run(merge)
+    everyone = await ids(client, token, f"?customer_id={first['customer_id']}")
+    assert everyone == [third["id"], second["id"], first["id"]]
+    assert await ids(client, token, f"?customer_id={third['customer_id']}") == [third["id"]]
