@@ -5,6 +5,7 @@ from channels.email import models as email_models
 from conversations import models as conversations_models
 from customers import models as customers_models
 from knowledge_base import models as knowledge_base_models
+from routing import models as routing_models
 from switchboard import models as switchboard_models
 from switchboard.db import Base
 from tickets import models as tickets_models
@@ -18,6 +19,7 @@ __all__ = [
     "email_models",
     "knowledge_base_models",
     "metadata",
+    "routing_models",
     "switchboard_models",
     "tickets_models",
 ]

@@ -67,9 +67,8 @@ class Ticket(Base):
     assignee_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
-    # Routing and SLA attach here (issue 5, points 2-4); no foreign key until their
-    # tables exist.
-    queue_id: Mapped[int | None] = mapped_column(Integer)
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id", ondelete="SET NULL"))
+    # SLA attaches here (issue 5, point 4); no foreign key until its table exists.
     sla_policy_id: Mapped[int | None] = mapped_column(Integer)
     first_response_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     resolution_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
@@ -152,3 +151,7 @@ class TicketWatch(Base):
         ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
     )
     seen_seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# The queues table `Ticket.queue_id` names (routing's models import these, so last).
+from routing import models as _routing  # noqa: E402, F401
