@@ -367,6 +367,64 @@
     el.status.className = 'chip' + (conv && conv.status ? ' status-' + String(conv.status).replace(/[^a-z_-]/gi, '') : '');
   }
 
+  /* The bot's standing in the open conversation: answering, or handed off with why and
+     its best guesses; an agent can hand a handed-off conversation back. */
+  var HANDOFF_LABELS = {
+    customer_asked: 'customer asked for a person',
+    rule: 'inbox rule',
+    out_of_scope: 'out of scope',
+    second_miss: 'bot missed twice',
+    frustration: 'customer frustrated',
+    engine_unavailable: 'bot unavailable',
+    agent_replied: 'an agent replied'
+  };
+
+  function renderBot(bot) {
+    if (!bot || bot.enabled === false) {
+      setHidden(el.bot, true);
+      setHidden(el.handBack, true);
+      return;
+    }
+    var handoff = bot.mode === 'human' ? bot.handoff : null;
+    if (bot.mode === 'human') {
+      var reason = handoff ? HANDOFF_LABELS[handoff.reason] || handoff.reason : 'handed off';
+      el.bot.textContent = 'Bot handed off: ' + reason;
+      var guesses = handoff && handoff.guesses ? handoff.guesses : [];
+      el.bot.title = guesses.length
+        ? 'Best guesses: ' + guesses.map(function (g) {
+          return g.topic + ' (' + Math.round(Number(g.confidence) * 100) + '%)';
+        }).join(', ')
+        : (handoff && handoff.detail) || '';
+    } else {
+      el.bot.textContent = 'Bot answering';
+      el.bot.title = '';
+    }
+    el.bot.dataset.mode = String(bot.mode);
+    setHidden(el.bot, false);
+    setHidden(el.handBack, bot.mode !== 'human');
+    el.handBack.disabled = false;
+  }
+
+  function loadBot(id, token) {
+    setHidden(el.bot, true);
+    setHidden(el.handBack, true);
+    api('GET', API + '/conversations/' + id).then(function (data) {
+      if (token === state.openToken) renderBot(data.conversation && data.conversation.bot);
+    }, function () { /* the chip stays hidden; the conversation itself still loads */ });
+  }
+
+  function handBack() {
+    var id = state.openId;
+    if (id === null) return;
+    el.handBack.disabled = true;
+    api('POST', API + '/conversations/' + id + '/bot/hand-back', {}).then(function (data) {
+      if (id === state.openId) renderBot(data.bot);
+    }, function (err) {
+      el.handBack.disabled = false;
+      setReplyError(err.message);
+    });
+  }
+
   function resetMessages() {
     state.messagesBySeq.clear();
     state.seqById.clear();
@@ -402,6 +460,7 @@
     if (conv) conv.unread_count = 0;
     renderHeader();
     renderList();
+    loadBot(id, token);
     setHidden(el.messagesLoading, false);
     el.messages.setAttribute('aria-busy', 'true');
     loadMessages(id, 0, token).then(
@@ -886,6 +945,9 @@
       case 'conversation.typing':
         onTyping(data);
         break;
+      case 'bot.state_changed':
+        if (data.conversation_id === state.openId) renderBot(data.bot);
+        break;
       case 'resync':
         resync();
         break;
@@ -984,6 +1046,7 @@
 
     el.text.addEventListener('blur', stopTyping);
     el.private.addEventListener('change', updateComposerMode);
+    el.handBack.addEventListener('click', handBack);
 
     el.back.addEventListener('click', function () {
       var id = state.openId;
@@ -1030,6 +1093,8 @@
     el.title = $('conversation-title');
     el.subtitle = $('conversation-subtitle');
     el.status = $('conversation-status');
+    el.bot = $('conversation-bot');
+    el.handBack = $('hand-back');
     el.messages = $('messages');
     el.messagesLoading = $('messages-loading');
     el.messagesError = $('messages-error');
