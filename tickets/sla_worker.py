@@ -1,0 +1,336 @@
+"""The SLA breach worker: replies meet response clocks; due clocks warn, then breach.
+
+A pass claims clocks that are due within the warning lead through the
+`(status, due_at)` index (rows locked with SKIP LOCKED on PostgreSQL, so processes
+split the work; SQLite serialises writers). For each response clock it first looks for
+a public agent reply in the ticket's conversations since the clock started — replies
+are normally seen at once through the `inbox` topic, this is the net for events lost
+while Redis was down. Then a conditional UPDATE … WHERE status = 'active' AND
+breached_at IS NULL … RETURNING (warned_at IS NULL for a warning) marks each clock, and
+only the transaction whose UPDATE returned the row runs the policy's escalation actions,
+in that same transaction: every warning and breach happens exactly once across
+processes, and a failed pass rolls back the mark with its actions.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from conversations.events import INBOX_TOPIC, MessageCreated
+from conversations.models import AuthorKind, Direction, Message
+from switchboard.background import BackgroundWorker
+from switchboard.bus import Subscription
+from switchboard.db import utcnow
+from switchboard.errors import DomainError
+from switchboard.settings import Settings
+from switchboard.tx import Database, emit, savepoint
+from tickets import sla
+from tickets.checks import TicketChanges
+from tickets.lifecycle import Cause
+from tickets.models import Ticket, TicketConversation, TicketPriority, TicketStatus
+from tickets.service import (
+    do_update_ticket,
+    full_view,
+    lock_ticket,
+    open_ticket_for,
+    record,
+    ticket_inbox_id,
+)
+from tickets.sla_events import SlaAlert, SlaBreached, SlaWarning
+from tickets.sla_models import RESPONSE_METRICS, ClockStatus, SlaClock, SlaPolicy
+
+log = logging.getLogger(__name__)
+ACTOR = "system"
+PRIORITY_ORDER = list(TicketPriority)
+# What a policy without escalations of its own does.
+DEFAULT_ESCALATIONS: list[dict[str, Any]] = [
+    {"when": "warning", "action": "notify"},
+    {"when": "breach", "action": "notify"},
+]
+
+
+@dataclass(frozen=True)
+class SlaWorkerPolicy:
+    warning: timedelta = timedelta(minutes=15)
+    batch: int = 200
+    # The longest sleep; the worker otherwise wakes for the next due time.
+    poll_interval: float = 30.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SlaWorkerPolicy:
+        return cls(warning=timedelta(minutes=settings.sla_warning_minutes))
+
+
+@dataclass(frozen=True)
+class MessageSeen:
+    conversation_id: int
+    at: datetime
+    agent: bool  # an agent's public reply; else a customer's message
+
+
+# --- replies ---------------------------------------------------------------------------
+
+
+async def do_message_seen(session: AsyncSession, seen: MessageSeen) -> None:
+    """An agent reply meets the running response clock; a customer message after an
+    agent reply starts a next-response clock. The ticket row is locked first, so two
+    processes hearing the same event do the work once."""
+    ticket = await open_ticket_for(session, seen.conversation_id)
+    if ticket is None or ticket.sla_policy_id is None:
+        return
+    ticket = await lock_ticket(session, ticket.id)
+    if seen.agent:
+        await sla.on_agent_replied(session, ticket, seen.at)
+    else:
+        await sla.on_customer_wrote(session, ticket, seen.at)
+
+
+async def _first_agent_reply(session: AsyncSession, ticket_id: int, since: datetime) -> Any:
+    return (
+        await session.execute(
+            select(func.min(Message.created_at))
+            .join(
+                TicketConversation,
+                TicketConversation.conversation_id == Message.conversation_id,
+            )
+            .where(
+                TicketConversation.ticket_id == ticket_id,
+                Message.direction == Direction.OUTBOUND,
+                Message.author_kind == AuthorKind.AGENT,
+                Message.private.is_(False),
+                Message.created_at >= since,
+            )
+        )
+    ).scalar_one_or_none()
+
+
+# --- the scan --------------------------------------------------------------------------
+
+
+async def _claim(session: AsyncSession, now: datetime, policy: SlaWorkerPolicy) -> list[int]:
+    c = SlaClock
+    return list(
+        (
+            await session.execute(
+                select(c.id)
+                .where(
+                    c.status == ClockStatus.ACTIVE,
+                    c.due_at <= now + policy.warning,
+                    c.paused_at.is_(None),
+                    or_(c.warned_at.is_(None), c.due_at <= now),
+                )
+                .order_by(c.due_at)
+                .limit(policy.batch)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalars()
+    )
+
+
+async def _mark(session: AsyncSession, clock_id: int, now: datetime, breach: bool) -> bool:
+    """The exactly-once step: True only for the one transaction that made the mark."""
+    c = SlaClock
+    if breach:
+        statement = (
+            update(c)
+            .where(
+                c.id == clock_id,
+                c.status == ClockStatus.ACTIVE,
+                c.breached_at.is_(None),
+                c.paused_at.is_(None),
+                c.due_at <= now,
+            )
+            .values(status=ClockStatus.MISSED, breached_at=now)
+        )
+    else:
+        statement = (
+            update(c)
+            .where(
+                c.id == clock_id,
+                c.status == ClockStatus.ACTIVE,
+                c.warned_at.is_(None),
+                c.paused_at.is_(None),
+            )
+            .values(warned_at=now)
+        )
+    returned = await session.execute(
+        statement.returning(c.id).execution_options(synchronize_session=False)
+    )
+    return returned.scalar_one_or_none() is not None
+
+
+async def do_sla_pass(session: AsyncSession, now: datetime, policy: SlaWorkerPolicy) -> int:
+    """One pass; returns how many clocks it handled."""
+    claimed = await _claim(session, now, policy)
+    if not claimed:
+        return 0
+    clocks = list(
+        (
+            await session.execute(
+                select(SlaClock)
+                .where(SlaClock.id.in_(claimed))
+                .order_by(SlaClock.due_at)
+                .execution_options(populate_existing=True)
+            )
+        ).scalars()
+    )
+    for clock in clocks:
+        try:
+            async with savepoint(session):
+                await _handle(session, clock, now, policy)
+        except DomainError as refused:
+            log.warning("SLA clock %s: escalation refused (%s)", clock.id, refused)
+    return len(clocks)
+
+
+async def _handle(
+    session: AsyncSession, clock: SlaClock, now: datetime, policy: SlaWorkerPolicy
+) -> None:
+    ticket = await session.get(Ticket, clock.ticket_id)
+    if ticket is None:
+        return
+    if ticket.status in (TicketStatus.SOLVED, TicketStatus.CLOSED):
+        # Closed by a merge, which does not run the SLA hooks: the clock stops there.
+        sla.on_ticket_ended(clock, ticket.closed_at or ticket.solved_at or now)
+        return
+    if clock.metric in RESPONSE_METRICS:
+        replied = await _first_agent_reply(session, ticket.id, clock.started_at)
+        if replied is not None:
+            await sla.on_agent_replied(session, await lock_ticket(session, ticket.id), replied)
+            return
+    breach = clock.due_at <= now
+    if not await _mark(session, clock.id, now, breach):
+        return
+    await session.refresh(clock)
+    await _escalate(session, ticket, clock, "breach" if breach else "warning")
+
+
+# --- escalation ------------------------------------------------------------------------
+
+
+def _wanted(escalation: dict[str, Any], when: str, metric: str) -> bool:
+    metrics = escalation.get("metrics")
+    return escalation.get("when") == when and (not metrics or metric in metrics)
+
+
+async def _escalate(session: AsyncSession, ticket: Ticket, clock: SlaClock, when: str) -> None:
+    policy = await session.get(SlaPolicy, clock.policy_id) if clock.policy_id else None
+    escalations = DEFAULT_ESCALATIONS if policy is None else policy.escalations
+    actions = [e for e in escalations if _wanted(e, when, clock.metric)]
+    kind = "sla_breach" if when == "breach" else "sla_warning"
+    record(
+        session,
+        ticket.id,
+        kind,
+        ACTOR,
+        {
+            "metric": clock.metric,
+            "due_at": clock.due_at.isoformat(),
+            "actions": [a.get("action") for a in actions],
+        },
+    )
+    for action in actions:
+        name = action.get("action")
+        if name == "raise_priority":
+            await _raise_priority(session, ticket)
+        elif name == "reassign":
+            user_id = action.get("user_id")
+            await do_update_ticket(
+                session,
+                ticket.id,
+                TicketChanges(assignee_user_id=user_id if isinstance(user_id, int) else None),
+                actor=ACTOR,
+                cause=Cause.SYSTEM,
+            )
+    if any(a.get("action") == "notify" for a in actions):
+        event_type: type[SlaAlert] = SlaBreached if when == "breach" else SlaWarning
+        await session.flush()
+        emit(
+            session,
+            event_type(
+                actor=ACTOR,
+                ticket_id=ticket.id,
+                inbox_id=await ticket_inbox_id(session, ticket.id),
+                ticket=await full_view(session, ticket),
+                metric=clock.metric,
+                due_at=clock.due_at.isoformat(),
+            ),
+        )
+
+
+async def _raise_priority(session: AsyncSession, ticket: Ticket) -> None:
+    index = PRIORITY_ORDER.index(TicketPriority(ticket.priority))
+    if index + 1 < len(PRIORITY_ORDER):
+        await do_update_ticket(
+            session,
+            ticket.id,
+            TicketChanges(priority=PRIORITY_ORDER[index + 1]),
+            actor=ACTOR,
+            cause=Cause.SYSTEM,
+        )
+
+
+# --- the worker ------------------------------------------------------------------------
+
+
+async def next_due_in(session: AsyncSession, now: datetime, policy: SlaWorkerPolicy) -> float:
+    """Seconds until the next warning or breach is due (by the index), at most the poll
+    interval."""
+    c = SlaClock
+    base = and_(c.status == ClockStatus.ACTIVE, c.paused_at.is_(None))
+    warn = (
+        await session.execute(select(func.min(c.due_at)).where(base, c.warned_at.is_(None)))
+    ).scalar_one_or_none()
+    due = (await session.execute(select(func.min(c.due_at)).where(base))).scalar_one_or_none()
+    waits = [policy.poll_interval]
+    if warn is not None:
+        waits.append((warn - policy.warning - now).total_seconds())
+    if due is not None:
+        waits.append((due - now).total_seconds())
+    return max(0.5, min(waits))
+
+
+class SlaWorker(BackgroundWorker):
+    """Runs `do_sla_pass`; hears agent replies and customer messages from any process."""
+
+    wake_topic: ClassVar[str] = INBOX_TOPIC
+
+    def __init__(self, db: Database, policy: SlaWorkerPolicy | None = None) -> None:
+        super().__init__(db.bus)
+        self.db = db
+        self.policy = policy or SlaWorkerPolicy()
+        self._seen: list[MessageSeen] = []
+
+    async def run_once(self) -> int:
+        seen, self._seen = self._seen, []
+        for item in seen:
+            try:
+                await self.db.run(lambda s, item=item: do_message_seen(s, item))  # type: ignore[misc]
+            except DomainError as refused:
+                log.warning("SLA: message in conversation %s (%s)", item.conversation_id, refused)
+        now = utcnow()
+        return await self.db.run(lambda s: do_sla_pass(s, now, self.policy))
+
+    async def pause(self) -> float:
+        now = utcnow()
+        async with self.db.reading() as session:
+            return await next_due_in(session, now, self.policy)
+
+    async def _forward_wakes(self, wakes: Subscription) -> None:
+        async for event in wakes:
+            if not isinstance(event, MessageCreated):
+                continue
+            message = event.message
+            author = message.get("author_kind")
+            agent = author == AuthorKind.AGENT and not message.get("private")
+            customer = author == AuthorKind.CUSTOMER and not message.get("automatic")
+            if agent or customer:
+                at = datetime.fromisoformat(message["created_at"])
+                self._seen.append(MessageSeen(event.conversation_id, at, agent))
+                self.wake()
