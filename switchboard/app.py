@@ -51,6 +51,7 @@ from switchboard.settings import Settings
 from switchboard.tx import Database
 from switchboard.wiring import adapter_factories, channel_hooks
 from tickets.followup import FollowUpPolicy, TicketFollowUp
+from tickets.sla_worker import SlaWorker, SlaWorkerPolicy
 from web import auth, demo, inbox, slack_events, sockets, webhooks, widget
 from web.api import create_api_app
 from web.middleware import error_middleware, security_headers
@@ -175,6 +176,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
     imap = None
     bot = BotWorker(app[DB], app[BOT_RUNTIME])
     follow_up = TicketFollowUp(app[DB], FollowUpPolicy.from_settings(settings))
+    sla_worker = SlaWorker(app[DB], SlaWorkerPolicy.from_settings(settings))
     if settings.run_workers:
         imap = await build_imap_poller(settings, app[DB], app[REGISTRY])
         tasks = [
@@ -182,6 +184,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
             asyncio.create_task(inbound.run_forever(), name="inbound-processor"),
             asyncio.create_task(bot.run_forever(), name="bot-worker"),
             asyncio.create_task(follow_up.run_forever(), name="ticket-follow-up"),
+            asyncio.create_task(sla_worker.run_forever(), name="sla-worker"),
         ]
         if imap is not None:
             app[IMAP_POLLER] = imap
@@ -193,6 +196,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
     inbound.stop()
     bot.stop()
     follow_up.stop()
+    sla_worker.stop()
     if imap is not None:
         imap.stop()
     await stop_tasks(tasks)

@@ -65,6 +65,8 @@ class Settings:
     # A customer reply within this many hours of a ticket being solved reopens it;
     # later, it starts a new ticket. 0: never reopen.
     ticket_reopen_hours: int = 72
+    # The SLA worker marks a clock "about to breach" this many minutes before it is due.
+    sla_warning_minutes: int = 15
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     # Not part of the public contract: knobs for tests and benchmarks.
     run_workers: bool = True
@@ -204,6 +206,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     assert port is not None
     reopen_hours = _int(env, "TICKET_REOPEN_HOURS", 72, 0, 24 * 365)
     assert reopen_hours is not None
+    sla_warning = _int(env, "SLA_WARNING_MINUTES", 15, 0, 7 * 24 * 60)
+    assert sla_warning is not None
     redis_url = _url(env, "REDIS_URL", None, ("redis", "rediss", "unix"))
     public_url = _url(env, "PUBLIC_URL", "http://127.0.0.1:8080", ("http", "https"))
     assert public_url is not None
@@ -242,6 +246,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         rasa_url=_url(env, "RASA_URL", None, ("http", "https")),
         bot_poll_interval=float(_int(env, "BOT_POLL_INTERVAL", 5, 1, 3600) or 5),
         ticket_reopen_hours=reopen_hours,
+        sla_warning_minutes=sla_warning,
         trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
         widget_send_limit=_int(env, "WIDGET_SEND_LIMIT", 20, 1, 1_000_000) or 20,
         widget_frame_limit=_int(env, "WIDGET_FRAME_LIMIT", 60, 1, 1_000_000) or 60,

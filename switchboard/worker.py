@@ -18,6 +18,7 @@ from switchboard.db import check_connection, create_engine, create_sessionmaker
 from switchboard.settings import Settings
 from switchboard.tx import Database
 from tickets.followup import FollowUpPolicy, TicketFollowUp
+from tickets.sla_worker import SlaWorker, SlaWorkerPolicy
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,13 @@ async def run_worker(settings: Settings) -> None:
         imap = await build_imap_poller(settings, db, registry)
         bot = BotWorker(db, bot_runtime)
         follow_up = TicketFollowUp(db, FollowUpPolicy.from_settings(settings))
+        sla_worker = SlaWorker(db, SlaWorkerPolicy.from_settings(settings))
         tasks = [
             asyncio.create_task(outbox.run_forever(), name="outbox-worker"),
             asyncio.create_task(inbound.run_forever(), name="inbound-processor"),
             asyncio.create_task(bot.run_forever(), name="bot-worker"),
             asyncio.create_task(follow_up.run_forever(), name="ticket-follow-up"),
+            asyncio.create_task(sla_worker.run_forever(), name="sla-worker"),
         ]
         if imap is not None:
             tasks.append(asyncio.create_task(imap.run_forever(), name="imap-poller"))
@@ -55,6 +58,7 @@ async def run_worker(settings: Settings) -> None:
         inbound.stop()
         bot.stop()
         follow_up.stop()
+        sla_worker.stop()
         if imap is not None:
             imap.stop()
         await stop_tasks(tasks)

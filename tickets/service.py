@@ -21,6 +21,7 @@ from switchboard.db import utcnow
 from switchboard.errors import Conflict, InvalidInput, NotFound
 from switchboard.models import Role, User
 from switchboard.tx import emit
+from tickets import sla
 from tickets.checks import (
     MAX_SUBJECT,
     UNSET,
@@ -84,7 +85,10 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def ticket_view(
-    ticket: Ticket, tags: Sequence[str], conversation_ids: Sequence[int]
+    ticket: Ticket,
+    tags: Sequence[str],
+    conversation_ids: Sequence[int],
+    clocks: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """The public shape of a ticket, as the API and the inbox see it."""
     return {
@@ -107,11 +111,14 @@ def ticket_view(
         "closed_at": _iso(ticket.closed_at),
         "first_response_due_at": _iso(ticket.first_response_due_at),
         "resolution_due_at": _iso(ticket.resolution_due_at),
+        "sla_policy_id": ticket.sla_policy_id,
+        # The latest clock per metric with its time to breach (`tickets.sla.clock_view`).
+        "sla": list(clocks),
     }
 
 
 async def ticket_views(session: AsyncSession, tickets: Sequence[Ticket]) -> list[dict[str, Any]]:
-    """Views of many tickets with two more queries in all (tags, conversations)."""
+    """Views of many tickets with three more queries in all (tags, conversations, SLA)."""
     ids = [t.id for t in tickets]
     tags: dict[int, list[str]] = {i: [] for i in ids}
     conversations: dict[int, list[int]] = {i: [] for i in ids}
@@ -128,7 +135,8 @@ async def ticket_views(session: AsyncSession, tickets: Sequence[Ticket]) -> list
             .order_by(TicketConversation.id)
         ):
             conversations[ticket_id].append(conversation_id)
-    return [ticket_view(t, tags[t.id], conversations[t.id]) for t in tickets]
+    clocks = await sla.sla_views(session, ids, utcnow())
+    return [ticket_view(t, tags[t.id], conversations[t.id], clocks[t.id]) for t in tickets]
 
 
 async def full_view(session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
@@ -262,6 +270,7 @@ async def _insert_ticket(
         },
         at=now,
     )
+    await sla.do_attach_policy(session, ticket, now)
     # Flushed now: the unique open_conversation_id settles a race here, inside the
     # caller's transaction, which `Database.run` then runs again.
     await session.flush()
@@ -441,6 +450,7 @@ async def do_update_ticket(
         apply_status(ticket, changes.status, cause, now)
         changed["status"] = {"from": before, "to": ticket.status}
         await sync_open_links(session, ticket)
+        await sla.on_status_changed(session, ticket, before, now)
     if changes.priority is not None and changes.priority != ticket.priority:
         changed["priority"] = {"from": ticket.priority, "to": changes.priority.value}
         ticket.priority = changes.priority
@@ -458,6 +468,8 @@ async def do_update_ticket(
             changed["tags"] = {"added": added, "removed": removed}
     if not changed:
         return ticket
+    if "priority" in changed and ticket.status in ACTIVE_STATUSES:
+        await sla.do_attach_policy(session, ticket, now)  # the new priority's targets
     ticket.updated_at = now
     for kind, data in changed.items():
         record(session, ticket.id, kind, actor, data, at=now)
