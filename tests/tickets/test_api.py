@@ -321,3 +321,24 @@ async def test_every_ticket_route_is_in_the_openapi_document(client: AppClient) 
     assert {"Ticket", "TicketCreate", "TicketUpdate", "TicketNote", "TicketActivity"} <= set(
         schemas
     )
+
+
+async def test_bad_create_bodies_store_nothing(client: AppClient, db: Database) -> None:
+    _, token = await staff_token(db, "a13@example.com", "agent")
+    conversation_id, customer_id = await customer_writes(db, "v_api_11")
+    for target in ({"conversation_id": conversation_id}, {"customer_id": customer_id}):
+        for bad in (
+            {"status": "solved"},  # not a create field: ignored, so this one is created…
+            {"priority": "asap"},
+            {"tags": ["ok"] * 21},
+            {"tags": ["<script>"]},
+            {"subject": "a\u0000b"},
+            {"subject": ["x"]},
+        ):
+            status, body = await create(client, token, **target, **bad)
+            if "status" in bad:
+                assert status == 201 and body["ticket"]["status"] == "new"
+                continue
+            assert status == 400, (target, bad, body)
+    # …and nothing else was.
+    assert await ticket_count(db) == 2
