@@ -154,10 +154,9 @@ async def do_attach_policy(
             clock.due_at = _due(calendar, clock)
             changed.append(clock.metric)
     if ticket.status not in (TicketStatus.SOLVED, TicketStatus.CLOSED):
-        started = {c.metric for c in clocks}
         already = await _ever_started(session, ticket.id)
         for metric in (SlaMetric.FIRST_RESPONSE, SlaMetric.RESOLUTION):
-            if metric in started or metric in already:
+            if metric in already:
                 continue
             started_now = _start(session, ticket, policy, calendar, metric, now)
             if started_now is not None:
@@ -168,14 +167,12 @@ async def do_attach_policy(
 
 
 async def _ever_started(session: AsyncSession, ticket_id: int) -> set[str]:
-    """Metrics with a finished clock: a first response is measured once per ticket, and a
-    resolution once per solve (reopening starts the next one explicitly)."""
+    """Metrics the ticket has had a clock for, in any state: a first response is measured
+    once per ticket, and a resolution once per solve (a reopen starts the next one)."""
     rows = await session.execute(
-        select(SlaClock.metric).where(
-            SlaClock.ticket_id == ticket_id, SlaClock.status != ClockStatus.ACTIVE
-        )
+        select(SlaClock.metric).where(SlaClock.ticket_id == ticket_id).distinct()
     )
-    return {m for m in rows.scalars() if m == SlaMetric.FIRST_RESPONSE}
+    return set(rows.scalars())
 
 
 def _stop(clock: SlaClock, at: datetime) -> None:
@@ -206,7 +203,10 @@ async def on_status_changed(
         for clock in clocks:
             _resume(clock, await _calendar_for(session, clock), now)
         if before == TicketStatus.SOLVED:
-            await do_attach_policy(session, ticket, now)
+            policy, calendar = await policy_calendar(session, ticket.sla_policy_id)
+            if policy is not None:
+                _start(session, ticket, policy, calendar, SlaMetric.RESOLUTION, now)
+                await session.flush()
             clocks = await active_clocks(session, ticket.id)
     _sync_ticket_due(ticket, clocks)
 

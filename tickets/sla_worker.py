@@ -114,23 +114,39 @@ async def _first_agent_reply(session: AsyncSession, ticket_id: int, since: datet
 
 
 async def _claim(session: AsyncSession, now: datetime, policy: SlaWorkerPolicy) -> list[int]:
+    """Clocks due for a warning or a breach whose tickets this transaction has locked.
+
+    The ticket row is the lock (SKIP LOCKED: another process has that ticket this pass),
+    taken before any clock is written, the same order as every ticket change: a breach
+    escalation that changes the priority rewrites the ticket's other clocks, and
+    locking clock rows first would let two processes deadlock over one ticket."""
     c = SlaClock
-    return list(
+    due = (
+        await session.execute(
+            select(c.id, c.ticket_id)
+            .where(
+                c.status == ClockStatus.ACTIVE,
+                c.due_at <= now + policy.warning,
+                c.paused_at.is_(None),
+                or_(c.warned_at.is_(None), c.due_at <= now),
+            )
+            .order_by(c.due_at)
+            .limit(policy.batch)
+        )
+    ).all()
+    if not due:
+        return []
+    locked = set(
         (
             await session.execute(
-                select(c.id)
-                .where(
-                    c.status == ClockStatus.ACTIVE,
-                    c.due_at <= now + policy.warning,
-                    c.paused_at.is_(None),
-                    or_(c.warned_at.is_(None), c.due_at <= now),
-                )
-                .order_by(c.due_at)
-                .limit(policy.batch)
-                .with_for_update(skip_locked=True)
+                select(Ticket.id)
+                .where(Ticket.id.in_({ticket_id for _, ticket_id in due}))
+                .order_by(Ticket.id)
+                .with_for_update(skip_locked=True, key_share=True)
             )
         ).scalars()
     )
+    return [clock_id for clock_id, ticket_id in due if ticket_id in locked]
 
 
 async def _mark(session: AsyncSession, clock_id: int, now: datetime, breach: bool) -> bool:
@@ -180,21 +196,21 @@ async def do_sla_pass(session: AsyncSession, now: datetime, policy: SlaWorkerPol
             )
         ).scalars()
     )
+    handled = 0
     for clock in clocks:
+        if clock.status != ClockStatus.ACTIVE:
+            continue  # settled by another process since the look for due clocks
         try:
             async with savepoint(session):
-                await _handle(session, clock, now, policy)
+                await _handle(session, clock, now)
         except DomainError as refused:
             log.warning("SLA clock %s: escalation refused (%s)", clock.id, refused)
-    return len(clocks)
+        handled += 1
+    return handled
 
 
-async def _handle(
-    session: AsyncSession, clock: SlaClock, now: datetime, policy: SlaWorkerPolicy
-) -> None:
-    ticket = await session.get(Ticket, clock.ticket_id)
-    if ticket is None:
-        return
+async def _handle(session: AsyncSession, clock: SlaClock, now: datetime) -> None:
+    ticket = await lock_ticket(session, clock.ticket_id)  # ours already (`_claim`)
     if ticket.status in (TicketStatus.SOLVED, TicketStatus.CLOSED):
         # Closed by a merge, which does not run the SLA hooks: the clock stops there.
         sla.on_ticket_ended(clock, ticket.closed_at or ticket.solved_at or now)
@@ -202,7 +218,7 @@ async def _handle(
     if clock.metric in RESPONSE_METRICS:
         replied = await _first_agent_reply(session, ticket.id, clock.started_at)
         if replied is not None:
-            await sla.on_agent_replied(session, await lock_ticket(session, ticket.id), replied)
+            await sla.on_agent_replied(session, ticket, replied)
             return
     breach = clock.due_at <= now
     if not await _mark(session, clock.id, now, breach):
@@ -265,6 +281,7 @@ async def _escalate(session: AsyncSession, ticket: Ticket, clock: SlaClock, when
 
 
 async def _raise_priority(session: AsyncSession, ticket: Ticket) -> None:
+    ticket = await lock_ticket(session, ticket.id)  # afresh: an earlier action may have raised it
     index = PRIORITY_ORDER.index(TicketPriority(ticket.priority))
     if index + 1 < len(PRIORITY_ORDER):
         await do_update_ticket(
