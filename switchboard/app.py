@@ -25,6 +25,7 @@ from conversations.filing import DeliveryFiler
 from conversations.inbound import InboundPolicy, InboundProcessor
 from conversations.intake import IntakeBatcher
 from conversations.outbox import OutboxPolicy, OutboxWorker
+from routing.worker import RoutingPolicy, RoutingWorker
 from switchboard.adapters import AdapterRegistry
 from switchboard.appkeys import (
     BOT_RUNTIME,
@@ -176,6 +177,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
     imap = None
     bot = BotWorker(app[DB], app[BOT_RUNTIME])
     follow_up = TicketFollowUp(app[DB], FollowUpPolicy.from_settings(settings))
+    routing = RoutingWorker(app[DB], RoutingPolicy.from_settings(settings))
     sla_worker = SlaWorker(app[DB], SlaWorkerPolicy.from_settings(settings))
     if settings.run_workers:
         imap = await build_imap_poller(settings, app[DB], app[REGISTRY])
@@ -184,6 +186,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
             asyncio.create_task(inbound.run_forever(), name="inbound-processor"),
             asyncio.create_task(bot.run_forever(), name="bot-worker"),
             asyncio.create_task(follow_up.run_forever(), name="ticket-follow-up"),
+            asyncio.create_task(routing.run_forever(), name="routing-worker"),
             asyncio.create_task(sla_worker.run_forever(), name="sla-worker"),
         ]
         if imap is not None:
@@ -196,6 +199,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
     inbound.stop()
     bot.stop()
     follow_up.stop()
+    routing.stop()
     sla_worker.stop()
     if imap is not None:
         imap.stop()

@@ -67,6 +67,9 @@ class Settings:
     ticket_reopen_hours: int = 72
     # The SLA worker marks a clock "about to breach" this many minutes before it is due.
     sla_warning_minutes: int = 15
+    # Seconds an agent's inbox may stay disconnected before routing counts them offline
+    # and hands back their unstarted tickets.
+    presence_grace_seconds: int = 60
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     # Not part of the public contract: knobs for tests and benchmarks.
     run_workers: bool = True
@@ -247,6 +250,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         bot_poll_interval=float(_int(env, "BOT_POLL_INTERVAL", 5, 1, 3600) or 5),
         ticket_reopen_hours=reopen_hours,
         sla_warning_minutes=sla_warning,
+        presence_grace_seconds=_int(env, "PRESENCE_GRACE_SECONDS", 60, 0, 24 * 3600) or 0,
         trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
         widget_send_limit=_int(env, "WIDGET_SEND_LIMIT", 20, 1, 1_000_000) or 20,
         widget_frame_limit=_int(env, "WIDGET_FRAME_LIMIT", 60, 1, 1_000_000) or 60,

@@ -12,6 +12,7 @@ import signal
 
 from bot.runtime import BotRuntime, create_runtime
 from bot.worker import BotWorker
+from routing.worker import RoutingPolicy, RoutingWorker
 from switchboard.app import build_imap_poller, build_registry, build_workers, stop_tasks
 from switchboard.bus import create_bus
 from switchboard.db import check_connection, create_engine, create_sessionmaker
@@ -38,12 +39,14 @@ async def run_worker(settings: Settings) -> None:
         imap = await build_imap_poller(settings, db, registry)
         bot = BotWorker(db, bot_runtime)
         follow_up = TicketFollowUp(db, FollowUpPolicy.from_settings(settings))
+        routing = RoutingWorker(db, RoutingPolicy.from_settings(settings))
         sla_worker = SlaWorker(db, SlaWorkerPolicy.from_settings(settings))
         tasks = [
             asyncio.create_task(outbox.run_forever(), name="outbox-worker"),
             asyncio.create_task(inbound.run_forever(), name="inbound-processor"),
             asyncio.create_task(bot.run_forever(), name="bot-worker"),
             asyncio.create_task(follow_up.run_forever(), name="ticket-follow-up"),
+            asyncio.create_task(routing.run_forever(), name="routing-worker"),
             asyncio.create_task(sla_worker.run_forever(), name="sla-worker"),
         ]
         if imap is not None:
@@ -58,6 +61,7 @@ async def run_worker(settings: Settings) -> None:
         inbound.stop()
         bot.stop()
         follow_up.stop()
+        routing.stop()
         sla_worker.stop()
         if imap is not None:
             imap.stop()

@@ -1,16 +1,20 @@
 """Who may see which ticket: the one place to change when queues narrow it.
 
-Today every agent, supervisor and admin sees every ticket (queues arrive with routing);
-anyone else sees none. `access_ticket_by_id` is the chokepoint for one ticket and
-`visible_tickets` the same rule as a filter for lists, so the two can never disagree.
+Supervisors and admins see every ticket. An agent sees the tickets of the queues they
+belong to, the tickets assigned to them, and tickets in no queue (not routed anywhere,
+so everyone's); anyone else sees none. Memberships are read on every request, so
+removing an agent from a queue takes effect at once. `access_ticket_by_id` is the
+chokepoint for one ticket and `visible_tickets` the same rule as a filter for lists, so
+the two can never disagree.
 An outsider gets the same 404 for a ticket that exists as for one that does not.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, false, true
+from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from routing.models import QueueMember
 from switchboard.errors import NotFound
 from switchboard.models import Role, User
 from tickets.models import Ticket
@@ -36,14 +40,13 @@ def visible_tickets(user: User) -> ColumnElement[bool]:
     """The tickets `user` may see, as a WHERE clause."""
     if user.role not in STAFF_ROLES:
         return false()
-    # Queue scoping goes here: agents see their queues' tickets, supervisors and admins
-    # all (issue 5, point 6).
-    return true()
-
-
-def may_see_ticket(user: User, ticket: Ticket) -> bool:
-    """`visible_tickets` for one loaded ticket."""
-    return user.role in STAFF_ROLES
+    if user.role != Role.AGENT:
+        return true()
+    return or_(
+        Ticket.queue_id.is_(None),
+        Ticket.assignee_user_id == user.id,
+        Ticket.queue_id.in_(select(QueueMember.queue_id).where(QueueMember.user_id == user.id)),
+    )
 
 
 async def access_ticket_by_id(session: AsyncSession, user: User, raw_id: object) -> Ticket:
@@ -51,7 +54,9 @@ async def access_ticket_by_id(session: AsyncSession, user: User, raw_id: object)
     ticket_id = ticket_id_from(raw_id)
     if ticket_id is None or user.role not in STAFF_ROLES:
         raise NotFound("ticket not found")
-    ticket = await session.get(Ticket, ticket_id)
-    if ticket is None or not may_see_ticket(user, ticket):
+    ticket = (
+        await session.execute(select(Ticket).where(Ticket.id == ticket_id, visible_tickets(user)))
+    ).scalar_one_or_none()
+    if ticket is None:
         raise NotFound("ticket not found")
     return ticket

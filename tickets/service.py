@@ -270,6 +270,13 @@ async def _insert_ticket(
         },
         at=now,
     )
+    # Routing rules (queue, priority, tags, SLA policy, assignee) in this same
+    # transaction: a ticket is never committed unrouted (routing.rulebook).
+    from routing.rulebook import apply_rules  # routing imports tickets, so not at the top
+
+    routed = await apply_rules(session, ticket, conversation_id)
+    if routed:
+        record(session, ticket.id, "routed", "system", routed, at=now)
     await sla.do_attach_policy(session, ticket, now)
     # Flushed now: the unique open_conversation_id settles a race here, inside the
     # caller's transaction, which `Database.run` then runs again.

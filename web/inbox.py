@@ -17,6 +17,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot.events import BotStateChanged
 from conversations.events import INBOX_TOPIC, MessageCreated, MessageUpdated, Typing
+from routing.presence import agent_connected
 from switchboard import accounts
 from switchboard.appkeys import BUS, DB
 from switchboard.bus import Resync
@@ -62,7 +63,12 @@ async def inbox_socket(request: web.Request) -> web.StreamResponse:
     sockets = request.config_dict[SOCKETS]
     ws = web.WebSocketResponse(heartbeat=25, max_msg_size=AGENT_WS_MAX_MSG)
     await ws.prepare(request)
-    async with sockets.holding(f"user:{user.id}", ws):
+    # The socket is the agent's presence for routing (online while one is open, offline
+    # a grace period after the last one closes), on whatever process it lands.
+    async with (
+        sockets.holding(f"user:{user.id}", ws),
+        agent_connected(request.config_dict[DB], user.id),
+    ):
         return await _serve_agent(request, ws, user)
 
 
