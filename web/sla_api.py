@@ -1,0 +1,162 @@
+"""REST routes for SLA calendars and policies under /api/v1/sla.
+
+Supervisors and admins read; only admins write; agents get 403 like on the other admin
+routes. Bodies are checked whole (`tickets.sla_admin.check_*`) before anything is
+written: a bad time zone, hours out of range or overlapping intervals get a 400 naming
+the problem and store nothing. Each ticket's clocks are in the ticket view (`sla`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from switchboard.appkeys import DB
+from switchboard.errors import Forbidden, NotFound
+from switchboard.models import Role, User
+from tickets.access import ticket_id_from
+from tickets.sla_admin import (
+    calendar_view,
+    check_calendar,
+    check_policy,
+    do_delete_calendar,
+    do_delete_policy,
+    do_save_calendar,
+    do_save_policy,
+    get_calendar,
+    get_policy,
+    policy_view,
+)
+from tickets.sla_models import SlaCalendar, SlaPolicy
+from web.auth import require_user
+from web.bodies import read_json_object
+
+
+def _reader(request: web.Request) -> User:
+    user = require_user(request)
+    if user.role not in (Role.SUPERVISOR, Role.ADMIN):
+        raise Forbidden("only supervisors and admins see SLA settings")
+    return user
+
+
+def _admin(request: web.Request) -> User:
+    user = require_user(request)
+    if user.role != Role.ADMIN:
+        raise Forbidden("only admins change SLA settings")
+    return user
+
+
+def _id(request: web.Request, what: str) -> int:
+    found = ticket_id_from(request.match_info["id"])  # the same row-id rule as tickets
+    if found is None:
+        raise NotFound(f"{what} not found")
+    return found
+
+
+# --- calendars -------------------------------------------------------------------------
+
+
+async def calendars(request: web.Request) -> web.Response:
+    _reader(request)
+    async with request.config_dict[DB].reading() as session:
+        rows = (await session.execute(select(SlaCalendar).order_by(SlaCalendar.id))).scalars()
+        return web.json_response({"calendars": [calendar_view(r) for r in rows]})
+
+
+async def calendar(request: web.Request) -> web.Response:
+    _reader(request)
+    calendar_id = _id(request, "calendar")
+    async with request.config_dict[DB].reading() as session:
+        row = await get_calendar(session, calendar_id)
+        return web.json_response({"calendar": calendar_view(row)})
+
+
+async def create_calendar(request: web.Request) -> web.Response:
+    _admin(request)
+    checked = check_calendar(await read_json_object(request))
+
+    async def write(session: AsyncSession) -> dict[str, Any]:
+        return calendar_view(await do_save_calendar(session, checked))
+
+    return web.json_response({"calendar": await request.config_dict[DB].run(write)}, status=201)
+
+
+async def update_calendar(request: web.Request) -> web.Response:
+    _admin(request)
+    calendar_id = _id(request, "calendar")
+    body = await read_json_object(request)
+
+    async def write(session: AsyncSession) -> dict[str, Any]:
+        checked = check_calendar(body, await get_calendar(session, calendar_id))
+        return calendar_view(await do_save_calendar(session, checked, calendar_id))
+
+    return web.json_response({"calendar": await request.config_dict[DB].run(write)})
+
+
+async def delete_calendar(request: web.Request) -> web.Response:
+    _admin(request)
+    calendar_id = _id(request, "calendar")
+    await request.config_dict[DB].run(lambda s: do_delete_calendar(s, calendar_id))
+    return web.json_response({"ok": True})
+
+
+# --- policies --------------------------------------------------------------------------
+
+
+async def policies(request: web.Request) -> web.Response:
+    _reader(request)
+    async with request.config_dict[DB].reading() as session:
+        rows = (await session.execute(select(SlaPolicy).order_by(SlaPolicy.id))).scalars()
+        return web.json_response({"policies": [policy_view(r) for r in rows]})
+
+
+async def policy(request: web.Request) -> web.Response:
+    _reader(request)
+    policy_id = _id(request, "policy")
+    async with request.config_dict[DB].reading() as session:
+        return web.json_response({"policy": policy_view(await get_policy(session, policy_id))})
+
+
+async def create_policy(request: web.Request) -> web.Response:
+    _admin(request)
+    body = await read_json_object(request)
+
+    async def write(session: AsyncSession) -> dict[str, Any]:
+        return policy_view(await do_save_policy(session, await check_policy(session, body)))
+
+    return web.json_response({"policy": await request.config_dict[DB].run(write)}, status=201)
+
+
+async def update_policy(request: web.Request) -> web.Response:
+    _admin(request)
+    policy_id = _id(request, "policy")
+    body = await read_json_object(request)
+
+    async def write(session: AsyncSession) -> dict[str, Any]:
+        checked = await check_policy(session, body, await get_policy(session, policy_id))
+        return policy_view(await do_save_policy(session, checked, policy_id))
+
+    return web.json_response({"policy": await request.config_dict[DB].run(write)})
+
+
+async def delete_policy(request: web.Request) -> web.Response:
+    _admin(request)
+    policy_id = _id(request, "policy")
+    await request.config_dict[DB].run(lambda s: do_delete_policy(s, policy_id))
+    return web.json_response({"ok": True})
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/sla/calendars", calendars)
+    app.router.add_post("/sla/calendars", create_calendar)
+    app.router.add_get("/sla/calendars/{id}", calendar)
+    app.router.add_patch("/sla/calendars/{id}", update_calendar)
+    app.router.add_delete("/sla/calendars/{id}", delete_calendar)
+    app.router.add_get("/sla/policies", policies)
+    app.router.add_post("/sla/policies", create_policy)
+    app.router.add_get("/sla/policies/{id}", policy)
+    app.router.add_patch("/sla/policies/{id}", update_policy)
+    app.router.add_delete("/sla/policies/{id}", delete_policy)
