@@ -8,7 +8,9 @@ from knowledge_base import models as knowledge_base_models
 from routing import models as routing_models
 from switchboard import models as switchboard_models
 from switchboard.db import Base
+from tickets import csat_models as tickets_csat_models
 from tickets import models as tickets_models
+from tickets import sla_models as tickets_sla_models
 
 metadata = Base.metadata
 
@@ -21,5 +23,7 @@ __all__ = [
     "metadata",
     "routing_models",
     "switchboard_models",
+    "tickets_csat_models",
     "tickets_models",
+    "tickets_sla_models",
 ]
