@@ -57,6 +57,7 @@ def document(server_url: str) -> dict[str, Any]:
             **_kb_paths(),
             **_bot_paths(),
             **_ticket_paths(),
+            **_routing_paths(),
             "/me": {"get": _op("The calling user", {"type": "object"})},
             "/conversations": {
                 "get": _op(
@@ -623,6 +624,12 @@ def _conflict(operation: dict[str, Any], description: str) -> dict[str, Any]:
         "content": {"application/json": {"schema": _ERROR}},
     }
     return operation
+
+
+def _routing_paths() -> dict[str, Any]:
+    from web.routing_openapi import routing_paths  # it imports this module's helpers
+
+    return routing_paths()
 
 
 def _ticket_paths() -> dict[str, Any]:

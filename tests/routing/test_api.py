@@ -224,3 +224,16 @@ async def test_two_agents_claiming_at_once_one_wins(client: AppClient, db: Datab
             client.post(url, headers=bearer(ada)), client.post(url, headers=bearer(bob))
         )
         assert sorted(a.status for a in answers) == [200, 409]
+
+
+async def test_every_routing_route_is_in_the_openapi_document(client: AppClient) -> None:
+    document = await (await client.get("/api/v1/openapi.json")).json()
+    prefixes = ("/queues", "/agents", "/routing")
+    served: dict[str, set[str]] = {}
+    for route in client.app.router.routes():
+        path = (route.resource.canonical if route.resource else "").removeprefix("/api/v1")
+        if path.startswith(prefixes) and route.method != "HEAD":
+            served.setdefault(path, set()).add(route.method.lower())
+    described = {p: set(ops) for p, ops in document["paths"].items() if p.startswith(prefixes)}
+    assert served == described
+    assert "post" in document["paths"]["/tickets/{id}/claim"]
