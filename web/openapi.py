@@ -57,6 +57,7 @@ def document(server_url: str) -> dict[str, Any]:
             **_kb_paths(),
             **_bot_paths(),
             **_ticket_paths(),
+            **_sla_paths(),
             **_routing_paths(),
             "/me": {"get": _op("The calling user", {"type": "object"})},
             "/conversations": {
@@ -561,6 +562,9 @@ _TICKET_FIELDS = (
     "closed_at",
     "first_response_due_at",
     "resolution_due_at",
+    "sla_policy_id",
+    # The latest SLA clock per metric: status, due_at, seconds_to_breach, paused, …
+    "sla",
 )
 _STATUSES = ["new", "open", "pending", "on_hold", "solved", "closed"]
 _PRIORITIES = ["low", "normal", "high", "urgent"]
@@ -630,6 +634,12 @@ def _routing_paths() -> dict[str, Any]:
     from web.routing_openapi import routing_paths  # it imports this module's helpers
 
     return routing_paths()
+
+
+def _sla_paths() -> dict[str, Any]:
+    from web.sla_api import openapi_paths  # it imports this module's helpers
+
+    return openapi_paths()
 
 
 def _ticket_paths() -> dict[str, Any]:

@@ -160,3 +160,96 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/sla/policies/{id}", policy)
     app.router.add_patch("/sla/policies/{id}", update_policy)
     app.router.add_delete("/sla/policies/{id}", delete_policy)
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The routes above for the OpenAPI document (web/openapi.py)."""
+    from web.openapi import _ERROR, _ID, _conflict, _op
+
+    calendar = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "maxLength": 100},
+            "time_zone": {"type": "string", "description": "IANA name, e.g. Europe/Berlin"},
+            "hours": {
+                "type": "object",
+                "description": "weekday → [[HH:MM, HH:MM], …]; an end at or before its start"
+                " runs past midnight; 24:00 ends a day; intervals may not overlap",
+                "additionalProperties": {"type": "array"},
+            },
+            "holidays": {"type": "array", "items": {"type": "string", "format": "date"}},
+        },
+    }
+    policy = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "maxLength": 100},
+            "calendar_id": {"type": ["integer", "null"], "description": "null: 24/7"},
+            "targets": {
+                "type": "object",
+                "description": "priority → {first_response, next_response, resolution}:"
+                " business minutes",
+            },
+            "escalations": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "when": {"enum": ["warning", "breach"]},
+                        "action": {"enum": ["notify", "raise_priority", "reassign"]},
+                        "metrics": {"type": "array", "items": {"type": "string"}},
+                        "user_id": {"type": "integer", "description": "reassign to; else unassign"},
+                    },
+                },
+            },
+            "is_default": {"type": "boolean"},
+        },
+    }
+
+    def only(operation: dict[str, Any], who: str) -> dict[str, Any]:
+        operation["responses"]["403"] = {
+            "description": f"Only {who}",
+            "content": {"application/json": {"schema": _ERROR}},
+        }
+        return operation
+
+    def crud(kind: str, plural: str, schema: dict[str, Any], in_use: str) -> dict[str, Any]:
+        one = {"type": "object", "properties": {kind: schema}}
+        many = {"type": "object", "properties": {plural: {"type": "array", "items": schema}}}
+        body = {"application/json": {"schema": schema}}
+        readers, admins, taken = "supervisors and admins", "admins", "The name is taken"
+        return {
+            f"/sla/{plural}": {
+                "get": only(_op(f"Every SLA {kind}", many), readers),
+                "post": only(
+                    _conflict(_op(f"Create an SLA {kind}", one, body=body, status="201"), taken),
+                    admins,
+                ),
+            },
+            f"/sla/{plural}/{{id}}": {
+                "get": only(_op(f"One SLA {kind}", one, params=[_ID]), readers),
+                "patch": only(
+                    _conflict(
+                        _op(
+                            f"Change an SLA {kind}; fields left out keep their values",
+                            one,
+                            params=[_ID],
+                            body=body,
+                        ),
+                        taken,
+                    ),
+                    admins,
+                ),
+                "delete": only(
+                    _conflict(
+                        _op(f"Delete an SLA {kind}", {"type": "object"}, params=[_ID]), in_use
+                    ),
+                    admins,
+                ),
+            },
+        }
+
+    return {
+        **crud("calendar", "calendars", calendar, "A policy uses the calendar"),
+        **crud("policy", "policies", policy, "An active ticket or running clock uses the policy"),
+    }

@@ -179,3 +179,11 @@ async def test_who_may_read_and_write(client: AppClient, db: Database) -> None:
     assert await stored(db) == (1, 0)
     assert (await call(client, "GET", "/sla/calendars/99999", admin))[0] == 404
     assert (await call(client, "GET", "/sla/calendars/abc", admin))[0] == 404
+
+
+async def test_the_sla_routes_are_in_the_openapi_document(client: AppClient) -> None:
+    document = await (await client.get("/api/v1/openapi.json")).json()
+    paths = document["paths"]
+    assert set(paths["/sla/calendars"]) == {"get", "post"}
+    assert set(paths["/sla/policies/{id}"]) == {"get", "patch", "delete"}
+    assert "sla" in document["components"]["schemas"]["Ticket"]["properties"]
