@@ -58,9 +58,7 @@ async def test_a_widget_visitor_gets_the_bots_answer_live(
     assert frame["message"]["choices"] == []
 
     # "did you mean" comes with buttons; a press sends the option's text
-    await widget.send_json(
-        {"type": "message", "client_msg_id": "m-0002-abcd", "text": "退货退款"}
-    )
+    await widget.send_json({"type": "message", "client_msg_id": "m-0002-abcd", "text": "退货退款"})
     clarify = await _next_bot_message(widget)
     choices = clarify["choices"]
     assert len(choices) >= 2 and f"2. {choices[1]}" in clarify["text"]
