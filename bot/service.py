@@ -47,6 +47,7 @@ from knowledge_base.markdown import plain_text, render_answer
 from switchboard.db import utcnow
 from switchboard.errors import Conflict, NotFound
 from switchboard.tx import emit
+from tickets.csat import csat_choices
 from tickets.service import do_open_for_conversation
 
 # A Telegram command such as /start: the channel answers it, the bot does not.
@@ -524,7 +525,8 @@ async def conversation_bot_view(session: AsyncSession, conversation_id: int) -> 
 async def choices_by_message(
     session: AsyncSession, message_ids: Sequence[int]
 ) -> dict[int, list[str]]:
-    """The options a Clarify offered, by bot message id, for channels with buttons."""
+    """The options a Clarify offered, by bot message id, for channels with buttons; also
+    the rating buttons of a CSAT request (`tickets.csat`), which rides the same path."""
     if not message_ids:
         return {}
     rows = await session.execute(
@@ -532,7 +534,8 @@ async def choices_by_message(
             BotReply.message_id.in_(list(message_ids)), BotReply.choices.is_not(None)
         )
     )
-    return {mid: [c["title"] for c in choices or []] for mid, choices in rows}
+    found = {mid: [c["title"] for c in choices or []] for mid, choices in rows}
+    return found | await csat_choices(session, [m for m in message_ids if m not in found])
 
 
 def reply_view(reply: BotReply) -> dict[str, Any]:

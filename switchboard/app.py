@@ -51,9 +51,10 @@ from switchboard.ratelimit import LocalRateLimiter, RedisRateLimiter
 from switchboard.settings import Settings
 from switchboard.tx import Database
 from switchboard.wiring import adapter_factories, channel_hooks
+from tickets.csat import CsatWorker
 from tickets.followup import FollowUpPolicy, TicketFollowUp
 from tickets.sla_worker import SlaWorker, SlaWorkerPolicy
-from web import auth, demo, inbox, slack_events, sockets, webhooks, widget
+from web import auth, csat, demo, inbox, slack_events, sockets, webhooks, widget
 from web.api import create_api_app
 from web.middleware import error_middleware, security_headers
 
@@ -179,6 +180,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
     follow_up = TicketFollowUp(app[DB], FollowUpPolicy.from_settings(settings))
     routing = RoutingWorker(app[DB], RoutingPolicy.from_settings(settings))
     sla_worker = SlaWorker(app[DB], SlaWorkerPolicy.from_settings(settings))
+    csat = CsatWorker.from_settings(app[DB], settings)
     if settings.run_workers:
         imap = await build_imap_poller(settings, app[DB], app[REGISTRY])
         tasks = [
@@ -188,6 +190,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
             asyncio.create_task(follow_up.run_forever(), name="ticket-follow-up"),
             asyncio.create_task(routing.run_forever(), name="routing-worker"),
             asyncio.create_task(sla_worker.run_forever(), name="sla-worker"),
+            asyncio.create_task(csat.run_forever(), name="csat-worker"),
         ]
         if imap is not None:
             app[IMAP_POLLER] = imap
@@ -201,6 +204,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
     follow_up.stop()
     routing.stop()
     sla_worker.stop()
+    csat.stop()
     if imap is not None:
         imap.stop()
     await stop_tasks(tasks)
@@ -233,6 +237,7 @@ def create_app(settings: Settings, *, demo_page: bool = False) -> web.Applicatio
     auth.setup(app)
     inbox.setup(app)
     widget.setup(app)
+    csat.setup_pages(app)  # the public rating page (signed links, no login)
     slack_events.setup(app)  # before the generic /webhooks/{kind}/{key}
     webhooks.setup(app)
     if demo_page:

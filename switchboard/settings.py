@@ -67,6 +67,9 @@ class Settings:
     ticket_reopen_hours: int = 72
     # The SLA worker marks a clock "about to breach" this many minutes before it is due.
     sla_warning_minutes: int = 15
+    # A digit reply or the rating link counts as the CSAT answer this many hours after
+    # the request; later the digit is an ordinary message and the link has expired.
+    csat_window_hours: int = 72
     # Seconds an agent's inbox may stay disconnected before routing counts them offline
     # and hands back their unstarted tickets.
     presence_grace_seconds: int = 60
@@ -211,6 +214,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     assert reopen_hours is not None
     sla_warning = _int(env, "SLA_WARNING_MINUTES", 15, 0, 7 * 24 * 60)
     assert sla_warning is not None
+    csat_window = _int(env, "CSAT_WINDOW_HOURS", 72, 1, 90 * 24)
+    assert csat_window is not None
     redis_url = _url(env, "REDIS_URL", None, ("redis", "rediss", "unix"))
     public_url = _url(env, "PUBLIC_URL", "http://127.0.0.1:8080", ("http", "https"))
     assert public_url is not None
@@ -250,6 +255,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         bot_poll_interval=float(_int(env, "BOT_POLL_INTERVAL", 5, 1, 3600) or 5),
         ticket_reopen_hours=reopen_hours,
         sla_warning_minutes=sla_warning,
+        csat_window_hours=csat_window,
         presence_grace_seconds=_int(env, "PRESENCE_GRACE_SECONDS", 60, 0, 24 * 3600) or 0,
         trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
         widget_send_limit=_int(env, "WIDGET_SEND_LIMIT", 20, 1, 1_000_000) or 20,

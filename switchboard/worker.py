@@ -18,6 +18,7 @@ from switchboard.bus import create_bus
 from switchboard.db import check_connection, create_engine, create_sessionmaker
 from switchboard.settings import Settings
 from switchboard.tx import Database
+from tickets.csat import CsatWorker
 from tickets.followup import FollowUpPolicy, TicketFollowUp
 from tickets.sla_worker import SlaWorker, SlaWorkerPolicy
 
@@ -41,6 +42,7 @@ async def run_worker(settings: Settings) -> None:
         follow_up = TicketFollowUp(db, FollowUpPolicy.from_settings(settings))
         routing = RoutingWorker(db, RoutingPolicy.from_settings(settings))
         sla_worker = SlaWorker(db, SlaWorkerPolicy.from_settings(settings))
+        csat = CsatWorker.from_settings(db, settings)
         tasks = [
             asyncio.create_task(outbox.run_forever(), name="outbox-worker"),
             asyncio.create_task(inbound.run_forever(), name="inbound-processor"),
@@ -48,6 +50,7 @@ async def run_worker(settings: Settings) -> None:
             asyncio.create_task(follow_up.run_forever(), name="ticket-follow-up"),
             asyncio.create_task(routing.run_forever(), name="routing-worker"),
             asyncio.create_task(sla_worker.run_forever(), name="sla-worker"),
+            asyncio.create_task(csat.run_forever(), name="csat-worker"),
         ]
         if imap is not None:
             tasks.append(asyncio.create_task(imap.run_forever(), name="imap-poller"))
@@ -63,6 +66,7 @@ async def run_worker(settings: Settings) -> None:
         follow_up.stop()
         routing.stop()
         sla_worker.stop()
+        csat.stop()
         if imap is not None:
             imap.stop()
         await stop_tasks(tasks)

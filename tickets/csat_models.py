@@ -41,6 +41,9 @@ class CsatSurvey(Base):
         ForeignKey("messages.id", ondelete="SET NULL"), unique=True
     )
     locale: Mapped[str] = mapped_column(String(20))
+    # Why no request went out ("disabled": CSAT off in the inbox, "no_conversation",
+    # "not_by_agent"); NULL: it was sent. Kept so the ticket is never looked at again.
+    skipped: Mapped[str | None] = mapped_column(String(32))
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # After this, a digit is an ordinary message and the link no longer works.
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

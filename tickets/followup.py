@@ -8,6 +8,8 @@ unread messages (rows locked with SKIP LOCKED on PostgreSQL, so several processe
 the work; SQLite serialises writers), and for each one with a new customer message:
 
 - its active ticket that is pending (waiting on the customer) goes back to open;
+- else a rating (or its comment) answering the CSAT request is stored (`tickets.csat`)
+  and nothing else happens;
 - else its latest ticket, if solved within the reopen window, is reopened;
 - else, in an inbox without a bot, a new ticket is opened (a bot inbox gets its tickets
   from the bot's hand-off instead).
@@ -43,6 +45,7 @@ from switchboard.errors import DomainError
 from switchboard.settings import Settings
 from switchboard.tx import Database, savepoint
 from tickets.checks import TicketChanges
+from tickets.csat import take_answers
 from tickets.lifecycle import Cause
 from tickets.models import (
     Ticket,
@@ -195,6 +198,8 @@ async def do_customer_wrote(
                 cause=Cause.CUSTOMER,
             )
         return
+    if await take_answers(session, unread.conversation_id, unread.first_customer_at):
+        return  # a rating (and its comment) answers the survey, it does not reopen
     latest = await _latest_ticket(session, unread.conversation_id)
     if (
         latest is not None

@@ -30,6 +30,7 @@ from tickets.checks import (
     check_reason,
     subject_from,
 )
+from tickets.csat_views import csat_views
 from tickets.events import TicketCreated, TicketEvent, TicketNoteAdded, TicketUpdated
 from tickets.lifecycle import Cause, allowed_next, check_transition
 from tickets.models import (
@@ -89,6 +90,7 @@ def ticket_view(
     tags: Sequence[str],
     conversation_ids: Sequence[int],
     clocks: Sequence[dict[str, Any]] = (),
+    csat: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The public shape of a ticket, as the API and the inbox see it."""
     return {
@@ -114,11 +116,13 @@ def ticket_view(
         "sla_policy_id": ticket.sla_policy_id,
         # The latest clock per metric with its time to breach (`tickets.sla.clock_view`).
         "sla": list(clocks),
+        # The CSAT survey (request and rating), if one was sent (`tickets.csat`).
+        "csat": csat,
     }
 
 
 async def ticket_views(session: AsyncSession, tickets: Sequence[Ticket]) -> list[dict[str, Any]]:
-    """Views of many tickets with three more queries in all (tags, conversations, SLA)."""
+    """Views of many tickets with four more queries in all (tags, conversations, SLA, CSAT)."""
     ids = [t.id for t in tickets]
     tags: dict[int, list[str]] = {i: [] for i in ids}
     conversations: dict[int, list[int]] = {i: [] for i in ids}
@@ -136,7 +140,11 @@ async def ticket_views(session: AsyncSession, tickets: Sequence[Ticket]) -> list
         ):
             conversations[ticket_id].append(conversation_id)
     clocks = await sla.sla_views(session, ids, utcnow())
-    return [ticket_view(t, tags[t.id], conversations[t.id], clocks[t.id]) for t in tickets]
+    surveys = await csat_views(session, ids)
+    return [
+        ticket_view(t, tags[t.id], conversations[t.id], clocks[t.id], surveys.get(t.id))
+        for t in tickets
+    ]
 
 
 async def full_view(session: AsyncSession, ticket: Ticket) -> dict[str, Any]:

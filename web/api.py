@@ -21,7 +21,7 @@ from switchboard.appkeys import DB, SETTINGS
 from switchboard.errors import Forbidden, InvalidInput, NotFound
 from switchboard.inboxes import list_inboxes
 from switchboard.models import Role
-from web import bot_api, customers_api, kb_api, routing_api, sla_api, tickets_api
+from web import bot_api, csat, customers_api, kb_api, routing_api, sla_api, tickets_api
 from web.access import MAX_ROW_ID, access_conversation_by_id, may_see_inbox, visible_inbox_ids
 from web.auth import require_user
 from web.bodies import read_json_object
@@ -190,4 +190,5 @@ def create_api_app() -> web.Application:
     tickets_api.setup(app)
     sla_api.setup(app)
     routing_api.setup(app)
+    csat.setup_api(app)
     return app

@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("agent_user_id", sa.Integer(), nullable=True),
         sa.Column("message_id", sa.Integer(), nullable=True),
         sa.Column("locale", sa.String(length=20), nullable=False),
+        sa.Column("skipped", sa.String(length=32), nullable=True),
         sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("rating", sa.Integer(), nullable=True),
