@@ -16,6 +16,7 @@ margin rule (top-1 minus top-2) hand off when the model is unsure.
 from __future__ import annotations
 
 import importlib.util
+import math
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -97,9 +98,10 @@ class WordVectors:
         ids = self._tokenizer.encode(_one_script(text), add_special_tokens=False).ids
         if not ids:
             return None
-        mean: NDArray[np.float32] = self._table[np.clip(ids, 0, len(self._table) - 1)].mean(axis=0)
-        norm = float(np.linalg.norm(mean))
-        return mean / norm if norm else None
+        # The sum, not the mean: the vector is normalised to unit length anyway.
+        total: NDArray[np.float32] = np.add.reduce(self._table[ids], axis=0)
+        norm = math.sqrt(float(total @ total))
+        return total / norm if norm else None
 
     def embed_all(self, texts: Sequence[str]) -> NDArray[np.float32]:
         matrix = np.zeros((len(texts), self.size), dtype=np.float32)
@@ -115,6 +117,8 @@ def word_vectors() -> WordVectors:
     tokenizer = Tokenizer.from_file(str(_packaged(*WORD_TOKENIZER)))
     tables = load_file(str(_packaged(*WORD_VECTORS)))
     table = np.ascontiguousarray(next(iter(tables.values())), dtype=np.float32)
+    if tokenizer.get_vocab_size() > len(table):  # every token id must have a row
+        raise RuntimeError("wordllama's tokenizer and word vectors do not match")
     return WordVectors(tokenizer, table)
 
 
@@ -191,26 +195,41 @@ class BuiltinModel:
             self.blocks, self.intercept, self.labels, thresholds, self.vector_weights
         )
 
-    def rank(self, text: str) -> list[tuple[str, float]]:
-        """Every label with its confidence, best first (``oos`` included)."""
+    def _probabilities(self, text: str) -> NDArray[np.float64] | None:
+        """Every label's confidence, in ``labels`` order; None for a message with no
+        n-gram the model has seen (empty, emoji, another script)."""
         normalised = normalise(text)
         parts = [block.score(normalised) for block in self.blocks]
         known = [part for part in parts if part is not None]
-        if not known:  # nothing the model has seen: empty, emoji, another script
-            return [(OOS, 1.0)]
+        if not known:
+            return None
         if self.vector_weights is not None:
             vector = word_vectors().embed(text)
             if vector is not None:
                 known.append(vector @ self.vector_weights)
         scores = self.intercept + np.sum(known, axis=0)
-        probabilities = _softmax(scores.astype(np.float64))
+        return _softmax(scores.astype(np.float64))
+
+    def rank(self, text: str) -> list[tuple[str, float]]:
+        """Every label with its confidence, best first (``oos`` included)."""
+        probabilities = self._probabilities(text)
+        if probabilities is None:
+            return [(OOS, 1.0)]
         order = np.argsort(-probabilities)
         return [(self.labels[i], float(probabilities[i])) for i in order]
 
     def predict(self, text: str) -> Prediction:
-        ranked = self.rank(text)
-        candidates = [(label, confidence) for label, confidence in ranked if label != OOS]
-        top = tuple(candidates[:RANKING_SIZE])
+        probabilities = self._probabilities(text)
+        if probabilities is None:
+            return Prediction(label=OOS, confidence=0.0, ranking=())
+        # Only the best few are needed: the top one or two may be `oos`.
+        if len(probabilities) > RANKING_SIZE + 1:
+            best = np.argpartition(-probabilities, RANKING_SIZE)[: RANKING_SIZE + 1]
+        else:
+            best = np.arange(len(probabilities))
+        best = best[np.argsort(-probabilities[best])]
+        ranked = [(self.labels[i], float(probabilities[i])) for i in best]
+        top = tuple((label, p) for label, p in ranked if label != OOS)[:RANKING_SIZE]
         if ranked[0][0] == OOS:
             return Prediction(label=OOS, confidence=top[0][1] if top else 0.0, ranking=top)
         return apply_thresholds(top, self.thresholds)

@@ -183,3 +183,16 @@ def test_word_vectors_answer_paraphrases_the_n_grams_alone_miss() -> None:
     with_vectors = BuiltinEngine().train(examples)
     assert {text: with_vectors.predict(text).label for text in paraphrases} == paraphrases
     assert all(plain.predict(text).label != label for text, label in paraphrases.items())
+
+
+def test_predict_agrees_with_the_full_ranking(model: BuiltinModel) -> None:
+    for text in ("where is my parcel", "我要退款", "hello", "zxqv", "refund or cancel"):
+        ranked = [(label, c) for label, c in model.rank(text) if label != OOS]
+        prediction = model.predict(text)
+        assert [label for label, _ in prediction.ranking] == [label for label, _ in ranked[:5]]
+
+
+def test_two_labels_without_builtin_intents_still_predict() -> None:
+    examples = [TrainingExample("open hours", "hours"), TrainingExample("cancel it", "cancel")]
+    model = BuiltinEngine(include_builtin=False).train(examples)
+    assert model.predict("cancel").ranking[0][0] == "cancel"
