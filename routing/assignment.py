@@ -9,8 +9,8 @@ runs it for one queue inside one transaction that makes it safe across processes
 - the candidates' profile rows are locked in user-id order, so two queues sharing an
   agent are assigned one after the other, each counting the other's assignments (no
   capacity is exceeded), and never deadlock;
-- each ticket is re-read under its own row lock and taken only if still unassigned, so
-  an agent's claim that got there first wins and no ticket gets two agents.
+- the waiting tickets' rows are locked (SKIP LOCKED: one an agent is claiming right now
+  is left to the claim) and taken only if still unassigned, so no ticket gets two agents.
 
 Waiting tickets are taken oldest first; when no available member has room the rest
 wait, in order, for the next pass (an agent coming online or finishing a ticket wakes it).
@@ -22,18 +22,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conversations.models import Conversation
 from routing.models import AgentProfile, Presence, Queue, QueueMember, Strategy, TicketRouting
+from switchboard.db import utcnow
 from switchboard.models import User
-from tickets.checks import TicketChanges
-from tickets.models import ACTIVE_STATUSES, Ticket
-from tickets.service import do_update_ticket, lock_ticket
+from switchboard.tx import emit
+from tickets.events import TicketUpdated
+from tickets.models import ACTIVE_STATUSES, Ticket, TicketConversation
+from tickets.service import record, ticket_views
 
 # Least-loaded counts an urgent ticket as four low ones.
 PRIORITY_WEIGHT = {"low": 1, "normal": 2, "high": 3, "urgent": 4}
 ACTIVE = [s.value for s in ACTIVE_STATUSES]
+ACTOR = "system"
 
 
 @dataclass
@@ -155,8 +159,12 @@ async def _candidates(session: AsyncSession, queue_id: int) -> list[Candidate]:
     return list(candidates.values())
 
 
-async def waiting_tickets(session: AsyncSession, queue_id: int, limit: int) -> list[WaitingTicket]:
-    rows = await session.execute(
+async def waiting_tickets(
+    session: AsyncSession, queue_id: int, limit: int, *, lock: bool = False
+) -> list[WaitingTicket]:
+    """The queue's unassigned active tickets, oldest first; with `lock`, their rows are
+    locked, skipping any another transaction holds (an agent claiming it right now)."""
+    query = (
         select(Ticket.id, Ticket.priority, TicketRouting.language, TicketRouting.skills)
         .outerjoin(TicketRouting, TicketRouting.ticket_id == Ticket.id)
         .where(
@@ -167,6 +175,9 @@ async def waiting_tickets(session: AsyncSession, queue_id: int, limit: int) -> l
         .order_by(Ticket.id)
         .limit(limit)
     )
+    if lock:
+        query = query.with_for_update(of=Ticket, skip_locked=True)
+    rows = await session.execute(query)
     return [
         WaitingTicket(id=i, priority=p, language=lang, skills=frozenset(skills or ()))
         for i, p, lang, skills in rows
@@ -194,29 +205,81 @@ async def queues_with_waiting(session: AsyncSession) -> list[int]:
     return [q for (q,) in rows if q is not None]
 
 
+async def _inbox_ids(session: AsyncSession, ticket_ids: Sequence[int]) -> dict[int, int]:
+    """The inbox of each ticket's first conversation (as `tickets.service.ticket_inbox_id`)."""
+    first = (
+        select(TicketConversation.ticket_id, func.min(TicketConversation.id).label("link_id"))
+        .where(TicketConversation.ticket_id.in_(ticket_ids))
+        .group_by(TicketConversation.ticket_id)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(first.c.ticket_id, Conversation.inbox_id)
+        .join(TicketConversation, TicketConversation.id == first.c.link_id)
+        .join(Conversation, Conversation.id == TicketConversation.conversation_id)
+    )
+    return {ticket_id: inbox_id for ticket_id, inbox_id in rows}
+
+
 async def do_assign_queue(
     session: AsyncSession, queue_id: int, *, limit: int = 100, now: datetime | None = None
 ) -> int:
-    """Assign up to `limit` of the queue's waiting tickets; how many were assigned."""
+    """Assign up to `limit` of the queue's waiting tickets; how many were assigned.
+
+    Decided in memory and written in bulk (one UPDATE per agent, the timeline entries
+    and the events' ticket views in a few statements for the whole batch): per ticket,
+    the same timeline entry and `ticket.updated` event as an assignment by hand."""
     queue = await _lock_queue(session, queue_id)
     if queue is None:
         return 0  # deleted, or another process is assigning it right now
     candidates = await _candidates(session, queue.id)
     if not candidates:
         return 0
-    assigned = 0
-    for waiting in await waiting_tickets(session, queue.id, limit):
-        chosen = choose(queue.strategy, candidates, waiting, queue.last_assigned_user_id)
+    plan: dict[int, list[int]] = {}
+    chosen_for: dict[int, int] = {}
+    last = queue.last_assigned_user_id
+    for waiting in await waiting_tickets(session, queue.id, limit, lock=True):
+        chosen = choose(queue.strategy, candidates, waiting, last)
         if chosen is None:
             break  # everyone is at capacity: the rest wait, in order
-        ticket = await lock_ticket(session, waiting.id)
-        if ticket.assignee_user_id is not None or ticket.queue_id != queue.id:
-            continue  # claimed or moved meanwhile
-        await do_update_ticket(
-            session, ticket.id, TicketChanges(assignee_user_id=chosen.user_id), actor="system"
+        chosen.take(waiting.priority)
+        last = chosen.user_id
+        plan.setdefault(chosen.user_id, []).append(waiting.id)
+        chosen_for[waiting.id] = chosen.user_id
+    if not chosen_for:
+        return 0
+    at = now or utcnow()
+    for user_id, ticket_ids in plan.items():
+        # The rows are locked and were unassigned: the condition only restates it.
+        await session.execute(
+            update(Ticket)
+            .where(Ticket.id.in_(ticket_ids), Ticket.assignee_user_id.is_(None))
+            .values(assignee_user_id=user_id, updated_at=at)
         )
-        chosen.take(ticket.priority)
-        queue.last_assigned_user_id = chosen.user_id
-        assigned += 1
+    queue.last_assigned_user_id = last
+    for ticket_id, user_id in chosen_for.items():
+        record(session, ticket_id, "assignee", ACTOR, {"from": None, "to": user_id}, at=at)
     await session.flush()
-    return assigned
+    tickets = list(
+        (
+            await session.execute(
+                select(Ticket)
+                .where(Ticket.id.in_(list(chosen_for)))
+                .order_by(Ticket.id)
+                .execution_options(populate_existing=True)
+            )
+        ).scalars()
+    )
+    inboxes = await _inbox_ids(session, list(chosen_for))
+    for ticket, view in zip(tickets, await ticket_views(session, tickets), strict=True):
+        emit(
+            session,
+            TicketUpdated(
+                actor=ACTOR,
+                ticket_id=ticket.id,
+                inbox_id=inboxes.get(ticket.id),
+                ticket=view,
+                changes={"assignee": {"from": None, "to": chosen_for[ticket.id]}},
+            ),
+        )
+    return len(chosen_for)
