@@ -342,3 +342,53 @@ async def test_bad_create_bodies_store_nothing(client: AppClient, db: Database) 
             assert status == 400, (target, bad, body)
     # …and nothing else was.
     assert await ticket_count(db) == 2
+
+
+async def test_concurrent_status_changes_from_two_instances_apply_in_turn(
+    make_client: ClientFactory, db: Database
+) -> None:
+    """Each change is checked against the status the other one left (the row is locked):
+    "solved" and "pending" at once end solved either way — pending then solved, or
+    solved and a 409 for solved→pending — and the timeline holds exactly what happened."""
+    first, second = await make_client(run_workers=False), await make_client(run_workers=False)
+    _, token = await staff_token(db, "a14@example.com", "agent")
+    for round_ in range(3):
+        conversation_id, _ = await customer_writes(db, f"v_api_c{round_}")
+        _, created = await create(first, token, conversation_id=conversation_id)
+        ticket_id = created["ticket"]["id"]
+        outcomes = await asyncio.gather(
+            patch(first, token, ticket_id, {"status": "solved"}),
+            patch(second, token, ticket_id, {"status": "pending"}),
+        )
+        statuses = sorted(status for status, _ in outcomes)
+        stored = await get_ticket(db, ticket_id)
+        changes = [a["data"] for a in await activities(db, ticket_id) if a["kind"] == "status"]
+        if statuses == [200, 200]:
+            # Both succeed only in this order: solved→pending is forbidden.
+            assert changes == [
+                {"from": "new", "to": "pending"},
+                {"from": "pending", "to": "solved"},
+            ]
+            assert stored.status == "solved"
+        else:
+            assert statuses == [200, 409]
+            assert changes == [{"from": "new", "to": "solved"}]
+            assert stored.status == "solved"
+
+
+async def test_timeline_pages_with_after_id(client: AppClient, db: Database) -> None:
+    _, token = await staff_token(db, "a15@example.com", "agent")
+    conversation_id, _ = await customer_writes(db, "v_api_12")
+    _, created = await create(client, token, conversation_id=conversation_id)
+    ticket_id = created["ticket"]["id"]
+    for priority in ("high", "low", "urgent"):
+        assert (await patch(client, token, ticket_id, {"priority": priority}))[0] == 200
+    url = f"/api/v1/tickets/{ticket_id}/timeline"
+    everything = (await (await client.get(url, headers=bearer(token))).json())["timeline"]
+    assert [e["kind"] for e in everything] == ["created", "priority", "priority", "priority"]
+    after = everything[1]["id"]
+    rest = await (await client.get(f"{url}?after_id={after}", headers=bearer(token))).json()
+    assert [e["data"]["to"] for e in rest["timeline"]] == ["low", "urgent"]
+    for bad in ("-1", "x", "1e3", "99999999999"):
+        response = await client.get(f"{url}?after_id={bad}", headers=bearer(token))
+        assert response.status == 400, bad
