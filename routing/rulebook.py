@@ -9,7 +9,9 @@ routing worker, off the opening path.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -20,12 +22,15 @@ from conversations.models import AuthorKind, Conversation, Direction, Message
 from customers.models import Customer
 from routing.events import RoutingWake
 from routing.models import Queue, RoutingRule, RoutingRuleVersion, TicketRouting
-from routing.rules import CheckedRule, RuleFacts, RuleLike, first_match
+from routing.rules import CheckedRule, RuleFacts, RuleLike, calendar_ids, first_match
 from switchboard.db import utcnow
 from switchboard.errors import InvalidInput, NotFound
 from switchboard.models import Role, User
 from switchboard.tx import emit
+from tickets.business_hours import NoBusinessTime, spans
 from tickets.models import Ticket, TicketTag
+from tickets.sla import calendar_of_row
+from tickets.sla_models import SlaCalendar
 
 _STAFF = {Role.AGENT, Role.SUPERVISOR, Role.ADMIN}
 MAX_RULES = 500
@@ -68,6 +73,11 @@ async def _check_references(session: AsyncSession, checked: CheckedRule) -> None
     queue_id = checked.actions.get("queue_id")
     if queue_id is not None and await session.get(Queue, queue_id) is None:
         raise InvalidInput("actions.queue_id: no such queue", code="invalid_rule")
+    calendar_id = checked.conditions.get("business_hours", {}).get("calendar_id")
+    if calendar_id is not None and await session.get(SlaCalendar, calendar_id) is None:
+        raise InvalidInput(
+            "conditions.business_hours.calendar_id: no such calendar", code="invalid_rule"
+        )
     user_id = checked.actions.get("assign_user_id")
     if user_id is not None:
         user = await session.get(User, user_id)
@@ -191,6 +201,15 @@ async def rule_versions(session: AsyncSession, rule_id: int) -> list[dict[str, A
 # --- applying ----------------------------------------------------------------------------------
 
 
+def _open_at(row: SlaCalendar, now: datetime) -> bool:
+    """Whether `now` is business time in the calendar (its first span starts at `now`)."""
+    try:
+        start, _end = next(spans(calendar_of_row(row), now))
+    except (NoBusinessTime, ValueError):
+        return False
+    return start <= now
+
+
 async def ticket_facts(
     session: AsyncSession, ticket: Ticket, conversation_id: int | None
 ) -> RuleFacts:
@@ -240,8 +259,16 @@ async def apply_rules(
     (empty when no rule matched). A rule naming a queue or agent deleted since it was
     saved skips that action rather than failing the ticket."""
     stored = [r for r in await list_rules(session) if r.enabled]
+    rules = [RuleLike(r.id, r.version, r.conditions, r.actions) for r in stored]
     facts = await ticket_facts(session, ticket, conversation_id)
-    rule = first_match([RuleLike(r.id, r.version, r.conditions, r.actions) for r in stored], facts)
+    wanted = calendar_ids(rules)
+    if wanted:
+        rows = await session.execute(select(SlaCalendar).where(SlaCalendar.id.in_(wanted)))
+        facts = dataclasses.replace(
+            facts,
+            calendars_open={row.id: _open_at(row, facts.now) for row in rows.scalars()},
+        )
+    rule = first_match(rules, facts)
     actions: dict[str, Any] = rule.actions if rule is not None else {}
     changed: dict[str, Any] = {}
     queue_id = actions.get("queue_id")

@@ -14,8 +14,9 @@ Conditions (each optional):
   `intents`: the bot's top guess at hand-off
 - `keywords`: any of these words or phrases in the subject or the customer's message
   (case-insensitive)
-- `business_hours`: `{"timezone": "Europe/Berlin", "weekly": {"mon": [["09:00", "17:00"]],
-  ...}, "inside": true}` — holds inside (or, with `"inside": false`, outside) the hours
+- `business_hours`: `{"calendar_id": 2, "inside": true}` (an SLA business-hours calendar,
+  holidays included) or an inline `{"timezone": "Europe/Berlin", "weekly": {"mon":
+  [["09:00", "17:00"]], ...}}` — holds inside (with `"inside": false`, outside) the hours
 
 Actions (at least one): `queue_id`, `priority`, `add_tags`, `sla_policy_id`,
 `assign_user_id` (straight to that agent, whatever the queue's strategy), and
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -103,7 +104,15 @@ def _minutes(raw: object, path: str) -> int:
 def _business_hours(raw: object) -> dict[str, Any]:
     path = "conditions.business_hours"
     if not isinstance(raw, dict):
-        raise _bad(path, "must be an object with timezone and weekly")
+        raise _bad(path, "must be an object with calendar_id, or timezone and weekly")
+    if "calendar_id" in raw:
+        unknown = set(raw) - {"calendar_id", "inside"}
+        if unknown:
+            raise _bad(f"{path}.{sorted(unknown)[0][:40]}", "not allowed with calendar_id")
+        inside = raw.get("inside", True)
+        if not isinstance(inside, bool):
+            raise _bad(f"{path}.inside", "must be true or false")
+        return {"calendar_id": row_id(raw["calendar_id"], f"{path}.calendar_id"), "inside": inside}
     unknown = set(raw) - {"timezone", "weekly", "inside"}
     if unknown:
         raise _bad(f"{path}.{sorted(unknown)[0][:40]}", "unknown field")
@@ -243,9 +252,15 @@ class RuleFacts:
     handoff_reason: str | None = None
     intent: str | None = None
     text: str = ""
+    # Whether `now` is business time, per calendar id the rules name (read by the caller).
+    calendars_open: Mapping[int, bool] = field(default_factory=dict)
 
 
-def in_business_hours(hours: Mapping[str, Any], now: datetime) -> bool:
+def in_business_hours(hours: Mapping[str, Any], facts: RuleFacts) -> bool:
+    if "calendar_id" in hours:
+        # A calendar deleted since the rule was saved: never business time.
+        return facts.calendars_open.get(hours["calendar_id"], False)
+    now = facts.now
     local = now.astimezone(ZoneInfo(hours["timezone"]))
     minute = local.hour * 60 + local.minute
     for start, end in hours["weekly"].get(DAYS[local.weekday()], []):
@@ -298,7 +313,7 @@ def matches(conditions: Mapping[str, Any], facts: RuleFacts) -> bool:
             return False
     if "business_hours" in conditions:
         hours = conditions["business_hours"]
-        if in_business_hours(hours, facts.now) != hours["inside"]:
+        if in_business_hours(hours, facts) != hours["inside"]:
             return False
     return True
 
@@ -309,6 +324,15 @@ class RuleLike:
     version: int
     conditions: dict[str, Any]
     actions: dict[str, Any]
+
+
+def calendar_ids(rules: Sequence[RuleLike]) -> set[int]:
+    """The business-hours calendars these rules name."""
+    return {
+        r.conditions["business_hours"]["calendar_id"]
+        for r in rules
+        if "calendar_id" in r.conditions.get("business_hours", {})
+    }
 
 
 def first_match(rules: Sequence[RuleLike], facts: RuleFacts) -> RuleLike | None:

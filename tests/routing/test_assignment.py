@@ -160,3 +160,34 @@ async def test_a_socket_left_by_a_dead_process_stops_counting(
     assert await db.run(sweep) == []
     clock.advance(2)
     assert await db.run(sweep) == [ada]
+
+
+async def test_a_rule_on_an_sla_calendars_business_hours(db: Database) -> None:
+    from routing.rulebook import do_create_rule
+    from routing.rules import check_rule
+    from tests.tickets.support import get_ticket
+    from tickets.sla_models import SlaCalendar
+
+    admin = await create_user(db, "admin@example.com", role="admin")
+    days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+    async def calendar(session: object, name: str, hours: dict[str, object]) -> int:
+        row = SlaCalendar(name=name, time_zone="Asia/Shanghai", hours=hours, holidays=[])
+        session.add(row)  # type: ignore[attr-defined]
+        await session.flush()  # type: ignore[attr-defined]
+        return row.id
+
+    always = await db.run(lambda s: calendar(s, "always", {d: [["00:00", "24:00"]] for d in days}))
+    never = await db.run(lambda s: calendar(s, "never", {}))
+    queue = await make_queue(db, "night shift")
+    for name, calendar_id, priority in (("closed", never, "urgent"), ("open", always, "high")):
+        checked = check_rule(
+            {
+                "name": name,
+                "conditions": {"business_hours": {"calendar_id": calendar_id}},
+                "actions": {"priority": priority, "queue_id": queue},
+            }
+        )
+        await db.run(lambda s, c=checked: do_create_rule(s, c, admin))
+    ticket = await get_ticket(db, await new_ticket(db, await make_customer(db)))
+    assert (ticket.priority, ticket.queue_id) == ("high", queue)

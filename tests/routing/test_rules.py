@@ -123,3 +123,14 @@ def test_rules_are_tried_in_order_and_the_first_match_decides() -> None:
     assert first_match(rules, facts(channel="email", text="refund")) is rules[1]
     assert first_match(rules, facts(channel="email", text="hello")) is rules[2]
     assert first_match(rules[:2], facts(channel="email", text="hello")) is None
+
+
+def test_business_hours_by_calendar_use_what_the_caller_read() -> None:
+    inside = check_rule(rule({"business_hours": {"calendar_id": 2}})).conditions
+    outside = check_rule(rule({"business_hours": {"calendar_id": 2, "inside": False}})).conditions
+    assert matches(inside, facts(calendars_open={2: True}))
+    assert not matches(inside, facts(calendars_open={2: False}))
+    assert not matches(inside, facts())  # a calendar deleted since: never open
+    assert matches(outside, facts(calendars_open={2: False}))
+    with pytest.raises(InvalidInput, match=r"business_hours\.timezone"):
+        check_rule(rule({"business_hours": {"calendar_id": 2, "timezone": "UTC"}}))
