@@ -100,3 +100,37 @@ def test_cli_rasa_outage_scores_as_hand_off_everywhere(capsys: pytest.CaptureFix
     assert report["engine"] == "rasa"
     assert report["oos_recall"] == 1.0
     assert report["in_scope_accuracy"] == 0.0
+
+
+def test_rasa_side_hands_off_as_rasas_fallback_classifier_does() -> None:
+    """bench/bot_rasa.py re-applies FallbackClassifier's rule to DIET's ranking."""
+    from bench.bot_rasa import Parse, decide, score
+
+    sure = Parse("refund", "refund", [("refund", 0.9), ("cancel", 0.05)], 1.0)
+    weak = Parse("refund", "nlu_fallback", [("refund", 0.25), ("cancel", 0.2)], 1.0)
+    close = Parse("cancel", "nlu_fallback", [("refund", 0.5), ("cancel", 0.45)], 1.0)
+    oos = Parse("oos", "out_of_scope", [("out_of_scope", 0.8), ("refund", 0.1)], 1.0)
+    parses = [sure, weak, close, oos]
+    assert [decide(p, 0.3, 0.1) for p in parses] == ["refund", "oos", "oos", "oos"]
+    assert [decide(p, 0.0, 0.0) for p in parses] == ["refund", "refund", "refund", "oos"]
+    result = score(parses, [decide(p, 0.3, 0.1) for p in parses])
+    assert result == {
+        "in_scope_accuracy": pytest.approx(1 / 3),
+        "oos_recall": 1.0,
+        "oos_wrong_answer_rate": 0.0,
+    }
+
+
+def test_rasa_training_data_keeps_every_example_on_one_line() -> None:
+    from bench.bot_rasa import domain_yaml, nlu_yaml
+    from bot.engines.base import TrainingExample
+
+    examples = [
+        TrainingExample("where is [my] card {now}", "card_arrival"),
+        TrainingExample("what is  the\nweather", "oos"),
+    ]
+    nlu = nlu_yaml(examples)
+    assert "    - where is (my) card (now)\n" in nlu  # no entity syntax left
+    assert "    - what is the weather\n" in nlu
+    assert '- intent: "out_of_scope"' in nlu
+    assert '- "nlu_fallback"' in domain_yaml(examples)
