@@ -24,6 +24,7 @@ from switchboard.bus import Resync
 from switchboard.errors import DomainError
 from switchboard.events import SessionsEnded, user_topic
 from switchboard.models import User
+from tickets.access import may_see_ticket_view
 from tickets.events import TicketEvent
 from web.access import access_conversation_by_id, may_see_inbox
 from web.auth import TOKEN_KEY, csrf_token, current_user, require_user
@@ -93,6 +94,10 @@ async def _serve_agent(
                 inbox_id = getattr(event, "inbox_id", None)
                 if inbox_id is not None and not may_see_inbox(user, inbox_id):
                     continue
+                if isinstance(event, TicketEvent) and not await may_see_ticket_view(
+                    db, user, event.ticket
+                ):
+                    continue  # queue scoping: the same rule as GET /api/v1/tickets/{id}
                 frame = _frame_for(event)
                 if frame is not None and not ws.closed:
                     await ws.send_json(frame)

@@ -4,8 +4,12 @@ inbox sees ticket changes live."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+
+from sqlalchemy import update
 
 from conversations.models import Conversation
+from routing.models import Queue, QueueMember
 from switchboard.tx import Database
 from tests.conftest import ClientFactory, create_user, login
 from tests.security.support import (
@@ -17,8 +21,8 @@ from tests.security.support import (
     send_text,
     staff_token,
 )
-from tests.tickets.support import tickets_of
-from tickets.models import TicketWatch
+from tests.tickets.support import customer_writes, open_ticket, tickets_of
+from tickets.models import Ticket, TicketWatch
 
 HUB_ORIGIN = "http://127.0.0.1:8080"
 
@@ -90,4 +94,54 @@ async def test_concurrent_messages_on_two_instances_open_exactly_one_ticket(
             await asyncio.sleep(0.05)
     assert len(await tickets_of(db, conversation_id)) == 1
     for ws in sockets:
+        await ws.close()
+
+
+async def test_ticket_events_reach_only_agents_who_may_see_the_ticket(
+    make_client: ClientFactory, db: Database
+) -> None:
+    """A queued ticket's changes go live to its queue's members, not to an agent outside
+    the queue, who also gets 404 for it over REST (SECURITY.md 4: 31)."""
+    client = await make_client(run_workers=False)
+    member_id, member = await staff_token(db, "member@example.com", "agent")
+    _, outsider = await staff_token(db, "outsider@example.com", "agent")
+    _, supervisor = await staff_token(db, "sup@example.com", "supervisor")
+    queued_conv, _ = await customer_writes(db, "v_scope_q")
+    open_conv, _ = await customer_writes(db, "v_scope_o")
+    queued, unqueued = await open_ticket(db, queued_conv), await open_ticket(db, open_conv)
+
+    async def arrange(session: Any) -> None:
+        queue = Queue(name="billing")
+        session.add(queue)
+        await session.flush()
+        session.add(QueueMember(queue_id=queue.id, user_id=member_id))
+        await session.execute(
+            update(Ticket).where(Ticket.id == queued.id).values(queue_id=queue.id)
+        )
+
+    await db.run(arrange)
+    sockets = {
+        token: await client.ws_connect("/inbox/ws", headers={"Origin": HUB_ORIGIN, **bearer(token)})
+        for token in (member, outsider)
+    }
+    for ws in sockets.values():  # subscribed: the socket answers frames once it serves
+        await ws.send_json({"type": "ping"})
+        await receive(ws, "pong")
+
+    for ticket_id in (queued.id, unqueued.id):  # the queued change first, then a public one
+        response = await client.patch(
+            f"/api/v1/tickets/{ticket_id}", json={"priority": "high"}, headers=bearer(supervisor)
+        )
+        assert response.status == 200
+
+    first = (await receive(sockets[member], "ticket.updated", within=30))["data"]
+    second = (await receive(sockets[member], "ticket.updated", within=30))["data"]
+    assert [first["ticket_id"], second["ticket_id"]] == [queued.id, unqueued.id]
+    # Events arrive in publish order: the outsider's first ticket frame is the public one.
+    only = (await receive(sockets[outsider], "ticket.updated", within=30))["data"]
+    assert only["ticket_id"] == unqueued.id
+    # And REST agrees.
+    response = await client.get(f"/api/v1/tickets/{queued.id}", headers=bearer(outsider))
+    assert response.status == 404
+    for ws in sockets.values():
         await ws.close()
