@@ -165,7 +165,10 @@ async def create_route(request: web.Request) -> web.Response:
             conversation = await access_conversation_by_id(session, user, target)
             existing = await open_ticket_for(session, conversation.id)
             if existing is not None:
-                return await full_view(session, existing), 200
+                # Through the chokepoint: a ticket in a queue the caller is not in is a
+                # 404 here as everywhere, not a way around queue scoping.
+                visible = await access_ticket_by_id(session, user, existing.id)
+                return await full_view(session, visible), 200
             ticket = await do_open_for_conversation(
                 session,
                 conversation_id=conversation.id,

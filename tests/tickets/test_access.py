@@ -6,11 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
+from routing.models import Queue, QueueMember
 from switchboard.tx import Database
 from tests.conftest import AppClient
 from tests.security.support import bearer, new_visitor, staff_token
 from tests.tickets.support import customer_writes, open_ticket, ticket_count
+from tickets.models import Ticket
 from tickets.service import do_create_ticket
 
 ROUTES = [
@@ -91,3 +94,37 @@ async def test_missing_and_malformed_ids_are_404(
     for bad in ("999999", "0", "-1", "abc", "1.0", "²", "99999999999", "%00"):
         status = await call(client, method, path, body, {**ids, "id": bad}, bearer(token))
         assert status == 404, (bad, method, path, status)
+
+
+async def test_an_agent_outside_the_queue_cannot_reach_its_ticket_by_any_route(
+    client: AppClient, db: Database
+) -> None:
+    member_id, member = await staff_token(db, "member@example.com", "agent")
+    _, outsider = await staff_token(db, "outsider@example.com", "agent")
+    ids = await arrange(db, "queued")
+
+    async def into_queue(session: Any) -> None:
+        queue = Queue(name="vip")
+        session.add(queue)
+        await session.flush()
+        session.add(QueueMember(queue_id=queue.id, user_id=member_id))
+        await session.execute(
+            update(Ticket).where(Ticket.id == ids["id"]).values(queue_id=queue.id)
+        )
+
+    await db.run(into_queue)
+    for method, path, body in ROUTES:
+        if "{id}" in path:
+            assert await call(client, method, path, body, ids, bearer(outsider)) == 404, path
+    # Asking to open a ticket for its conversation does not hand it over either.
+    reopen = {"conversation_id": ids["conversation_id"]}
+    response = await client.post("/api/v1/tickets", json=reopen, headers=bearer(outsider))
+    assert response.status == 404
+    listed = await client.get(
+        f"/api/v1/tickets?conversation_id={ids['conversation_id']}", headers=bearer(outsider)
+    )
+    assert (await listed.json())["tickets"] == []
+    # The member reaches it, by the same calls.
+    response = await client.post("/api/v1/tickets", json=reopen, headers=bearer(member))
+    assert (response.status, (await response.json())["ticket"]["id"]) == (200, ids["id"])
+    assert await call(client, "GET", "/api/v1/tickets/{id}", None, ids, bearer(member)) == 200
