@@ -42,6 +42,7 @@ from conversations.models import (
     Message,
 )
 from conversations.service import do_reply
+from conversations.text import MAX_TEXT_CHARS
 from customers.models import Customer
 from knowledge_base.markdown import plain_text, render_answer
 from switchboard.db import utcnow
@@ -252,10 +253,17 @@ def _answerable(message: Message) -> bool:
 
 
 def _reply_text(turn: Turn) -> tuple[str, str | None]:
-    """(plain text for every channel, safe HTML where the page can show it)."""
+    """(plain text for every channel, safe HTML where the page can show it). An answer
+    may be longer than a message may be (20,000 against 10,000 characters) or have no
+    text at all (only an image link): cut or replaced, so the reply is always stored."""
     decision = turn.decision
     if isinstance(decision, Answer):
-        return plain_text(decision.text), render_answer(decision.text)
+        text = plain_text(decision.text)
+        if len(text) > MAX_TEXT_CHARS:
+            text = text[: MAX_TEXT_CHARS - 1] + "…"
+        if not text.strip():
+            text = decision.article.question
+        return text, render_answer(decision.text)
     return decision.text, None
 
 

@@ -86,6 +86,19 @@ async def test_answer_text_is_plain_for_channels_and_html_is_sanitised(
     assert "ok (https://ex.example)" in said.text
 
 
+async def test_an_answer_longer_than_a_message_is_cut_not_lost(db: Database, inbox_id: int) -> None:
+    long_answer = "Step. " * 3_000  # 18,000 characters: a valid article, too long a message
+    loaded = LoadedBot(
+        model=_Fixed(Prediction("long", 0.99, (("long", 0.99),))),
+        articles={"long": {"en": _article("long_en", long_answer)}},
+        fingerprint="fixed",
+    )
+    chat = chat_with(db, inbox_id, _Serving(loaded))
+    said = await chat.ask("tell me everything")
+    assert len(said.text) == 10_000 and said.text.endswith("…")
+    assert (said.html or "").count("Step.") == 3_000  # the page can still show it all
+
+
 async def test_clarify_then_pick_by_number(chat: Chat) -> None:
     said = await chat.ask("退货退款")
     assert said.explanation.kind == "clarify", said.text
