@@ -19,7 +19,7 @@ from typing import ClassVar, Protocol
 from sqlalchemy import select
 
 from bot.engines.base import Prediction, predict_within, unavailable
-from bot.policy import Turn, decide
+from bot.policy import EN, BotMemory, Handoff, HandoffReason, Turn, decide, handoff_text
 from bot.runtime import LoadedBot
 from bot.service import (
     TurnInput,
@@ -87,16 +87,27 @@ class BotWorker(BackgroundWorker):
         turn, fingerprint = None, None
         if turn_input.needs_reply:
             turn, fingerprint = await self._decide(turn_input)
-        decided = turn
         try:
-            return await self.db.run(
-                lambda s: do_complete_turn(
-                    s, turn_input, decided, owner=self.owner, fingerprint=fingerprint
-                )
-            )
+            return await self._store(turn_input, turn, fingerprint)
         except TurnLost:
             log.info("bot turn in conversation %s was taken over", conversation_id)
             return None
+        except Exception as exc:
+            if turn is None or isinstance(turn.decision, Handoff):
+                raise
+            # A reply that cannot be stored (an article the channel cannot carry) must
+            # not leave the customer unanswered on every retry: hand off, saying why.
+            log.exception("bot reply in conversation %s could not be stored", conversation_id)
+            return await self._store(turn_input, _handoff_instead(turn, exc), fingerprint)
+
+    async def _store(
+        self, turn_input: TurnInput, turn: Turn | None, fingerprint: str | None
+    ) -> int | None:
+        return await self.db.run(
+            lambda s: do_complete_turn(
+                s, turn_input, turn, owner=self.owner, fingerprint=fingerprint
+            )
+        )
 
     async def _decide(self, turn_input: TurnInput) -> tuple[Turn, str | None]:
         loaded: LoadedBot | None = None
@@ -147,6 +158,13 @@ class BotWorker(BackgroundWorker):
                 return self._bot_inboxes or frozenset()
             self._inboxes_read_at = loop.time()
         return self._bot_inboxes
+
+
+def _handoff_instead(turn: Turn, exc: Exception) -> Turn:
+    locale = turn.memory.locale or EN
+    reason = HandoffReason.ENGINE_UNAVAILABLE
+    detail = f"the bot's reply could not be stored: {type(exc).__name__}"
+    return Turn(Handoff(reason, detail, (), handoff_text(reason, locale)), BotMemory(locale=locale))
 
 
 def _failed(exc: Exception) -> Prediction:

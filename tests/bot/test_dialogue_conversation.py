@@ -99,6 +99,21 @@ async def test_an_answer_longer_than_a_message_is_cut_not_lost(db: Database, inb
     assert (said.html or "").count("Step.") == 3_000  # the page can still show it all
 
 
+async def test_a_reply_that_cannot_be_stored_becomes_a_handoff(db: Database, inbox_id: int) -> None:
+    # A lone surrogate cannot be encoded: the sanitiser refuses the answer outright.
+    loaded = LoadedBot(
+        model=_Fixed(Prediction("broken", 0.99, (("broken", 0.99),))),
+        articles={"broken": {"en": _article("broken_en", "half an emoji \ud83d")}},
+        fingerprint="fixed",
+    )
+    chat = chat_with(db, inbox_id, _Serving(loaded))
+    said = await chat.ask("tell me")
+    assert said.explanation.kind == "handoff"
+    assert said.explanation.reason == HandoffReason.ENGINE_UNAVAILABLE
+    assert "passing you to a person" in said.text
+    assert "could not be stored" in ((await chat.state()).handoff_detail or "")
+
+
 async def test_clarify_then_pick_by_number(chat: Chat) -> None:
     said = await chat.ask("退货退款")
     assert said.explanation.kind == "clarify", said.text
