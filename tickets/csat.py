@@ -18,7 +18,8 @@ link to the rating page (`tickets.csat_links`).
 Answers: the ticket follow-up (`tickets.followup`) hands customer messages to
 `take_answers` before its reopen rule. Within the window a digit (1–5, full-width
 １–５, 一…五) or a button's label is the rating, and the next message within
-`COMMENT_WINDOW` of it is the comment; neither reopens the ticket. Anything else, or
+`COMMENT_WINDOW` of it is the comment; neither reopens the ticket. Both are thanked
+(except by email: see `NO_AUTOMATIC_THANKS`). Anything else, or
 anything after the window, follows the normal rule. A rating can be changed (another
 digit, the page again) until the window ends, never after.
 """
@@ -55,6 +56,10 @@ LOCALES = (EN, ZH_HANS, ZH_HANT)
 # Channels whose adapters show a message's choices as buttons.
 BUTTON_CHANNELS = frozenset({"webchat", "telegram"})
 MAX_COMMENT = 2000
+# Email sends at most one automatic reply per customer an hour (SECURITY §4 item 14, in
+# `channels.email.threading`): the request is that one, so a thanks would only be
+# dropped by the loop guard. Email ratings are thanked by the rating page only.
+NO_AUTOMATIC_THANKS = frozenset({"email"})
 # How long after a rating the next message counts as its comment (not a new question).
 COMMENT_WINDOW = timedelta(hours=1)
 INBOX_SWITCH = "csat_enabled"  # the key in `inboxes.config`; absent means on
@@ -299,6 +304,9 @@ class CsatWorker(BackgroundWorker):
 
 
 async def _thank(session: AsyncSession, survey: CsatSurvey, texts: dict[str, str]) -> None:
+    inbox = await session.get(Inbox, survey.inbox_id)
+    if inbox is None or inbox.kind in NO_AUTOMATIC_THANKS:
+        return
     await do_reply(
         session,
         conversation_id=survey.conversation_id,
