@@ -236,3 +236,99 @@ def setup_api(app: web.Application) -> None:
     app.router.add_get("/csat", ratings)
     app.router.add_get("/inboxes/{id}/csat", inbox_setting)
     app.router.add_put("/inboxes/{id}/csat", change_inbox_setting)
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The API routes above for the OpenAPI document (web/openapi.py)."""
+    from web.openapi import _ID, _admin_only, _op
+
+    def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+        return {"name": name, "in": "query", "schema": schema, "description": description}
+
+    survey = {"$ref": "#/components/schemas/CsatSurvey"}
+    setting = {
+        "type": "object",
+        "properties": {"inbox_id": {"type": "integer"}, "enabled": {"type": "boolean"}},
+    }
+    listing = _op(
+        "CSAT ratings (answered surveys), newest survey first, with their aggregate over"
+        " the same filters; supervisors and admins only (agents 403)",
+        {
+            "type": "object",
+            "properties": {
+                "ratings": {"type": "array", "items": survey},
+                "next_cursor": {"type": ["string", "null"]},
+                "summary": {
+                    "type": "object",
+                    "properties": {
+                        "count": {"type": "integer"},
+                        "average": {"type": ["number", "null"]},
+                        "satisfied_percent": {
+                            "type": ["number", "null"],
+                            "description": "share of ratings 4 and 5, in percent",
+                        },
+                    },
+                },
+            },
+        },
+        params=[
+            query("from", {"type": "string", "format": "date-time"}, "rated at or after"),
+            query("to", {"type": "string", "format": "date-time"}, "rated before"),
+            query("agent_id", {"type": "integer"}, "the agent who solved the ticket"),
+            query("inbox_id", {"type": "integer"}, "the inbox of the rated conversation"),
+            query("cursor", {"type": "string"}, "next_cursor of the previous page"),
+            query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "default 50"),
+        ],
+    )
+    listing["responses"]["403"] = {"description": "Not a supervisor or admin"}
+    return {
+        "/csat": {"get": listing},
+        "/inboxes/{id}/csat": {
+            "parameters": [_ID],
+            "get": _admin_only(_op("Whether the inbox sends CSAT requests", setting)),
+            "put": _admin_only(
+                _op(
+                    "Switch CSAT requests on or off for the inbox",
+                    setting,
+                    body={
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["enabled"],
+                                "properties": {"enabled": {"type": "boolean"}},
+                                "additionalProperties": False,
+                            }
+                        }
+                    },
+                )
+            ),
+        },
+    }
+
+
+CSAT_SCHEMAS: dict[str, Any] = {
+    "CsatSurvey": {
+        "type": "object",
+        "description": "A ticket's rating request and its answer (one per ticket)",
+        "properties": {
+            k: {}
+            for k in (
+                "id",
+                "ticket_id",
+                "conversation_id",
+                "inbox_id",
+                "customer_id",
+                "agent_id",
+                "locale",
+                "skipped",
+                "requested_at",
+                "expires_at",
+                "rating",
+                "comment",
+                "answered_via",
+                "rated_at",
+                "commented_at",
+            )
+        },
+    }
+}

@@ -59,6 +59,7 @@ def document(server_url: str) -> dict[str, Any]:
             **_ticket_paths(),
             **_sla_paths(),
             **_routing_paths(),
+            **_csat_paths(),
             "/me": {"get": _op("The calling user", {"type": "object"})},
             "/conversations": {
                 "get": _op(
@@ -205,6 +206,7 @@ def document(server_url: str) -> dict[str, Any]:
             "schemas": {
                 **_KB_SCHEMAS,
                 **_TICKET_SCHEMAS,
+                **_csat_schemas(),
                 "Error": {
                     "type": "object",
                     "properties": {
@@ -565,6 +567,8 @@ _TICKET_FIELDS = (
     "sla_policy_id",
     # The latest SLA clock per metric: status, due_at, seconds_to_breach, paused, …
     "sla",
+    # The CSAT survey (CsatSurvey) or null if none was sent.
+    "csat",
 )
 _STATUSES = ["new", "open", "pending", "on_hold", "solved", "closed"]
 _PRIORITIES = ["low", "normal", "high", "urgent"]
@@ -634,6 +638,18 @@ def _routing_paths() -> dict[str, Any]:
     from web.routing_openapi import routing_paths  # it imports this module's helpers
 
     return routing_paths()
+
+
+def _csat_paths() -> dict[str, Any]:
+    from web.csat import openapi_paths  # it imports this module's helpers
+
+    return openapi_paths()
+
+
+def _csat_schemas() -> dict[str, Any]:
+    from web.csat import CSAT_SCHEMAS
+
+    return CSAT_SCHEMAS
 
 
 def _sla_paths() -> dict[str, Any]:

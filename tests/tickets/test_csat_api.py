@@ -139,3 +139,11 @@ async def test_report_filters_pages_and_sums(client: AppClient, db: Database) ->
     for bad in ("from=yesterday", "limit=0", "cursor=-1", "agent=1"):
         response = await client.get(f"/api/v1/csat?{bad}", headers=bearer(boss))
         assert response.status == 400, bad
+
+
+async def test_the_api_document_describes_csat(client: AppClient) -> None:
+    document = await (await client.get("/api/v1/openapi.json")).json()
+    assert set(document["paths"]["/csat"]["get"]["responses"]) >= {"200", "400", "403"}
+    assert "put" in document["paths"]["/inboxes/{id}/csat"]
+    assert "rating" in document["components"]["schemas"]["CsatSurvey"]["properties"]
+    assert "csat" in document["components"]["schemas"]["Ticket"]["properties"]
