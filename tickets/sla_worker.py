@@ -32,6 +32,7 @@ from switchboard.settings import Settings
 from switchboard.tx import Database, emit, savepoint
 from tickets import sla
 from tickets.checks import TicketChanges
+from tickets.events import TicketUpdated
 from tickets.lifecycle import Cause
 from tickets.models import Ticket, TicketConversation, TicketPriority, TicketStatus
 from tickets.service import (
@@ -86,9 +87,23 @@ async def do_message_seen(session: AsyncSession, seen: MessageSeen) -> None:
         return
     ticket = await lock_ticket(session, ticket.id)
     if seen.agent:
-        await sla.on_agent_replied(session, ticket, seen.at)
+        changed = await sla.on_agent_replied(session, ticket, seen.at)
     else:
-        await sla.on_customer_wrote(session, ticket, seen.at)
+        started = await sla.on_customer_wrote(session, ticket, seen.at)
+        changed = [started] if started is not None else []
+    if changed:
+        # The inbox's SLA display changes live, like any other ticket change.
+        await session.flush()
+        emit(
+            session,
+            TicketUpdated(
+                actor=ACTOR,
+                ticket_id=ticket.id,
+                inbox_id=await ticket_inbox_id(session, ticket.id),
+                ticket=await full_view(session, ticket),
+                changes={"sla": [{"metric": c.metric, "status": c.status} for c in changed]},
+            ),
+        )
 
 
 async def _first_agent_reply(session: AsyncSession, ticket_id: int, since: datetime) -> Any:
@@ -335,6 +350,9 @@ class SlaWorker(BackgroundWorker):
         return await self.db.run(lambda s: do_sla_pass(s, now, self.policy))
 
     async def pause(self) -> float:
+        if self._seen:
+            # Heard during the last pass: its wake-up was cleared when the pass ended.
+            return 0.0
         now = utcnow()
         async with self.db.reading() as session:
             return await next_due_in(session, now, self.policy)
