@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from switchboard.db import utcnow
 from switchboard.tx import Database
@@ -16,9 +17,10 @@ from tests.tickets.sla_support import (
     sla_pass,
 )
 from tests.tickets.support import customer_writes, get_ticket, open_ticket, set_status
+from tickets import sla
 from tickets.checks import TicketChanges
-from tickets.models import TicketPriority
-from tickets.service import do_update_ticket
+from tickets.models import Ticket, TicketPriority
+from tickets.service import do_update_ticket, full_view, lock_ticket
 
 
 async def test_no_policy_means_no_clocks(db: Database) -> None:
@@ -142,3 +144,52 @@ async def test_business_hours_policy_due_time_follows_the_calendar(db: Database)
     first = await clock(db, ticket.id, "first_response")
     assert first.due_at - first.started_at > timedelta(days=7 * 50)
     assert first.due_at.weekday() == 0 and first.due_at.hour == 3
+
+
+async def test_a_policy_named_on_the_ticket_wins_over_the_default(db: Database) -> None:
+    """What a routing rule does: it sets `sla_policy_id` before the policy attaches."""
+    await make_policy(db)
+    strict = await make_policy(db, name="strict", is_default=False)
+    conversation_id, _ = await customer_writes(db, "v_sla_named")
+    ticket = await open_ticket(db, conversation_id)
+
+    async def route(session: Any) -> None:
+        found = await lock_ticket(session, ticket.id)
+        await sla.do_attach_policy(session, found, utcnow(), policy_id=strict)
+
+    await db.run(route)
+    first = await clock(db, ticket.id, "first_response")
+    assert first.policy_id == strict
+    assert (await get_ticket(db, ticket.id)).sla_policy_id == strict
+    # Still one clock per metric: the running ones were re-targeted, not duplicated.
+    assert len(await clocks(db, ticket.id)) == 2
+
+
+async def test_next_response_is_missed_when_nobody_answers_in_time(db: Database) -> None:
+    await make_policy(db)
+    agent = await create_user(db, "sla3@example.com")
+    conversation_id, _ = await customer_writes(db, "v_sla_next_missed")
+    ticket = await open_ticket(db, conversation_id)
+    await agent_replies(db, conversation_id, agent)
+    await customer_seen(db, conversation_id)
+    following = await clock(db, ticket.id, "next_response")
+    await sla_pass(db, following.due_at + timedelta(seconds=1))
+    missed = await clock(db, ticket.id, "next_response")
+    assert (missed.status, missed.breached_at is not None) == ("missed", True)
+    # A late answer is recorded on the missed clock, which stays missed.
+    await agent_replies(db, conversation_id, agent)
+    late = await clock(db, ticket.id, "next_response")
+    assert (late.status, late.stopped_at is not None) == ("missed", True)
+
+
+async def test_the_ticket_view_shows_about_to_breach(db: Database) -> None:
+    await make_policy(db)
+    conversation_id, _ = await customer_writes(db, "v_sla_view")
+    ticket = await open_ticket(db, conversation_id)
+    due = (await clock(db, ticket.id, "first_response")).due_at
+    await sla_pass(db, due - timedelta(minutes=5))
+    async with db.reading() as session:
+        view = await full_view(session, await session.get(Ticket, ticket.id))
+    first = next(c for c in view["sla"] if c["metric"] == "first_response")
+    assert (first["status"], first["about_to_breach"], first["paused"]) == ("active", True, False)
+    assert 0 < first["seconds_to_breach"] <= 3600
