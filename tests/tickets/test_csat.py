@@ -23,7 +23,7 @@ from tests.tickets.support import (
     set_status,
     tickets_of,
 )
-from tickets.csat import CsatPolicy, do_send_requests, parse_rating
+from tickets.csat import BUTTONS, CsatPolicy, do_send_requests, parse_rating
 from tickets.csat_links import RatingLinks
 from tickets.csat_models import CsatSurvey
 
@@ -187,3 +187,34 @@ async def test_two_workers_at_once_send_each_request_once(db: Database) -> None:
             )
         ).scalar_one()
     assert requests == 4
+
+
+async def test_the_request_carries_buttons_to_telegram_like_a_clarify(db: Database) -> None:
+    """The bot's channel hook (`bot.channel_hooks.BotChoices`) hands the rating labels
+    to the adapter, which makes them Telegram's one-time reply keyboard."""
+    from bot.channel_hooks import BotChoices
+    from channels.base import OutboundMessage
+    from channels.telegram.adapter import _keyboard
+
+    _, conversation_id, _ = await solved_ticket(db, "v_cs_tg")
+    await send_requests(db)
+    [survey] = await surveys(db)
+    assert survey.message_id is not None
+    message_id = survey.message_id
+    outbound = OutboundMessage(
+        outbox_id=1,
+        message_id=message_id,
+        conversation_id=conversation_id,
+        inbox_id=survey.inbox_id,
+        seq=2,
+        thread_key="t",
+        recipient_id="r",
+        text="…",
+        author_kind=AuthorKind.BOT,
+    )
+    async with db.reading() as session:
+        sent = await BotChoices().before_send(session, outbound)
+    assert sent.extra["choices"] == BUTTONS["en"]
+    keyboard = _keyboard(sent.extra["choices"])
+    assert keyboard is not None and keyboard.one_time_keyboard
+    assert [row[0].text for row in keyboard.keyboard] == BUTTONS["en"]
