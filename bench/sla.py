@@ -155,12 +155,18 @@ async def _seed(dsn: str, tickets: int, active_share: float, due: int) -> dict[s
                 f"(SELECT max(id) FROM {table}))"
             )
         await conn.execute("VACUUM ANALYZE")
+        plan = await conn.fetch(
+            "EXPLAIN SELECT id, ticket_id FROM sla_clocks WHERE status = 'active'"
+            " AND paused_at IS NULL AND due_at <= now() + interval '15 minutes'"
+            " AND (warned_at IS NULL OR due_at <= now()) ORDER BY due_at LIMIT 200"
+        )
         clocks = await conn.fetchval("SELECT count(*) FROM sla_clocks")
         return {
             "tickets": tickets,
             "active_tickets": active,
             "clocks": clocks,
             "seed_s": round(time.perf_counter() - started, 1),
+            "scan_plan": [row[0].strip() for row in plan][:3],
         }
     finally:
         await conn.close()

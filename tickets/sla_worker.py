@@ -1,11 +1,11 @@
 """The SLA breach worker: replies meet response clocks; due clocks warn, then breach.
 
-A pass claims clocks that are due within the warning lead through the
-`(status, due_at)` index (rows locked with SKIP LOCKED on PostgreSQL, so processes
-split the work; SQLite serialises writers). For each response clock it first looks for
-a public agent reply in the ticket's conversations since the clock started — replies
-are normally seen at once through the `inbox` topic, this is the net for events lost
-while Redis was down. Then a conditional UPDATE … WHERE status = 'active' AND
+A pass reads running clocks due within the warning lead from a partial index (active,
+not paused, by due time) and locks their tickets with SKIP LOCKED on PostgreSQL, so
+processes split the work (SQLite serialises writers). For each response clock it first
+looks for a public agent reply in the ticket's conversations since the clock started —
+replies are normally seen at once through the `inbox` topic, this is the net for events
+lost while Redis was down. Then a conditional UPDATE … WHERE status = 'active' AND
 breached_at IS NULL … RETURNING (warned_at IS NULL for a warning) marks each clock, and
 only the transaction whose UPDATE returned the row runs the policy's escalation actions,
 in that same transaction: every warning and breach happens exactly once across
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.events import INBOX_TOPIC, MessageCreated
@@ -44,7 +44,7 @@ from tickets.service import (
     ticket_inbox_id,
 )
 from tickets.sla_events import SlaAlert, SlaBreached, SlaWarning
-from tickets.sla_models import RESPONSE_METRICS, ClockStatus, SlaClock, SlaPolicy
+from tickets.sla_models import RESPONSE_METRICS, ClockStatus, SlaClock, SlaPolicy, running
 
 log = logging.getLogger(__name__)
 ACTOR = "system"
@@ -140,9 +140,8 @@ async def _claim(session: AsyncSession, now: datetime, policy: SlaWorkerPolicy) 
         await session.execute(
             select(c.id, c.ticket_id)
             .where(
-                c.status == ClockStatus.ACTIVE,
+                running(),
                 c.due_at <= now + policy.warning,
-                c.paused_at.is_(None),
                 or_(c.warned_at.is_(None), c.due_at <= now),
             )
             .order_by(c.due_at)
@@ -315,7 +314,7 @@ async def next_due_in(session: AsyncSession, now: datetime, policy: SlaWorkerPol
     """Seconds until the next warning or breach is due (by the index), at most the poll
     interval."""
     c = SlaClock
-    base = and_(c.status == ClockStatus.ACTIVE, c.paused_at.is_(None))
+    base = running()
     warn = (
         await session.execute(select(func.min(c.due_at)).where(base, c.warned_at.is_(None)))
     ).scalar_one_or_none()

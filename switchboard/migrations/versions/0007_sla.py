@@ -83,7 +83,15 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sla_clocks")),
     )
-    op.create_index("ix_sla_clocks_status_due", "sla_clocks", ["status", "due_at"], unique=False)
+    running = sa.text("status = 'active' AND paused_at IS NULL")
+    op.create_index(
+        "ix_sla_clocks_running_due",
+        "sla_clocks",
+        ["due_at"],
+        unique=False,
+        postgresql_where=running,
+        sqlite_where=running,
+    )
     op.create_index(
         "ix_sla_clocks_ticket", "sla_clocks", ["ticket_id", "metric", "id"], unique=False
     )
@@ -91,7 +99,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_sla_clocks_ticket", table_name="sla_clocks")
-    op.drop_index("ix_sla_clocks_status_due", table_name="sla_clocks")
+    op.drop_index("ix_sla_clocks_running_due", table_name="sla_clocks")
     op.drop_table("sla_clocks")
     op.drop_index(op.f("ix_sla_policies_calendar_id"), table_name="sla_policies")
     op.drop_table("sla_policies")
