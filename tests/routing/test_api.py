@@ -237,3 +237,37 @@ async def test_every_routing_route_is_in_the_openapi_document(client: AppClient)
     described = {p: set(ops) for p, ops in document["paths"].items() if p.startswith(prefixes)}
     assert served == described
     assert "post" in document["paths"]["/tickets/{id}/claim"]
+
+
+async def test_every_routing_route_refuses_anonymous_callers_and_odd_ids(
+    client: AppClient, db: Database
+) -> None:
+    _admin_id, admin = await staff_token(db, "admin@example.com", "admin")
+    routes = [
+        ("GET", "/api/v1/queues"),
+        ("POST", "/api/v1/queues"),
+        ("GET", "/api/v1/queues/1"),
+        ("PATCH", "/api/v1/queues/1"),
+        ("DELETE", "/api/v1/queues/1"),
+        ("PUT", "/api/v1/queues/1/members/1"),
+        ("DELETE", "/api/v1/queues/1/members/1"),
+        ("GET", "/api/v1/agents"),
+        ("GET", "/api/v1/agents/1"),
+        ("PATCH", "/api/v1/agents/1"),
+        ("PUT", "/api/v1/agents/me/presence"),
+        ("GET", "/api/v1/routing/rules"),
+        ("POST", "/api/v1/routing/rules"),
+        ("PUT", "/api/v1/routing/rules/order"),
+        ("GET", "/api/v1/routing/rules/1"),
+        ("PUT", "/api/v1/routing/rules/1"),
+        ("DELETE", "/api/v1/routing/rules/1"),
+        ("GET", "/api/v1/routing/rules/1/versions"),
+        ("POST", "/api/v1/tickets/1/claim"),
+    ]
+    for method, url in routes:
+        response = await client.request(method, url, json={})
+        assert response.status == 401, (method, url)
+    for odd in ("0", "-1", "99999999999", "1e3", "²", "abc"):
+        for url in (f"/api/v1/queues/{odd}", f"/api/v1/routing/rules/{odd}"):
+            response = await client.get(url, headers=bearer(admin))
+            assert response.status == 404, url

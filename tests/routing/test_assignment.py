@@ -191,3 +191,58 @@ async def test_a_rule_on_an_sla_calendars_business_hours(db: Database) -> None:
         await db.run(lambda s, c=checked: do_create_rule(s, c, admin))
     ticket = await get_ticket(db, await new_ticket(db, await make_customer(db)))
     assert (ticket.priority, ticket.queue_id) == ("high", queue)
+
+
+async def test_a_hand_off_reason_and_keywords_route_and_assign_directly(db: Database) -> None:
+    from routing.rulebook import do_create_rule
+    from routing.rules import check_rule
+    from tests.tickets.support import activities, get_ticket
+    from tickets.service import do_open_for_conversation
+
+    admin = await create_user(db, "admin@example.com", role="admin")
+    lead = await create_user(db, "lead@example.com")
+    queue = await make_queue(db, "escalations")
+    rules = [
+        {
+            "name": "angry",
+            "conditions": {"handoff_reasons": ["frustration"], "keywords": ["cancel"]},
+            "actions": {
+                "queue_id": queue,
+                "priority": "urgent",
+                "add_tags": ["churn-risk"],
+                "assign_user_id": lead,
+            },
+        },
+        {"name": "rest", "actions": {"priority": "low"}},
+    ]
+    for body in rules:
+        checked = check_rule(body)
+        await db.run(lambda s, c=checked: do_create_rule(s, c, admin))
+
+    async def hand_off(conversation_id: int) -> int:
+        ticket = await db.run(
+            lambda s: do_open_for_conversation(
+                s,
+                conversation_id=conversation_id,
+                source="bot_handoff",
+                reason="frustration: the customer is upset",
+                actor="bot:0",
+            )
+        )
+        return ticket.id
+
+    angry, _ = await customer_writes(db, "v1", "I will CANCEL my plan")
+    calm, _ = await customer_writes(db, "v2", "what are your hours")
+    angry_ticket = await get_ticket(db, await hand_off(angry))
+    calm_ticket = await get_ticket(db, await hand_off(calm))
+
+    assert (angry_ticket.queue_id, angry_ticket.priority, angry_ticket.assignee_user_id) == (
+        queue,
+        "urgent",
+        lead,
+    )
+    assert (calm_ticket.queue_id, calm_ticket.priority) == (None, "low")
+    routed = [a for a in await activities(db, angry_ticket.id) if a["kind"] == "routed"]
+    assert routed[0]["actor"] == "system"
+    assert routed[0]["data"]["tags"]["added"] == ["churn-risk"]
+    assert routed[0]["data"]["rule"]["version"] == 1
