@@ -246,3 +246,30 @@ async def test_a_hand_off_reason_and_keywords_route_and_assign_directly(db: Data
     assert routed[0]["actor"] == "system"
     assert routed[0]["data"]["tags"]["added"] == ["churn-risk"]
     assert routed[0]["data"]["rule"]["version"] == 1
+
+
+async def test_skills_queue_gives_a_german_ticket_to_the_german_speaker_first(
+    db: Database,
+) -> None:
+    from customers.models import Customer
+
+    admin = await create_user(db, "admin@example.com", role="admin")
+    queue = await make_queue(db, "europe", "skills")
+    await route_all_to(db, queue, admin)
+    english = await make_agent(db, "en@example.com", [queue], capacity=1, languages=["en"])
+    german = await make_agent(db, "de@example.com", [queue], capacity=1, languages=["de"])
+    for agent in (english, german):
+        await connect(db, agent)
+
+    async def customer(session: object, locale: str) -> int:
+        row = Customer(name="Kunde", locale=locale)
+        session.add(row)  # type: ignore[attr-defined]
+        await session.flush()  # type: ignore[attr-defined]
+        return row.id
+
+    first = await new_ticket(db, await db.run(lambda s: customer(s, "de-AT")))
+    second = await new_ticket(db, await db.run(lambda s: customer(s, "de")))
+    assert await assign_pass(db, queue) == 2
+    # The first goes to the German speaker although the English one is as free (and
+    # first in turn); the second falls back to the English one: the German is full.
+    assert await assignees(db, [first, second]) == [german, english]
