@@ -4,6 +4,8 @@ order and drains them when someone comes online, and presence has a grace period
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from conversations.models import AuthorKind
@@ -127,7 +129,7 @@ async def test_going_offline_after_the_grace_period_hands_back_unstarted_tickets
             author_user_id=ada,
         )
     )
-    sweep = lambda s: do_sweep_presence(s, presence.timedelta(seconds=GRACE))  # noqa: E731
+    sweep = lambda s: do_sweep_presence(s, timedelta(seconds=GRACE))  # noqa: E731
 
     await disconnect(db, ada)
     clock.advance(GRACE - 1)
@@ -155,7 +157,7 @@ async def test_a_socket_left_by_a_dead_process_stops_counting(
     queue = await make_queue(db, "support")
     ada = await make_agent(db, "ada@example.com", [queue])
     await connect(db, ada)  # and never closed: the process died
-    sweep = lambda s: do_sweep_presence(s, presence.timedelta(seconds=GRACE))  # noqa: E731
+    sweep = lambda s: do_sweep_presence(s, timedelta(seconds=GRACE))  # noqa: E731
     clock.advance(presence.STALE.total_seconds() - 1)
     assert await db.run(sweep) == []
     clock.advance(2)
