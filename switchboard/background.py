@@ -50,6 +50,10 @@ class BackgroundWorker:
             waker = asyncio.create_task(self._forward_wakes(wakes))
             try:
                 while not self._stopping:
+                    # Cleared before the pass, not after it: a wake-up or a stop() that
+                    # lands during the pass stays set, so the wait below returns at once
+                    # instead of sleeping a whole poll interval on news it already had.
+                    self._wake.clear()
                     try:
                         handled = await self.run_once()
                     except Exception:
@@ -57,7 +61,6 @@ class BackgroundWorker:
                         handled = 0
                     if handled:
                         continue
-                    self._wake.clear()
                     # Ask how long to sleep before creating the wait: a cancellation in
                     # between must not leave an un-awaited coroutine behind.
                     pause = await self._safe_pause()
