@@ -34,7 +34,7 @@ from tickets.csat import (
 )
 from tickets.csat_links import LinkRefused, RatingLinks
 from tickets.csat_report import check_query, list_ratings, summary
-from web.auth import require_user
+from web.auth import csrf_token, require_user
 from web.bodies import read_json_object
 
 _PAGE = {
@@ -126,7 +126,16 @@ async def rating_page(request: web.Request) -> web.Response:
     if isinstance(found, web.Response):
         return found
     _, locale, current = found
-    return _page(request, locale, "form", token=request.match_info["token"], current=current)
+    return _page(
+        request,
+        locale,
+        "form",
+        token=request.match_info["token"],
+        current=current,
+        # Only set for a logged-in staff member trying the link: their session's POSTs
+        # must carry it (web.auth); customers have no session and need none.
+        csrf_token=csrf_token(request),
+    )
 
 
 async def rate(request: web.Request) -> web.Response:
@@ -145,6 +154,7 @@ async def rate(request: web.Request) -> web.Response:
             400,
             token=request.match_info["token"],
             current=current,
+            csrf_token=csrf_token(request),
             error=_PAGE[locale]["choose"],
         )
     now = utcnow()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from switchboard.appkeys import SETTINGS
@@ -147,3 +148,18 @@ async def test_the_api_document_describes_csat(client: AppClient) -> None:
     assert "put" in document["paths"]["/inboxes/{id}/csat"]
     assert "rating" in document["components"]["schemas"]["CsatSurvey"]["properties"]
     assert "csat" in document["components"]["schemas"]["Ticket"]["properties"]
+
+
+async def test_a_logged_in_agent_can_use_the_link_too(client: AppClient, db: Database) -> None:
+    """The page's form carries the session's CSRF token, so an agent trying the link
+    while logged in is not refused by the session's CSRF check."""
+    from tests.conftest import create_user, login
+
+    _, path = await surveyed(client, db, "v_link_staff")
+    await create_user(db, "tries-it@example.com")
+    await login(client, "tries-it@example.com")
+    html = await (await client.get(path)).text()
+    [token] = re.findall(r'name="csrf_token" value="([^"]+)"', html)
+    answer = await client.post(path, data={"rating": "2", "csrf_token": token})
+    assert answer.status == 200
+    assert [s.rating for s in await surveys(db)] == [2]
