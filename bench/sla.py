@@ -121,8 +121,8 @@ async def _seed(dsn: str, tickets: int, active_share: float, due: int) -> dict[s
                    CASE WHEN t.id > $1::int - $2::int THEN 'active' ELSE 'hit' END,
                    'normal', m.target, t.created_at,
                    CASE WHEN t.id > $1::int - $2::int
-                        THEN now() + ((t.id * 7919 + m.k) % (30 * 24 * 3600)) * interval '1 second'
-                             + interval '1 hour'
+                        THEN now() + interval '1 hour'
+                             + ((t.id::bigint * 7919 + m.k) % 2592000) * interval '1 second'
                         ELSE t.created_at + m.target * interval '1 minute' END,
                    0,
                    CASE WHEN t.id <= $1::int - $2::int THEN t.created_at + interval '10 minutes' END
