@@ -86,9 +86,9 @@ def _packaged(package: str, name: str) -> Path:
 
 class WordVectors:
     """Static token vectors: a message's vector is the L2-normalised mean of its
-    tokens' rows. Loaded once per process (32 MB) and shared by every model."""
+    tokens' rows. Loaded once per process (16 MB, ~0.3 s) and shared by every model."""
 
-    def __init__(self, tokenizer: Tokenizer, table: NDArray[np.float32]) -> None:
+    def __init__(self, tokenizer: Tokenizer, table: NDArray[np.floating[Any]]) -> None:
         self._tokenizer = tokenizer
         self._table = table
         self.size = table.shape[1]
@@ -99,7 +99,7 @@ class WordVectors:
         if not ids:
             return None
         # The sum, not the mean: the vector is normalised to unit length anyway.
-        total: NDArray[np.float32] = np.add.reduce(self._table[ids], axis=0)
+        total: NDArray[np.float32] = np.add.reduce(self._table[ids], axis=0, dtype=np.float32)
         norm = math.sqrt(float(total @ total))
         return total / norm if norm else None
 
@@ -116,7 +116,8 @@ class WordVectors:
 def word_vectors() -> WordVectors:
     tokenizer = Tokenizer.from_file(str(_packaged(*WORD_TOKENIZER)))
     tables = load_file(str(_packaged(*WORD_VECTORS)))
-    table = np.ascontiguousarray(next(iter(tables.values())), dtype=np.float32)
+    # Kept in the file's float16 (16 MB): rows are summed in float32, which is exact.
+    table = next(iter(tables.values()))
     if tokenizer.get_vocab_size() > len(table):  # every token id must have a row
         raise RuntimeError("wordllama's tokenizer and word vectors do not match")
     return WordVectors(tokenizer, table)

@@ -157,7 +157,7 @@ def test_the_model_carries_word_vector_weights_but_not_the_vectors(model: Builti
 
     assert model.vector_weights is not None
     assert model.vector_weights.shape[1] == len(model.labels)
-    # Trained in a worker process and sent back: the 32 MB table must not travel along.
+    # Trained in a worker process and sent back: the 16 MB table must not travel along.
     assert len(pickle.dumps(model)) < 2_000_000
 
 
