@@ -218,3 +218,17 @@ async def test_the_request_carries_buttons_to_telegram_like_a_clarify(db: Databa
     keyboard = _keyboard(sent.extra["choices"])
     assert keyboard is not None and keyboard.one_time_keyboard
     assert [row[0].text for row in keyboard.keyboard] == BUTTONS["en"]
+
+
+@pytest.mark.parametrize(
+    ("channel", "has_link"),
+    [("webchat", False), ("telegram", False), ("email", True), ("slack", True)],
+)
+def test_channels_without_buttons_get_the_link_and_all_get_the_digit_line(
+    channel: str, has_link: bool
+) -> None:
+    from tickets.csat import request_text
+
+    text = request_text("zh-Hans", channel, "http://hub.example/csat/1.2.x")
+    assert "请回复数字 1 到 5。" in text
+    assert ("http://hub.example/csat/1.2.x" in text) is has_link
