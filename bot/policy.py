@@ -58,7 +58,8 @@ class DecisionKind(enum.StrEnum):
 @dataclass(frozen=True)
 class Rule:
     """Hand off at once when the customer matches: ``field`` is ``tier``, ``tag``,
-    ``email`` or ``email_domain``; ``value`` is compared case-insensitively."""
+    ``email`` or ``email_domain`` (verified addresses only); ``value`` is compared
+    case-insensitively."""
 
     field: str
     value: str

@@ -191,12 +191,14 @@ def _memory(state: BotConversation) -> BotMemory:
 
 def customer_facts(customer: Customer | None) -> CustomerFacts:
     """What hand-off rules may look at. Tier and tags are read when the customer record
-    has them (issue 3 adds them); the addresses always exist."""
+    has them (issue 3 adds them); addresses only when verified."""
     if customer is None:
         return CustomerFacts()
     tier = getattr(customer, "tier", None)
     tags = getattr(customer, "tags", None) or ()
-    emails = tuple(e for e in (customer.email, customer.verified_email) if e)
+    # Only a verified address: `email` is whatever a From: header or a widget form
+    # claimed, and a rule must not let anyone jump the queue by typing a VIP's address.
+    emails = (customer.verified_email,) if customer.verified_email else ()
     return CustomerFacts(
         tier=tier if isinstance(tier, str) else None,
         tags=frozenset(t for t in tags if isinstance(t, str)),

@@ -184,8 +184,7 @@ async def test_a_second_miss_in_a_row_hands_off(chat: Chat) -> None:
     assert second.explanation.reason == HandoffReason.SECOND_MISS
 
 
-async def test_a_vip_rule_hands_off_at_once(db: Database, chat: Chat) -> None:
-    await chat.say("hi")
+def _vip_customer(chat: Chat, **address: str) -> Any:
     conversation_id = chat.conversation_id
 
     async def arrange(session: Any) -> None:
@@ -194,18 +193,30 @@ async def test_a_vip_rule_hands_off_at_once(db: Database, chat: Chat) -> None:
 
         conversation = await session.get(Conversation, conversation_id)
         await session.execute(
-            update(Customer)
-            .where(Customer.id == conversation.customer_id)
-            .values(email="ceo@bigcorp.example")
+            update(Customer).where(Customer.id == conversation.customer_id).values(**address)
         )
         rules = [{"field": "email_domain", "value": "bigcorp.example", "reason": "VIP account"}]
         await do_update_settings(session, chat.inbox_id, {"rules": rules}, user_id=None)  # type: ignore[arg-type]
 
+    return arrange
+
+
+async def test_a_vip_rule_hands_off_at_once(db: Database, chat: Chat) -> None:
+    await chat.say("hi")
     await chat.worker.run_once()  # the greeting
-    await db.run(arrange)
+    await db.run(_vip_customer(chat, verified_email="ceo@bigcorp.example"))
     said = await chat.ask("how much is shipping")
     assert said.explanation.reason == HandoffReason.RULE
     assert (await chat.state()).handoff_detail == "VIP account"
+
+
+async def test_a_vip_rule_ignores_an_address_nobody_verified(db: Database, chat: Chat) -> None:
+    # A From: header or a widget form can claim any address.
+    await chat.say("hi")
+    await chat.worker.run_once()  # the greeting
+    await db.run(_vip_customer(chat, email="ceo@bigcorp.example"))
+    said = await chat.ask("how much is shipping")
+    assert said.explanation.reason != HandoffReason.RULE
 
 
 async def test_engine_outage_hands_off_with_the_reason(db: Database, inbox_id: int) -> None:
