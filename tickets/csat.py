@@ -18,8 +18,11 @@ link to the rating page (`tickets.csat_links`).
 Answers: the ticket follow-up (`tickets.followup`) hands customer messages to
 `take_answers` before its reopen rule. Within the window a digit (1–5, full-width
 １–５, 一…五) or a button's label is the rating, and the next message within
-`COMMENT_WINDOW` of it is the comment; neither reopens the ticket. Both are thanked
-(except by email: see `NO_AUTOMATIC_THANKS`). Anything else, or
+`COMMENT_WINDOW` of it is the comment; neither reopens the ticket, except a comment
+after a rating of 1–3 (`REOPEN_AT_OR_BELOW`): it is kept as the comment and also goes
+through the normal reopen rule, so a complaint reaches an agent. Ratings and comments
+that do not reopen are thanked (except by email: see `NO_AUTOMATIC_THANKS`). Anything
+else, or
 anything after the window, follows the normal rule. A rating can be changed (another
 digit, the page again) until the window ends, never after.
 """
@@ -62,6 +65,8 @@ MAX_COMMENT = 2000
 NO_AUTOMATIC_THANKS = frozenset({"email"})
 # How long after a rating the next message counts as its comment (not a new question).
 COMMENT_WINDOW = timedelta(hours=1)
+# A comment after a rating this low or lower also reopens the ticket (reopen window).
+REOPEN_AT_OR_BELOW = 3
 INBOX_SWITCH = "csat_enabled"  # the key in `inboxes.config`; absent means on
 
 _REQUEST = {
@@ -361,6 +366,11 @@ async def take_answers(session: AsyncSession, conversation_id: int, since: datet
             and text
         ):
             survey.comment, survey.commented_at = text[:MAX_COMMENT], at
+            if survey.rating is not None and survey.rating <= REOPEN_AT_OR_BELOW:
+                # After a poor rating the comment is usually the complaint itself
+                # ("still broken, the refund never came"): kept as the comment, and the
+                # normal reopen rule runs so an agent hears of it.
+                return False
             await _thank(session, survey, _THANKS_COMMENT)
         else:
             return False

@@ -232,3 +232,20 @@ def test_channels_without_buttons_get_the_link_and_all_get_the_digit_line(
     text = request_text("zh-Hans", channel, "http://hub.example/csat/1.2.x")
     assert "请回复数字 1 到 5。" in text
     assert ("http://hub.example/csat/1.2.x" in text) is has_link
+
+
+async def test_a_comment_after_a_poor_rating_reopens_the_ticket(db: Database) -> None:
+    inbox_id, conversation_id, ticket_id = await solved_ticket(db, "v_cs_poor")
+    await send_requests(db)
+    await customer_writes(db, "v_cs_poor", "1", n=1, inbox_id=inbox_id)
+    await follow_up(db)
+    assert (await get_ticket(db, ticket_id)).status == "solved"
+    complaint = "still broken, the refund never came"
+    await customer_writes(db, "v_cs_poor", complaint, n=2, inbox_id=inbox_id)
+    await follow_up(db)
+    [survey] = await surveys(db)
+    assert (survey.rating, survey.comment) == (1, complaint)  # still the comment
+    assert (await get_ticket(db, ticket_id)).status == "open"  # and an agent hears of it
+    assert len(await tickets_of(db, conversation_id)) == 1
+    # Not thanked as if the matter were closed.
+    assert "Thank you for your comment." not in await bot_texts(db, conversation_id)
