@@ -19,7 +19,7 @@ from switchboard.db import utcnow
 from switchboard.errors import Conflict, InvalidInput, NotFound
 from switchboard.models import Role, User
 from switchboard.tx import emit
-from tickets.models import ACTIVE_STATUSES, Ticket
+from tickets.models import ACTIVE_STATUSES, Ticket, TicketStatus
 
 STAFF = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN})
 MAX_QUEUE_NAME = 100
@@ -125,8 +125,34 @@ async def do_update_queue(session: AsyncSession, queue_id: int, fields: Mapping[
 
 
 async def do_delete_queue(session: AsyncSession, queue_id: int) -> None:
-    """Delete the queue; its tickets keep their assignees and lose the queue."""
-    queue = await get_queue(session, queue_id)
+    """Delete a queue whose tickets are all closed (they keep their assignees and lose
+    the queue). One with other tickets is refused: a ticket in no queue is every
+    agent's to see (`tickets.access`), so deleting would widen who sees them."""
+    # Locked first: a ticket routed into the queue meanwhile is committed before the
+    # count (its foreign key check waits for this lock, or this lock for it).
+    queue = (
+        await session.execute(
+            select(Queue)
+            .where(Queue.id == queue_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one_or_none()
+    if queue is None:
+        raise NotFound("queue not found")
+    left = (
+        await session.execute(
+            select(func.count())
+            .select_from(Ticket)
+            .where(Ticket.queue_id == queue.id, Ticket.status != TicketStatus.CLOSED)
+        )
+    ).scalar_one()
+    if left:
+        raise Conflict(
+            f"queue {queue.name!r} still has {left} ticket(s) that are not closed; "
+            "move or close them before deleting the queue",
+            code="queue_not_empty",
+        )
     await session.delete(queue)
     await session.flush()
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from routing.models import Queue, RoutingRule
 from switchboard.tx import Database
 from tests.conftest import AppClient
 from tests.routing.support import make_customer, new_ticket
 from tests.security.support import bearer, staff_token
+from tickets.models import Ticket
 
 
 async def count(db: Database, model: Any) -> int:
@@ -271,3 +272,41 @@ async def test_every_routing_route_refuses_anonymous_callers_and_odd_ids(
         for url in (f"/api/v1/queues/{odd}", f"/api/v1/routing/rules/{odd}"):
             response = await client.get(url, headers=bearer(admin))
             assert response.status == 404, url
+
+
+async def test_a_queue_with_tickets_not_closed_is_not_deleted(
+    client: AppClient, db: Database
+) -> None:
+    """Its tickets would lose the queue and so become every agent's to see."""
+    _admin_id, admin = await staff_token(db, "admin@example.com", "admin")
+    queue = (
+        await (
+            await client.post("/api/v1/queues", json={"name": "vip"}, headers=bearer(admin))
+        ).json()
+    )["queue"]
+    customer = await make_customer(db)
+    tickets = [await new_ticket(db, customer) for _ in range(3)]
+    async with db.sessionmaker.begin() as session:
+        await session.execute(
+            update(Ticket).where(Ticket.id.in_(tickets)).values(queue_id=queue["id"])
+        )
+        # One closed already, one solved (not closed: it may reopen).
+        await session.execute(update(Ticket).where(Ticket.id == tickets[0]).values(status="closed"))
+        await session.execute(update(Ticket).where(Ticket.id == tickets[1]).values(status="solved"))
+    url = f"/api/v1/queues/{queue['id']}"
+
+    refused = await client.delete(url, headers=bearer(admin))
+    assert refused.status == 409
+    error = (await refused.json())["error"]
+    assert error["code"] == "queue_not_empty" and "2 ticket" in error["message"]
+    assert (await client.get(url, headers=bearer(admin))).status == 200
+    async with db.reading() as session:
+        kept = (
+            await session.execute(select(Ticket.queue_id).where(Ticket.id.in_(tickets)))
+        ).scalars()
+        assert set(kept) == {queue["id"]}
+
+    async with db.sessionmaker.begin() as session:
+        await session.execute(update(Ticket).where(Ticket.id.in_(tickets)).values(status="closed"))
+    assert (await client.delete(url, headers=bearer(admin))).status == 200
+    assert (await client.get(url, headers=bearer(admin))).status == 404
