@@ -29,6 +29,7 @@ from switchboard.models import Role, User
 from switchboard.tx import emit
 from tickets.business_hours import NoBusinessTime, spans
 from tickets.models import Ticket, TicketTag
+from tickets.service import lock_profile
 from tickets.sla import calendar_of_row
 from tickets.sla_models import SlaCalendar
 
@@ -295,6 +296,9 @@ async def apply_rules(
     if assignee is not None:
         user = await session.get(User, assignee)
         if user is not None and user.active and user.role in _STAFF:
+            # A rule's assignment is an admin's standing choice, like one by hand: it
+            # may exceed capacity, and the assigner counts it (`lock_profile`).
+            await lock_profile(session, assignee)
             ticket.assignee_user_id = changed["assignee"] = assignee
     session.add(
         TicketRouting(

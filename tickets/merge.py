@@ -4,7 +4,9 @@
 them their messages), notes, tags and timeline to the survivor, points the merged
 ticket at the survivor (`merged_into_id`) and closes it. Refused with a clear error:
 merging a ticket into itself; merging a closed ticket (which includes one already
-merged); merging into a closed ticket (the error names where a merged one went).
+merged); merging into a closed ticket (the error names where a merged one went); an agent
+merging tickets of two queues (or one queued and one not), which would show one
+queue's notes and timeline to another's agents — supervisors and admins may.
 
 Concurrency: both ticket rows are locked in ascending id order and every check is made
 again under the locks, so crossed merges (A into B and B into A at once) never both
@@ -19,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from customers.service import final_customer_id
 from switchboard.db import utcnow
 from switchboard.errors import Conflict, InvalidInput
+from switchboard.models import Role, User
 from switchboard.tx import emit
 from tickets.events import TicketMerged, TicketUpdated
 from tickets.lifecycle import Cause
@@ -110,9 +113,15 @@ async def _move_tags(session: AsyncSession, merged: Ticket, survivor: Ticket) ->
 
 
 async def do_merge_tickets(
-    session: AsyncSession, *, survivor_id: int, merged_id: int, actor: str
+    session: AsyncSession,
+    *,
+    survivor_id: int,
+    merged_id: int,
+    actor: str,
+    by: User | None = None,
 ) -> Ticket:
-    """Merge ticket `merged_id` into `survivor_id`; returns the survivor."""
+    """Merge ticket `merged_id` into `survivor_id`; returns the survivor. `by`: the person
+    asking; an agent may merge only tickets of one queue (or both in none)."""
     if survivor_id == merged_id:
         raise InvalidInput("a ticket cannot be merged into itself", code="merge_self")
     locked = {tid: await lock_ticket(session, tid) for tid in sorted((survivor_id, merged_id))}
@@ -129,6 +138,13 @@ async def do_merge_tickets(
         raise Conflict(
             f"ticket {merged.id} belongs to another customer than ticket {survivor.id}",
             code="other_customer",
+        )
+    if by is not None and by.role == Role.AGENT and survivor.queue_id != merged.queue_id:
+        # Notes, timeline and conversations would move where other agents see them.
+        raise Conflict(
+            f"ticket {merged.id} and ticket {survivor.id} are in different queues; "
+            "only a supervisor or admin merges across queues",
+            code="other_queue",
         )
     now = utcnow()
     conversations = await _move_conversations(session, merged, survivor)

@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.models import AuthorKind, Conversation, Direction, Message
 from customers.models import Customer
+from routing.models import AgentProfile
 from switchboard.db import utcnow
-from switchboard.errors import Conflict, InvalidInput, NotFound
+from switchboard.errors import Conflict, Forbidden, InvalidInput, NotFound
 from switchboard.models import Role, User
 from switchboard.tx import emit
 from tickets import sla
@@ -421,6 +422,48 @@ async def _check_assignee(session: AsyncSession, user_id: int) -> None:
         )
 
 
+async def claim_conflict(session: AsyncSession, ticket: Ticket, user_id: int) -> None:
+    """409 naming the owner when the ticket (locked by the caller) is someone else's: the
+    one rule for taking a ticket, by `POST /tickets/{id}/claim` and by an agent's PATCH."""
+    owner_id = ticket.assignee_user_id
+    if owner_id is not None and owner_id != user_id:
+        owner = await session.get(User, owner_id)
+        name = owner.name if owner is not None else "another agent"
+        raise Conflict(
+            f"ticket {ticket.id} is already claimed by {name} (user {owner_id})",
+            code="already_claimed",
+        )
+
+
+async def _check_assignment_by(
+    session: AsyncSession, ticket: Ticket, by: User, to: int | None
+) -> None:
+    """An agent may take an unassigned ticket or give up their own, nothing more;
+    supervisors and admins assign any ticket to any active staff member."""
+    if by.role != Role.AGENT:
+        return
+    if to == by.id:
+        await claim_conflict(session, ticket, by.id)
+    elif to is None and ticket.assignee_user_id in (None, by.id):
+        return
+    else:
+        raise Forbidden(
+            "agents may only assign an unassigned ticket to themselves or unassign "
+            "themselves; a supervisor or admin reassigns tickets",
+            code="assignment_forbidden",
+        )
+
+
+async def lock_profile(session: AsyncSession, user_id: int) -> None:
+    """Lock the agent's routing profile row, as the automatic assigner does before it
+    counts their tickets (`routing.assignment`): an assignment by hand waits for a pass
+    that is counting, and a pass that starts later counts it, so the assigner never
+    takes an agent past capacity. The assignment by hand itself may (a person's choice)."""
+    await session.execute(
+        select(AgentProfile.user_id).where(AgentProfile.user_id == user_id).with_for_update()
+    )
+
+
 async def _replace_tags(
     session: AsyncSession, ticket_id: int, tags: Sequence[str]
 ) -> tuple[list[str], list[str]]:
@@ -448,15 +491,21 @@ async def do_update_ticket(
     *,
     actor: str,
     cause: Cause = Cause.AGENT,
+    by: User | None = None,
 ) -> Ticket:
     """Apply checked changes; each one that changes something gets a timeline entry.
-    A closed ticket (which includes a merged one) takes no changes."""
+    A closed ticket (which includes a merged one) takes no changes. `by`: the person
+    asking, whose role limits how they may change the assignee (`_check_assignment_by`)."""
     ticket = await lock_ticket(session, ticket_id)
     if ticket.status == TicketStatus.CLOSED:
         where = f" (merged into ticket {ticket.merged_into_id})" if ticket.merged_into_id else ""
         raise Conflict(f"ticket {ticket.id} is closed{where}", code="ticket_closed")
     if changes.assignee_user_id not in (UNSET, None):
         await _check_assignee(session, changes.assignee_user_id)
+    if changes.assignee_user_id is not UNSET and by is not None:
+        await _check_assignment_by(session, ticket, by, changes.assignee_user_id)
+    if changes.assignee_user_id not in (UNSET, None, ticket.assignee_user_id):
+        await lock_profile(session, changes.assignee_user_id)
     now = utcnow()
     changed: dict[str, Any] = {}
 

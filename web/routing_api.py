@@ -17,11 +17,11 @@ from routing.models import RoutingRule
 from routing.presence import do_choose_presence
 from routing.rules import check_rule
 from switchboard.appkeys import DB
-from switchboard.errors import Conflict, Forbidden, InvalidInput, NotFound
+from switchboard.errors import Forbidden, InvalidInput, NotFound
 from switchboard.models import Role, User
 from tickets.access import STAFF_ROLES, access_ticket_by_id, ticket_id_from
 from tickets.checks import TicketChanges
-from tickets.service import do_update_ticket, full_view, lock_ticket
+from tickets.service import claim_conflict, do_update_ticket, full_view, lock_ticket
 from web.auth import require_user
 from web.bodies import read_json_object
 
@@ -268,20 +268,16 @@ async def claim_route(request: web.Request) -> web.Response:
     async def write(session: AsyncSession) -> dict[str, Any]:
         visible = await access_ticket_by_id(session, user, raw_id)
         ticket = await lock_ticket(session, visible.id)
-        owner_id = ticket.assignee_user_id
-        if owner_id is not None and owner_id != user.id:
-            owner = await session.get(User, owner_id)
-            name = owner.name if owner is not None else "another agent"
-            raise Conflict(
-                f"ticket {ticket.id} is already claimed by {name} (user {owner_id})",
-                code="already_claimed",
-            )
-        if owner_id is None:
+        await claim_conflict(session, ticket, user.id)
+        if ticket.assignee_user_id is None:
+            # Locks the caller's routing profile: a claim may take them past capacity
+            # (their choice), but the automatic assigner then counts it.
             ticket = await do_update_ticket(
                 session,
                 ticket.id,
                 TicketChanges(assignee_user_id=user.id),
                 actor=f"agent:{user.id}",
+                by=user,
             )
         return await full_view(session, ticket)
 

@@ -209,7 +209,7 @@ async def update_route(request: web.Request) -> web.Response:
 
     async def write(session: AsyncSession) -> dict[str, Any]:
         ticket = await access_ticket_by_id(session, user, raw_id)
-        changed = await do_update_ticket(session, ticket.id, changes, actor=_actor(user))
+        changed = await do_update_ticket(session, ticket.id, changes, actor=_actor(user), by=user)
         return await full_view(session, changed)
 
     return web.json_response({"ticket": await request.config_dict[DB].run(write)})
@@ -247,7 +247,7 @@ async def merge_route(request: web.Request) -> web.Response:
         survivor = await access_ticket_by_id(session, user, raw_id)
         merged = await access_ticket_by_id(session, user, other)
         result = await do_merge_tickets(
-            session, survivor_id=survivor.id, merged_id=merged.id, actor=_actor(user)
+            session, survivor_id=survivor.id, merged_id=merged.id, actor=_actor(user), by=user
         )
         return await full_view(session, result)
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
 
 from routing.rulebook import do_create_rule
 from routing.rules import check_rule
@@ -18,14 +19,19 @@ from switchboard.settings import Settings
 from switchboard.tx import Database
 from tests.conftest import create_user
 from tests.routing.support import (
+    assign_pass,
+    assignees,
     assignment_entries,
     connect,
     make_agent,
     make_customer,
     make_queue,
     new_ticket,
+    route_all_to,
 )
+from tickets.checks import TicketChanges
 from tickets.models import Ticket
+from tickets.service import claim_conflict, do_update_ticket, lock_ticket
 
 CAPACITY = 4
 
@@ -82,3 +88,49 @@ async def test_two_processes_assigning_at_once_never_double_assign_or_overfill(
     assert max(loads.values()) <= CAPACITY
     for ticket_id, assignee in rows:
         assert await assignment_entries(db, ticket_id) == (1 if assignee else 0)
+
+
+async def test_a_claim_racing_the_assigner_is_counted_so_the_assigner_never_overfills(
+    db: Database, settings: Settings
+) -> None:
+    """An agent claims a ticket while an assignment pass runs. The claim locks the agent's
+    profile row, which the pass locks before counting her tickets: the pass waits and
+    counts the claim, so she ends at capacity, not one past it. (A claim by itself may
+    exceed capacity; the automatic assigner never does.) PostgreSQL only: SQLite has one
+    writer at a time, so there the two cannot interleave."""
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("row locks interleave only on PostgreSQL")
+    admin = await create_user(db, "admin@example.com", role="admin")
+    queue = await make_queue(db, "q")
+    ada = await make_agent(db, "ada@example.com", [queue], capacity=2)
+    await connect(db, ada)
+    await route_all_to(db, queue, admin)
+    customer = await make_customer(db)
+    claimed, *waiting = [await new_ticket(db, customer) for _ in range(3)]
+
+    async with db.sessionmaker() as claiming, claiming.begin():
+        # What the claim route does, held open before its commit.
+        ticket = await lock_ticket(claiming, claimed)
+        await claim_conflict(claiming, ticket, ada)
+        await do_update_ticket(
+            claiming, claimed, TicketChanges(assignee_user_id=ada), actor=f"agent:{ada}"
+        )
+        assigning = asyncio.create_task(assign_pass(db, queue))
+        # Commit only once the pass waits for a lock (or has finished without waiting).
+        while not assigning.done():
+            async with db.reading() as session:
+                waits = (
+                    await session.execute(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity"
+                            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                        )
+                    )
+                ).scalar_one()
+            if waits:
+                break
+            await asyncio.sleep(0.05)
+    await assigning
+
+    loads = Counter(a for a in await assignees(db, [claimed, *waiting]) if a is not None)
+    assert loads[ada] == 2  # the claimed ticket and one more; the third waits

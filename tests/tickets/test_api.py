@@ -81,8 +81,9 @@ async def test_agent_opens_a_ticket_for_a_customer_without_conversation(
 
 
 async def test_patch_changes_fields_and_records_who(client: AppClient, db: Database) -> None:
-    agent_id, token = await staff_token(db, "a3@example.com", "agent")
-    other_id, _ = await staff_token(db, "a4@example.com", "supervisor")
+    # A supervisor: only supervisors and admins assign a ticket to someone else.
+    agent_id, token = await staff_token(db, "a3@example.com", "supervisor")
+    other_id, _ = await staff_token(db, "a4@example.com", "agent")
     conversation_id, _ = await customer_writes(db, "v_api_3")
     _, body = await create(client, token, conversation_id=conversation_id)
     ticket_id = body["ticket"]["id"]

@@ -36,16 +36,15 @@ async def new_ticket(client: AppClient, token: str, visitor: str, **body: Any) -
 async def test_each_filter_narrows_the_list(client: AppClient, db: Database) -> None:
     me, token = await staff_token(db, "l1@example.com", "agent")
     other, _ = await staff_token(db, "l2@example.com", "agent")
+    _, supervisor = await staff_token(db, "l3@example.com", "supervisor")
     a = await new_ticket(client, token, "v_ls_a", priority="high", tags=["billing"])
     b = await new_ticket(client, token, "v_ls_b", priority="low", tags=["billing", "vip"])
     c = await new_ticket(client, token, "v_ls_c")
-    for ticket_id, body in (
-        (a["id"], {"status": "pending", "assignee_id": me}),
-        (b["id"], {"assignee_id": other}),
+    for ticket_id, body, by in (
+        (a["id"], {"status": "pending", "assignee_id": me}, token),
+        (b["id"], {"assignee_id": other}, supervisor),  # an agent assigns only themselves
     ):
-        response = await client.patch(
-            f"/api/v1/tickets/{ticket_id}", json=body, headers=bearer(token)
-        )
+        response = await client.patch(f"/api/v1/tickets/{ticket_id}", json=body, headers=bearer(by))
         assert response.status == 200
 
     assert await ids(client, token, "") == [c["id"], b["id"], a["id"]]
