@@ -32,7 +32,15 @@ def _when(name: str, raw: str | None) -> datetime | None:
         value = datetime.fromisoformat(raw)
     except ValueError:
         raise InvalidInput(f"{name} must be an ISO 8601 time", code="invalid_filter") from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        # Stored times are UTC; 0001-01-01T00:00+01:00 has no UTC time (OverflowError).
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(
+            f"{name} is outside the supported range of times", code="invalid_filter"
+        ) from None
 
 
 def _row_id(name: str, raw: str | None) -> int | None:

@@ -163,3 +163,18 @@ async def test_a_logged_in_agent_can_use_the_link_too(client: AppClient, db: Dat
     answer = await client.post(path, data={"rating": "2", "csrf_token": token})
     assert answer.status == 200
     assert [s.rating for s in await surveys(db)] == [2]
+
+
+async def test_report_times_beyond_the_calendar_are_a_400(client: AppClient, db: Database) -> None:
+    """0001-01-01 at +01:00 is before year 1 in UTC: a clear 400, not a 500."""
+    _, boss = await staff_token(db, "boss-range@example.com", "supervisor")
+    for name, raw in (("from", "0001-01-01T00:00:00+01:00"), ("to", "9999-12-31T23:59-01:00")):
+        response = await client.get("/api/v1/csat", params={name: raw}, headers=bearer(boss))
+        assert response.status == 400, raw
+        body = await response.json()
+        assert body["error"]["code"] == "invalid_filter"
+        assert f"{name} is outside the supported range" in body["error"]["message"]
+    fine = await client.get(
+        "/api/v1/csat", params={"from": "2020-01-01T00:00:00+01:00"}, headers=bearer(boss)
+    )
+    assert fine.status == 200
