@@ -711,7 +711,9 @@ def _ticket_paths() -> dict[str, Any]:
                     params=[_ID],
                     body=body("TicketUpdate"),
                 ),
-                "The lifecycle forbids this status change, or the ticket is closed",
+                "The lifecycle forbids this status change, the ticket is closed, or an"
+                " agent takes a ticket someone else has (the message names them). An agent"
+                " giving a ticket to someone else, or unassigning another's, is a 403",
             ),
         },
         "/tickets/{id}/notes": {
@@ -748,7 +750,8 @@ def _ticket_paths() -> dict[str, Any]:
                     params=[_ID],
                     body={"application/json": {"schema": {"$ref": "#/components/schemas/Merge"}}},
                 ),
-                "Either ticket is closed or merged, or they belong to different customers",
+                "Either ticket is closed or merged, they belong to different customers,"
+                " or an agent merges tickets of different queues",
             )
         },
         "/tickets/{id}/timeline": {

@@ -73,8 +73,9 @@ def routing_paths() -> dict[str, Any]:
                 _op("Rename it or change its strategy", _OBJ, params=[_ID], body=QUEUE_BODY),
                 admins,
             ),
-            "delete": _forbidden(
-                _op("Delete it (tickets keep assignees)", _OBJ, params=[_ID]), admins
+            "delete": _conflict(
+                _forbidden(_op("Delete it (tickets keep assignees)", _OBJ, params=[_ID]), admins),
+                "It still has tickets not closed (the message says how many)",
             ),
         },
         "/queues/{id}/members/{user_id}": {
