@@ -30,6 +30,10 @@ ADDRESS_LIMIT = (20, 900)  # failed logins per client address per 15 minutes
 USER_KEY = web.RequestKey("user", User)
 SESSION_KEY = web.RequestKey("auth_session", AuthSession)
 TOKEN_KEY = web.RequestKey("session_token", str)
+# Routes (by name) whose POST is authorised by something in the URL, not the session:
+# the CSAT rating form (`web.csat`) posts to its signed, single-survey, expiring link
+# and carries no CSRF token, so a staff session in the same browser must not refuse it.
+CSRF_EXEMPT_ROUTES = frozenset({"csat-rate"})
 
 
 def current_user(request: web.Request) -> User | None:
@@ -73,7 +77,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if found is not None:
             request[USER_KEY], request[SESSION_KEY] = found
             request[TOKEN_KEY] = cookie
-            if request.method not in SAFE_METHODS and not request.path.startswith("/login"):
+            if (
+                request.method not in SAFE_METHODS
+                and not request.path.startswith("/login")
+                and request.match_info.route.name not in CSRF_EXEMPT_ROUTES
+            ):
                 _check_csrf(request, found[1], await _form_csrf(request))
     return await handler(request)
 
