@@ -266,17 +266,19 @@ async def _escalate(session: AsyncSession, ticket: Ticket, clock: SlaClock, when
         },
     )
     for action in actions:
-        name = action.get("action")
-        if name == "raise_priority":
-            await _raise_priority(session, ticket)
-        elif name == "reassign":
-            user_id = action.get("user_id")
-            await do_update_ticket(
+        try:
+            async with savepoint(session):
+                await _run_action(session, ticket, action)
+        except DomainError as refused:
+            # A refused action (the named user has left since) must not undo the mark
+            # above: the clock would stay due, be claimed on every pass and never breach.
+            log.warning("SLA clock %s: %s refused (%s)", clock.id, action.get("action"), refused)
+            record(
                 session,
                 ticket.id,
-                TicketChanges(assignee_user_id=user_id if isinstance(user_id, int) else None),
-                actor=ACTOR,
-                cause=Cause.SYSTEM,
+                "sla_escalation_failed",
+                ACTOR,
+                {"metric": clock.metric, "action": action.get("action"), "error": str(refused)},
             )
     if any(a.get("action") == "notify" for a in actions):
         event_type: type[SlaAlert] = SlaBreached if when == "breach" else SlaWarning
@@ -291,6 +293,21 @@ async def _escalate(session: AsyncSession, ticket: Ticket, clock: SlaClock, when
                 metric=clock.metric,
                 due_at=clock.due_at.isoformat(),
             ),
+        )
+
+
+async def _run_action(session: AsyncSession, ticket: Ticket, action: dict[str, Any]) -> None:
+    name = action.get("action")
+    if name == "raise_priority":
+        await _raise_priority(session, ticket)
+    elif name == "reassign":
+        user_id = action.get("user_id")
+        await do_update_ticket(
+            session,
+            ticket.id,
+            TicketChanges(assignee_user_id=user_id if isinstance(user_id, int) else None),
+            actor=ACTOR,
+            cause=Cause.SYSTEM,
         )
 
 

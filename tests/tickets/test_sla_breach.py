@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from conversations.models import AuthorKind
 from conversations.service import do_reply
 from switchboard.bus import InProcessBus
 from switchboard.db import create_engine, create_sessionmaker, utcnow
+from switchboard.models import User
 from switchboard.tx import Database
 from tests.conftest import create_user
 from tests.tickets.sla_support import clock, make_policy, sla_pass
@@ -106,6 +107,34 @@ async def test_breach_escalation_raises_priority_and_unassigns(db: Database) -> 
     assert {"priority", "assignee"} <= {a["kind"] for a in entries if a["actor"] == "system"}
     # The running resolution clock now measures the high-priority target.
     assert (await clock(db, ticket.id, "resolution")).target_minutes == 240
+
+
+async def test_a_refused_escalation_still_marks_the_breach_once(db: Database) -> None:
+    # The policy reassigns to a user who has left since: the reassignment is refused, but
+    # the breach stands, the rest of the escalation runs, and the clock is not due again.
+    gone = await create_user(db, "gone@example.com")
+    first = "first_response"
+    await make_policy(
+        db,
+        escalations=[
+            {"when": "breach", "action": "reassign", "user_id": gone, "metrics": [first]},
+            {"when": "breach", "action": "raise_priority", "metrics": [first]},
+        ],
+    )
+    await db.run(lambda s: s.execute(update(User).where(User.id == gone).values(active=False)))
+    conversation_id, _ = await customer_writes(db, "v_br_gone")
+    ticket = await open_ticket(db, conversation_id)
+    due = (await clock(db, ticket.id, "first_response")).due_at
+    at = due + timedelta(seconds=1)
+    assert await sla_pass(db, at) >= 1
+    assert (await clock(db, ticket.id, "first_response")).status == "missed"
+    kinds = [a["kind"] for a in await activities(db, ticket.id)]
+    assert kinds.count("sla_breach") == 1
+    assert kinds.count("sla_escalation_failed") == 1
+    assert (await get_ticket(db, ticket.id)).priority == "high"
+    # Before the fix the mark was rolled back with the action, and every pass took the
+    # same clock again.
+    assert await sla_pass(db, at) == 0
 
 
 async def test_two_workers_breach_and_escalate_each_clock_exactly_once(
