@@ -23,6 +23,7 @@ class CsatFilters:
     until: datetime | None = None  # rated before
     agent_id: int | None = None
     inbox_id: int | None = None
+    ticket_id: int | None = None
 
 
 def _when(name: str, raw: str | None) -> datetime | None:
@@ -54,7 +55,7 @@ def _row_id(name: str, raw: str | None) -> int | None:
 
 def check_query(query: Any) -> tuple[CsatFilters, int | None, int]:
     """(filters, cursor, limit) from the query string; 400 naming a bad one."""
-    known = {"from", "to", "agent_id", "inbox_id", "cursor", "limit"}
+    known = {"from", "to", "agent_id", "inbox_id", "ticket_id", "cursor", "limit"}
     unknown = sorted(set(query) - known)
     if unknown:
         raise InvalidInput(f"unknown filter {unknown[0]!r}", code="invalid_filter")
@@ -63,6 +64,7 @@ def check_query(query: Any) -> tuple[CsatFilters, int | None, int]:
         until=_when("to", query.get("to")),
         agent_id=_row_id("agent_id", query.get("agent_id")),
         inbox_id=_row_id("inbox_id", query.get("inbox_id")),
+        ticket_id=_row_id("ticket_id", query.get("ticket_id")),
     )
     cursor = _row_id("cursor", query.get("cursor"))
     raw_limit = query.get("limit") or "50"
@@ -81,6 +83,8 @@ def _where(filters: CsatFilters) -> list[ColumnElement[bool]]:
         where.append(CsatSurvey.agent_user_id == filters.agent_id)
     if filters.inbox_id is not None:
         where.append(CsatSurvey.inbox_id == filters.inbox_id)
+    if filters.ticket_id is not None:
+        where.append(CsatSurvey.ticket_id == filters.ticket_id)
     return where
 
 

@@ -36,11 +36,21 @@ def survey_view(survey: CsatSurvey) -> dict[str, Any]:
     }
 
 
+# Left out of the ticket view: every agent who may see a ticket gets its view, over REST
+# and in live ticket events, but comments are for supervisors and admins, who read them
+# in the CSAT report (`GET /api/v1/csat?ticket_id=`). `commented_at` says one exists.
+NOT_IN_TICKET_VIEW = frozenset({"comment"})
+
+
+def ticket_survey_view(survey: CsatSurvey) -> dict[str, Any]:
+    return {k: v for k, v in survey_view(survey).items() if k not in NOT_IN_TICKET_VIEW}
+
+
 async def csat_views(session: AsyncSession, ticket_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """Each ticket's survey (if it has one), for the ticket view."""
+    """Each ticket's survey (if it has one), for the ticket view: without the comment."""
     if not ticket_ids:
         return {}
     rows = await session.execute(
         select(CsatSurvey).where(CsatSurvey.ticket_id.in_(list(ticket_ids)))
     )
-    return {s.ticket_id: survey_view(s) for s in rows.scalars()}
+    return {s.ticket_id: ticket_survey_view(s) for s in rows.scalars()}

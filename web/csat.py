@@ -284,6 +284,7 @@ def openapi_paths() -> dict[str, Any]:
             query("to", {"type": "string", "format": "date-time"}, "rated before"),
             query("agent_id", {"type": "integer"}, "the agent who solved the ticket"),
             query("inbox_id", {"type": "integer"}, "the inbox of the rated conversation"),
+            query("ticket_id", {"type": "integer"}, "one ticket (its comment is only here)"),
             query("cursor", {"type": "string"}, "next_cursor of the previous page"),
             query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "default 50"),
         ],

@@ -185,3 +185,35 @@ async def test_report_times_beyond_the_calendar_are_a_400(client: AppClient, db:
         "/api/v1/csat", params={"from": "2020-01-01T00:00:00+01:00"}, headers=bearer(boss)
     )
     assert fine.status == 200
+
+
+async def test_agents_see_the_score_but_not_the_comment(client: AppClient, db: Database) -> None:
+    """REST and live ticket events carry the ticket view, whose `csat` has no comment;
+    supervisors read the comment in the CSAT report."""
+    import asyncio
+
+    from conversations.events import INBOX_TOPIC
+    from tests.tickets.support import set_status
+    from tickets.events import TicketUpdated
+
+    _, agent = await staff_token(db, "agent-csat@example.com", "agent")
+    _, boss = await staff_token(db, "boss-comment@example.com", "supervisor")
+    ticket_id, path = await surveyed(client, db, "v_no_comment")
+    comment = "the refund never came"
+    assert (await client.post(path, data={"rating": "2", "comment": comment})).status == 200
+    got = await client.get(f"/api/v1/tickets/{ticket_id}", headers=bearer(agent))
+    assert got.status == 200
+    body = await got.json()
+    csat = body.get("ticket", body)["csat"]
+    assert csat["rating"] == 2 and csat["commented_at"] is not None
+    assert "comment" not in csat and comment not in await got.text()
+    async with db.bus.subscribe([INBOX_TOPIC]) as events:
+        await set_status(db, ticket_id, "open", actor="system")
+        async with asyncio.timeout(5):
+            async for event in events:
+                if isinstance(event, TicketUpdated) and event.ticket_id == ticket_id:
+                    break
+    assert event.ticket["csat"]["rating"] == 2 and "comment" not in event.ticket["csat"]
+    report = await client.get(f"/api/v1/csat?ticket_id={ticket_id}", headers=bearer(boss))
+    assert [r["comment"] for r in (await report.json())["ratings"]] == [comment]
+    assert (await client.get("/api/v1/csat", headers=bearer(agent))).status == 403
