@@ -567,7 +567,8 @@ _TICKET_FIELDS = (
     "sla_policy_id",
     # The latest SLA clock per metric: status, due_at, seconds_to_breach, paused, …
     "sla",
-    # The CSAT survey (CsatSurvey) or null if none was sent.
+    # The CSAT survey (CsatSurvey without its comment, which only the CSAT report shows)
+    # or null if none was sent.
     "csat",
 )
 _STATUSES = ["new", "open", "pending", "on_hold", "solved", "closed"]
