@@ -79,7 +79,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             request[TOKEN_KEY] = cookie
             if (
                 request.method not in SAFE_METHODS
-                and not request.path.startswith("/login")
+                and request.path != "/login"
                 and request.match_info.route.name not in CSRF_EXEMPT_ROUTES
             ):
                 _check_csrf(request, found[1], await _form_csrf(request))
