@@ -301,7 +301,9 @@ class BuiltinEngine:
                 [matrix, scipy.sparse.csr_matrix(WORD_VECTOR_SCALE * dense)], format="csr"
             )
             vectors = dense.shape[1]
-        classifier = LinearSVC(C=self.regularisation)
+        # Seeded: every hub process trains its own copy (bot.runtime), and the same
+        # knowledge base must give the same answers whichever process takes the turn.
+        classifier = LinearSVC(C=self.regularisation, random_state=0)
         classifier.fit(matrix, labels)
         return _flatten(features, classifier, self.thresholds, vectors)
 

@@ -196,3 +196,12 @@ def test_two_labels_without_builtin_intents_still_predict() -> None:
     examples = [TrainingExample("open hours", "hours"), TrainingExample("cancel it", "cancel")]
     model = BuiltinEngine(include_builtin=False).train(examples)
     assert model.predict("cancel").ranking[0][0] == "cancel"
+
+
+def test_two_trainings_on_the_same_examples_answer_identically() -> None:
+    # Every hub process trains its own copy; a customer must not get a different answer
+    # (or a hand-off instead of one) depending on which process took the turn.
+    examples = load_examples(str(FIXTURES / "train.csv"))
+    first, second = BuiltinEngine().train(examples), BuiltinEngine().train(examples)
+    for text in ("how long does a refund take", "我想取消訂單", "what's the weather"):
+        assert first.predict(text) == second.predict(text)
