@@ -503,6 +503,24 @@ async def list_messages(
     return [message_view(m, attachments.get(m.id, [])) for m in messages]
 
 
+async def latest_customer_texts(
+    session: AsyncSession, conversation_id: int, limit: int
+) -> list[str]:
+    """The customer's last ``limit`` messages' texts, newest first (what routing rules
+    and language detection read)."""
+    found = await session.execute(
+        select(Message.text)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.direction == Direction.INBOUND,
+            Message.author_kind == AuthorKind.CUSTOMER,
+        )
+        .order_by(Message.seq.desc())
+        .limit(limit)
+    )
+    return [text or "" for text in found.scalars()]
+
+
 async def list_conversations(
     session: AsyncSession, *, inbox_ids: Sequence[int] | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:

@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import BotConversation
-from conversations.models import AuthorKind, Conversation, Direction, Message
+from conversations.models import Conversation
+from conversations.service import latest_customer_texts
 from customers.models import Customer
 from routing.events import RoutingWake
 from routing.models import Queue, RoutingRule, RoutingRuleVersion, TicketRouting
@@ -230,18 +231,8 @@ async def ticket_facts(
         language = bot.locale or language
         if bot.handoff_guesses:
             intent = str(bot.handoff_guesses[0][0])
-    latest = (
-        await session.execute(
-            select(Message.text)
-            .where(
-                Message.conversation_id == conversation_id,
-                Message.direction == Direction.INBOUND,
-                Message.author_kind == AuthorKind.CUSTOMER,
-            )
-            .order_by(Message.seq.desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
+    texts = await latest_customer_texts(session, conversation_id, 1)
+    latest = texts[0] if texts else None
     return RuleFacts(
         now=now,
         channel=conversation.channel if conversation else None,

@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.events import INBOX_TOPIC
 from conversations.models import AuthorKind, Conversation, Direction, Inbox, Message
-from conversations.service import do_reply
+from conversations.service import do_reply, latest_customer_texts
 from switchboard.background import BackgroundWorker
 from switchboard.bus import Subscription
 from switchboard.db import utcnow
@@ -169,21 +169,9 @@ async def _locale(session: AsyncSession, conversation_id: int) -> str:
     ).scalar_one_or_none()
     if known in LOCALES:
         return str(known)
-    texts = (
-        await session.execute(
-            select(Message.text)
-            .where(
-                Message.conversation_id == conversation_id,
-                Message.direction == Direction.INBOUND,
-                Message.author_kind == AuthorKind.CUSTOMER,
-            )
-            .order_by(Message.seq.desc())
-            .limit(3)
-        )
-    ).scalars()
     locale: str | None = None
-    for text in reversed(list(texts)):
-        locale = detect_locale(text or "", locale)
+    for text in reversed(await latest_customer_texts(session, conversation_id, 3)):
+        locale = detect_locale(text, locale)
     return locale or EN
 
 
