@@ -512,9 +512,10 @@ async def test_a_change_written_by_the_cli_is_picked_up_by_polling(
         await engine.dispose()
 
 
+# Without Redis a CLI import is found by polling (the test above).
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 async def test_with_redis_a_cli_import_is_heard_at_once(settings: Settings, tmp_path: Path) -> None:
-    if settings.redis_url is None:
-        pytest.skip("without Redis a CLI import is found by polling (the test above)")
+    assert settings.redis_url is not None
     hub_bus = create_bus(settings.redis_url, settings.redis_prefix)
     await hub_bus.start()
     engine = create_engine(settings.database_url)
