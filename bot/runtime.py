@@ -32,6 +32,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.engines import create_engine
 from bot.engines.base import (
     AsyncTrainedModel,
@@ -51,6 +54,7 @@ from bot.training import (
     train_columns,
     training_pool,
 )
+from conversations.models import Inbox
 from knowledge_base.events import TOPIC as KB_TOPIC
 from knowledge_base.events import PublishedArticlesChanged
 from knowledge_base.service import TrainingArticle, published_training_set
@@ -158,6 +162,9 @@ class BotRuntime:
         self._ready = asyncio.Event()
         self._lock = asyncio.Lock()
         self._wanted = asyncio.Event()
+        # Set once a model is wanted at all: an inbox has the bot on, or a turn asked.
+        # Until then nothing trains, so a hub without the bot starts no training process.
+        self._needed = asyncio.Event()
         self._seen_token: tuple[Any, ...] | None = None
         self._polled_token: tuple[Any, ...] | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -174,6 +181,7 @@ class BotRuntime:
 
     async def current(self) -> LoadedBot:
         """The model serving now; waits for the first one to be trained."""
+        self._needed.set()
         if self._loaded is None and not self._tasks:
             # Not started: a script or a test asking directly. A failure is logged and
             # leaves the hand-off stand-in serving, as in the background.
@@ -196,10 +204,13 @@ class BotRuntime:
 
     # --- lifecycle -------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Start listening and polling; the first training begins in the background."""
+    async def start(self, *, train_now: bool = True) -> None:
+        """Start listening and polling. The first training begins in the background at
+        once, or (``train_now`` false) when an inbox turns the bot on or a turn asks."""
         if self._tasks:
             return
+        if train_now:
+            self._needed.set()
         self._tasks = [
             asyncio.create_task(self._train_forever(), name="bot-training"),
             asyncio.create_task(self._listen(), name="bot-kb-listener"),
@@ -326,6 +337,7 @@ class BotRuntime:
             )
 
     async def _train_forever(self) -> None:
+        await self._needed.wait()
         pause = self._retry_first
         while True:
             await self._wanted.wait()
@@ -360,6 +372,8 @@ class BotRuntime:
             try:
                 async with self._db.reading() as session:
                     token = await change_token(session)
+                    if not self._needed.is_set() and await bot_switched_on(session):
+                        self._needed.set()
             except Exception as exc:
                 if not failing:  # once per outage, not every few seconds
                     log.warning("bot cannot poll the knowledge base: %s", exc)
@@ -372,6 +386,19 @@ class BotRuntime:
                 self._polled_token = token
                 if token != self._seen_token:
                     self.request_refresh()
+
+
+async def bot_switched_on(session: AsyncSession) -> bool:
+    """Whether any inbox has the bot on (so a process should have a model ready)."""
+    found = await session.execute(select(Inbox.id).where(Inbox.bot_enabled).limit(1))
+    return found.first() is not None
+
+
+async def start_for_hub(runtime: BotRuntime, db: Database) -> None:
+    """Start a hub's runtime: training at once only if an inbox has the bot on."""
+    async with db.reading() as session:
+        wanted = await bot_switched_on(session)
+    await runtime.start(train_now=wanted)
 
 
 async def _warm_up(model: TrainedModel | AsyncTrainedModel) -> None:

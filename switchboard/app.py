@@ -16,7 +16,7 @@ import jinja2
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from bot.runtime import create_runtime
+from bot.runtime import create_runtime, start_for_hub
 from bot.worker import BotWorker
 from channels.email.imap import ImapPolicy, ImapPoller, has_imap_inboxes
 from channels.email.ingress import SmtpIngress
@@ -147,9 +147,10 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
     # Every process keeps its own model in step with the published knowledge base; the
-    # first training runs in the background, and `current()` waits for it.
+    # first training runs in the background (once an inbox has the bot on), and
+    # `current()` waits for it.
     runtime = create_runtime(app[SETTINGS], app[DB])
-    await runtime.start()
+    await start_for_hub(runtime, app[DB])
     app[BOT_RUNTIME] = runtime
     yield
     await runtime.close()

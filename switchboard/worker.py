@@ -10,7 +10,7 @@ import asyncio
 import logging
 import signal
 
-from bot.runtime import BotRuntime, create_runtime
+from bot.runtime import BotRuntime, create_runtime, start_for_hub
 from bot.worker import BotWorker
 from routing.worker import RoutingPolicy, RoutingWorker
 from switchboard.app import build_imap_poller, build_registry, build_workers, stop_tasks
@@ -34,7 +34,7 @@ async def run_worker(settings: Settings) -> None:
         await check_connection(engine)
         db = Database(engine, create_sessionmaker(engine), bus)
         bot_runtime = create_runtime(settings, db)
-        await bot_runtime.start()
+        await start_for_hub(bot_runtime, db)
         registry = build_registry(settings, db)
         outbox, inbound = build_workers(settings, db, registry)
         imap = await build_imap_poller(settings, db, registry)

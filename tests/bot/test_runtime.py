@@ -574,3 +574,35 @@ def test_a_bad_poll_interval_is_one_clear_line(tmp_path: Path) -> None:
     for bad in ("soon", "0", "-3", "1.5"):
         with pytest.raises(SettingsError, match="SWITCHBOARD_BOT_POLL_INTERVAL"):
             load_settings({**env, "SWITCHBOARD_BOT_POLL_INTERVAL": bad})
+
+
+async def test_a_hub_without_the_bot_trains_nothing_until_an_inbox_turns_it_on(
+    db: Database,
+) -> None:
+    from sqlalchemy import update
+
+    from bot.runtime import start_for_hub
+    from conversations.models import Inbox
+    from tests.bot.dialogue_support import webchat_with_bot
+
+    inbox_id = await webchat_with_bot(db)
+    await db.run(
+        lambda s: s.execute(update(Inbox).where(Inbox.id == inbox_id).values(bot_enabled=False))
+    )
+    await seed_demo(db)
+    bot = BotRuntime(db, BuiltinEngine(), executor_factory=training_pool, poll_interval=0.1)
+    await start_for_hub(bot, db)
+    try:
+        # Several polls pass; no inbox wants the bot, so no training process starts.
+        await asyncio.sleep(0.5)
+        assert bot.status().fingerprint is None and not bot.status().training
+        await db.run(
+            lambda s: s.execute(update(Inbox).where(Inbox.id == inbox_id).values(bot_enabled=True))
+        )
+
+        async def trained() -> bool:
+            return bot.status().fingerprint is not None
+
+        await wait_until(trained, "the runtime trains once an inbox has the bot on")
+    finally:
+        await bot.close()
