@@ -90,6 +90,7 @@ async def test_two_processes_assigning_at_once_never_double_assign_or_overfill(
         assert await assignment_entries(db, ticket_id) == (1 if assignee else 0)
 
 
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 async def test_a_claim_racing_the_assigner_is_counted_so_the_assigner_never_overfills(
     db: Database, settings: Settings
 ) -> None:
@@ -98,8 +99,7 @@ async def test_a_claim_racing_the_assigner_is_counted_so_the_assigner_never_over
     counts the claim, so she ends at capacity, not one past it. (A claim by itself may
     exceed capacity; the automatic assigner never does.) PostgreSQL only: SQLite has one
     writer at a time, so there the two cannot interleave."""
-    if not settings.database_url.startswith("postgresql"):
-        pytest.skip("row locks interleave only on PostgreSQL")
+    assert settings.database_url.startswith("postgresql")
     admin = await create_user(db, "admin@example.com", role="admin")
     queue = await make_queue(db, "q")
     ada = await make_agent(db, "ada@example.com", [queue], capacity=2)
