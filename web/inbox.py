@@ -63,14 +63,14 @@ async def inbox_socket(request: web.Request) -> web.StreamResponse:
     user = require_user(request)
     sockets = request.config_dict[SOCKETS]
     ws = web.WebSocketResponse(heartbeat=25, max_msg_size=AGENT_WS_MAX_MSG)
-    await ws.prepare(request)
     # The socket is the agent's presence for routing (online while one is open, offline
-    # a grace period after the last one closes), on whatever process it lands.
-    async with (
-        sockets.holding(f"user:{user.id}", ws),
-        agent_connected(request.config_dict[DB], user.id),
-    ):
-        return await _serve_agent(request, ws, user)
+    # a grace period after the last one closes), on whatever process it lands. Recorded
+    # before the handshake completes: a write after it delayed the bus subscription, so
+    # events in the first moments of a connection (a customer's message) were missed.
+    async with agent_connected(request.config_dict[DB], user.id):
+        await ws.prepare(request)
+        async with sockets.holding(f"user:{user.id}", ws):
+            return await _serve_agent(request, ws, user)
 
 
 async def _serve_agent(
