@@ -1,0 +1,25 @@
+"""Audit log of admin and security-relevant actions
+
+Reserved: filled in by the change that needs it (an empty revision until then).
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-12-05 16:40:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0013"
+down_revision: str | None = "0012"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,25 @@
+"""Indexes for the agent's ticket list at a million tickets
+
+Reserved: filled in by the change that needs it (an empty revision until then).
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-05 16:40:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0014"
+down_revision: str | None = "0013"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
