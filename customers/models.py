@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from customers.keys import name_key, phone_key
@@ -28,6 +28,14 @@ class Customer(Base):
     name_key: Mapped[str | None] = mapped_column(String(200), index=True)
     phone_key: Mapped[str | None] = mapped_column(String(40), index=True)
     locale: Mapped[str | None] = mapped_column(String(20))
+    # The profile agents and admins keep (customers.profile): an admin-defined tier
+    # ("vip"), a lifecycle stage, custom attributes (string keys -> scalars, size-capped);
+    # tags are rows of `customer_tags`, notes rows of `customer_notes`.
+    tier: Mapped[str | None] = mapped_column(String(50))
+    lifecycle_stage: Mapped[str | None] = mapped_column(String(20))
+    attributes: Mapped[dict[str, Any]] = mapped_column(
+        JSON, default=dict, server_default=text("'{}'")
+    )
     # Set when merged into another record; conversations and identities moved there.
     merged_into_id: Mapped[int | None] = mapped_column(
         ForeignKey("customers.id", ondelete="SET NULL")
@@ -70,6 +78,32 @@ class Identity(Base):
     verified: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     customer: Mapped[Customer] = relationship(back_populates="identities", lazy="raise_on_sql")
+
+
+class CustomerTag(Base):
+    """A tag on a customer (normalised as ticket tags are: lowercase, no spaces)."""
+
+    __tablename__ = "customer_tags"
+    # "Customers with tag X" is an index range; a customer's tags are the primary key's.
+    __table_args__ = (Index("ix_customer_tags_tag", "tag", "customer_id"),)
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(50), primary_key=True)
+
+
+class CustomerNote(Base):
+    """A staff note about a customer: never shown to the customer."""
+
+    __tablename__ = "customer_notes"
+    __table_args__ = (Index("ix_customer_notes_customer_id", "customer_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class CustomerMerge(Base):
