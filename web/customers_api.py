@@ -2,8 +2,9 @@
 
 Staff only (agent and above), by bearer token or browser session (with its CSRF token
 for POSTs); a visitor token is no credential here. Every read goes through
-`access_customer_by_id`: a customer the caller may not see and one that does not exist
-get the same 404. Request bodies name only the other record: ids, roles, owners and the
+`web.access.access_customer_by_id` (an agent sees a customer when they may see one of
+its conversations or tickets): a customer the caller may not see and one that does not
+exist get the same 404. Request bodies name only the other record: ids, roles, owners and the
 actor come from the path and the caller, never from fields a caller sends.
 """
 
@@ -22,68 +23,18 @@ from customers.models import Customer, CustomerMerge, Identity
 from customers.service import final_customer_id
 from customers.suggestions import merge_suggestions
 from switchboard.appkeys import DB
-from switchboard.errors import InvalidInput, NotFound
+from switchboard.errors import InvalidInput
 from switchboard.models import User
-from web.access import MAX_ROW_ID, STAFF_ROLES, visible_inbox_ids
+from web.access import (
+    access_customer_by_id,
+    access_merge_by_id,
+    may_see_customer,
+    visible_conversations,
+)
 from web.auth import require_user
 from web.bodies import read_json_object
 
 MAX_CONVERSATIONS_SHOWN = 100
-
-
-def _row_id(raw: object) -> int | None:
-    """A row id from a path or a body, or None if it cannot name a row."""
-    if isinstance(raw, bool):
-        return None
-    if isinstance(raw, int):
-        return raw if 0 < raw <= MAX_ROW_ID else None
-    # isascii: str.isdigit() also accepts "²" and "١".
-    if not isinstance(raw, str) or not (raw.isascii() and raw.isdigit()) or len(raw) > 10:
-        return None
-    value = int(raw)
-    return value if 0 < value <= MAX_ROW_ID else None
-
-
-async def _may_see(session: AsyncSession, user: User, customer_id: int) -> bool:
-    """Staff see a customer who has an identity or a conversation in an inbox of theirs."""
-    if user.role not in STAFF_ROLES:
-        return False
-    visible = visible_inbox_ids(user)
-    if visible is None:
-        return True
-    inboxes = list(visible)
-    in_identity = select(Identity.id).where(
-        Identity.customer_id == customer_id, Identity.inbox_id.in_(inboxes)
-    )
-    in_conversation = select(Conversation.id).where(
-        Conversation.customer_id == customer_id, Conversation.inbox_id.in_(inboxes)
-    )
-    found = await session.execute(in_identity.union_all(in_conversation).limit(1))
-    return found.first() is not None
-
-
-async def access_customer_by_id(session: AsyncSession, user: User, raw_id: object) -> Customer:
-    """The customer, if the user may see it; otherwise the same 404 as for no customer."""
-    customer_id = _row_id(raw_id)
-    if customer_id is None or user.role not in STAFF_ROLES:
-        raise NotFound("customer not found")
-    customer = await session.get(Customer, customer_id)
-    if customer is None or not await _may_see(session, user, customer.id):
-        raise NotFound("customer not found")
-    return customer
-
-
-async def access_merge_by_id(session: AsyncSession, user: User, raw_id: object) -> CustomerMerge:
-    merge_id = _row_id(raw_id)
-    if merge_id is None or user.role not in STAFF_ROLES:
-        raise NotFound("merge not found")
-    record = await session.get(CustomerMerge, merge_id)
-    if record is None:
-        raise NotFound("merge not found")
-    for customer_id in (record.survivor_id, record.merged_id):
-        if not await _may_see(session, user, customer_id):
-            raise NotFound("merge not found")
-    return record
 
 
 def _summary(customer: Customer) -> dict[str, Any]:
@@ -100,10 +51,9 @@ async def _profile(session: AsyncSession, user: User, customer: Customer) -> dic
     identities = await session.execute(
         select(Identity).where(Identity.customer_id == customer.id).order_by(Identity.id)
     )
-    conversations = select(Conversation).where(Conversation.customer_id == customer.id)
-    visible = visible_inbox_ids(user)
-    if visible is not None:
-        conversations = conversations.where(Conversation.inbox_id.in_(list(visible)))
+    conversations = select(Conversation).where(
+        Conversation.customer_id == customer.id, visible_conversations(user)
+    )
     conversations = conversations.order_by(
         Conversation.last_message_at.desc().nulls_last(), Conversation.id.desc()
     ).limit(MAX_CONVERSATIONS_SHOWN)
@@ -156,7 +106,7 @@ async def suggestions(request: web.Request) -> web.Response:
         rows = [
             {"customer": _summary(s.customer), "reasons": list(s.reasons)}
             for s in await merge_suggestions(session, found)
-            if await _may_see(session, user, s.customer.id)
+            if await may_see_customer(session, user, s.customer.id)
         ]
     return web.json_response({"suggestions": rows})
 
