@@ -54,7 +54,7 @@ from switchboard.wiring import adapter_factories, channel_hooks
 from tickets.csat import CsatWorker
 from tickets.followup import FollowUpPolicy, TicketFollowUp
 from tickets.sla_worker import SlaWorker, SlaWorkerPolicy
-from web import auth, csat, demo, inbox, slack_events, sockets, webhooks, widget
+from web import auth, csat, demo, i18n, inbox, preferences, slack_events, sockets, webhooks, widget
 from web.api import create_api_app
 from web.middleware import error_middleware, security_headers
 
@@ -232,11 +232,13 @@ def create_app(settings: Settings, *, demo_page: bool = False) -> web.Applicatio
         app,
         loader=jinja2.FileSystemLoader(str(WEB / "templates")),
         autoescape=jinja2.select_autoescape(default=True),
+        context_processors=[i18n.context_processor],
     )
     app.cleanup_ctx.extend([_bus_ctx, _database_ctx, _bot_ctx, _http_ctx, _workers_ctx])
     sockets.setup(app)
     auth.setup(app)
     inbox.setup(app)
+    preferences.setup(app)
     widget.setup(app)
     csat.setup_pages(app)  # the public rating page (signed links, no login)
     slack_events.setup(app)  # before the generic /webhooks/{kind}/{key}

@@ -21,10 +21,11 @@ from switchboard.appkeys import DB, SETTINGS
 from switchboard.errors import Forbidden, InvalidInput, NotFound
 from switchboard.inboxes import list_inboxes
 from switchboard.models import Role
-from web import bot_api, csat, customers_api, kb_api, routing_api, sla_api, tickets_api
+from web import bot_api, csat, customers_api, kb_api, preferences, routing_api, sla_api, tickets_api
 from web.access import MAX_ROW_ID, access_conversation_by_id, may_see_inbox, visible_inbox_ids
 from web.auth import require_user
 from web.bodies import read_json_object
+from web.preferences import preferences_view
 from web.uploads import attachment_response, read_upload
 
 
@@ -52,7 +53,13 @@ def _conversation_id(request: web.Request) -> int:
 async def me(request: web.Request) -> web.Response:
     user = require_user(request)
     return web.json_response(
-        {"id": user.id, "email": user.email, "name": user.name, "role": user.role}
+        {
+            "id": user.id,
+            "email": user.email,
+            "name": user.name,
+            "role": user.role,
+            **preferences_view(user),
+        }
     )
 
 
@@ -191,4 +198,5 @@ def create_api_app() -> web.Application:
     sla_api.setup(app)
     routing_api.setup(app)
     csat.setup_api(app)
+    preferences.setup_api(app)
     return app
