@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import InboundMessage
@@ -522,14 +522,21 @@ async def latest_customer_texts(
 
 
 async def list_conversations(
-    session: AsyncSession, *, inbox_ids: Sequence[int] | None = None, limit: int = 100
+    session: AsyncSession,
+    *,
+    inbox_ids: Sequence[int] | None = None,
+    visible: ColumnElement[bool] | None = None,
+    limit: int = 100,
 ) -> list[dict[str, Any]]:
-    """Most recently active first; `inbox_ids` limits to what the caller may see."""
+    """Most recently active first; `inbox_ids` and `visible` (the caller's
+    `web.access.visible_conversations`) limit to what the caller may see."""
     query = select(Conversation).order_by(
         Conversation.last_message_at.desc().nulls_last(), Conversation.id.desc()
     )
     if inbox_ids is not None:
         query = query.where(Conversation.inbox_id.in_(list(inbox_ids)))
+    if visible is not None:
+        query = query.where(visible)
     rows = (await session.execute(query.limit(limit))).scalars()
     return [conversation_view(c) for c in rows]
 
