@@ -51,3 +51,24 @@ async def hub(aiohttp_server: Any, tmp_path: Path, sqlite_template: Path) -> Asy
     )
     server = await aiohttp_server(create_app(settings, demo_page=True))
     yield server
+
+
+# Screenshots of the main pages, saved by the journeys for a person to review (issue 6):
+# under var/screenshots/ (not committed), or SWITCHBOARD_SCREENSHOTS.
+SCREENSHOTS = Path(os.environ.get("SWITCHBOARD_SCREENSHOTS", "var/screenshots"))
+
+
+@pytest.fixture
+def screenshot() -> Any:
+    """`await screenshot(page, "inbox-conversation")` saves a full-page PNG and returns
+    its path; the test fails if the page could not be captured."""
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    async def take(page: Any, name: str) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        png = await page.screenshot(path=str(path), full_page=True)
+        assert len(png) > 1000, f"screenshot {name} is empty"
+        return path
+
+    return take
