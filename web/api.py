@@ -18,12 +18,18 @@ from conversations.service import (
     message_view,
 )
 from switchboard.appkeys import DB, SETTINGS
-from switchboard.errors import Forbidden, InvalidInput, NotFound
+from switchboard.errors import InvalidInput, NotFound
 from switchboard.inboxes import list_inboxes
-from switchboard.models import Role
 from web import bot_api, csat, customers_api, kb_api, preferences, routing_api, sla_api, tickets_api
-from web.access import MAX_ROW_ID, access_conversation_by_id, may_see_inbox, visible_inbox_ids
-from web.auth import require_user
+from web.access import (
+    MAX_ROW_ID,
+    access_conversation_by_id,
+    access_reader,
+    access_staff,
+    may_see_inbox,
+    visible_conversations,
+    visible_inbox_ids,
+)
 from web.bodies import read_json_object
 from web.preferences import preferences_view
 from web.uploads import attachment_response, read_upload
@@ -51,7 +57,7 @@ def _conversation_id(request: web.Request) -> int:
 
 
 async def me(request: web.Request) -> web.Response:
-    user = require_user(request)
+    user = access_staff(request)
     return web.json_response(
         {
             "id": user.id,
@@ -64,15 +70,20 @@ async def me(request: web.Request) -> web.Response:
 
 
 async def conversations(request: web.Request) -> web.Response:
-    user = require_user(request)
+    user = access_staff(request)
     limit = _int_param(request, "limit", 100, 1, 500)
     async with request.config_dict[DB].reading() as session:
-        rows = await list_conversations(session, inbox_ids=visible_inbox_ids(user), limit=limit)
+        rows = await list_conversations(
+            session,
+            inbox_ids=visible_inbox_ids(user),
+            visible=visible_conversations(user),
+            limit=limit,
+        )
     return web.json_response({"conversations": rows})
 
 
 async def conversation(request: web.Request) -> web.Response:
-    user = require_user(request)
+    user = access_staff(request)
     async with request.config_dict[DB].reading() as session:
         found = await access_conversation_by_id(session, user, _conversation_id(request))
         # The agent sees why the bot handed off and what it guessed, beside the thread.
@@ -81,7 +92,7 @@ async def conversation(request: web.Request) -> web.Response:
 
 
 async def messages(request: web.Request) -> web.Response:
-    user = require_user(request)
+    user = access_staff(request)
     after = _int_param(request, "after_seq", 0, 0, 2**31 - 1)
     limit = _int_param(request, "limit", 200, 1, 500)
     async with request.config_dict[DB].reading() as session:
@@ -93,7 +104,7 @@ async def messages(request: web.Request) -> web.Response:
 
 
 async def reply(request: web.Request) -> web.Response:
-    user = require_user(request)
+    user = access_staff(request)
     conversation_id = _conversation_id(request)
     data = await read_json_object(request)
     private = data.get("private", False)
@@ -121,7 +132,7 @@ async def reply(request: web.Request) -> web.Response:
 
 
 async def mark_read(request: web.Request) -> web.Response:
-    user = require_user(request)
+    user = access_staff(request)
     conversation_id = _conversation_id(request)
 
     async def write(session: Any) -> None:
@@ -133,7 +144,7 @@ async def mark_read(request: web.Request) -> web.Response:
 
 
 async def upload(request: web.Request) -> web.Response:
-    user = require_user(request)
+    user = access_staff(request)
     settings = request.config_dict[SETTINGS]
     inbox_id = _int_param(request, "inbox_id", 0, 1, 2**31 - 1)
     if not may_see_inbox(user, inbox_id):
@@ -151,7 +162,7 @@ async def upload(request: web.Request) -> web.Response:
 
 
 async def attachment(request: web.Request) -> web.StreamResponse:
-    user = require_user(request)
+    user = access_staff(request)
     async with request.config_dict[DB].reading() as session:
         found = await attachment_store.load_attachment(session, request.match_info["id"][:64])
         if found is None or not may_see_inbox(user, found[0].inbox_id):
@@ -164,10 +175,9 @@ async def attachment(request: web.Request) -> web.StreamResponse:
 
 
 async def inboxes(request: web.Request) -> web.Response:
-    """Every inbox with the URL its channel must call: admins set channels up."""
-    user = require_user(request)
-    if user.role != Role.ADMIN:
-        raise Forbidden("only admins see inbox settings")
+    """Every inbox with the URL its channel must call: admins set channels up,
+    supervisors read."""
+    access_reader(request, "inbox settings")
     async with request.config_dict[DB].reading() as session:
         rows = await list_inboxes(session, request.config_dict[SETTINGS].public_url)
     return web.json_response({"inboxes": rows})

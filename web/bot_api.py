@@ -1,6 +1,7 @@
-"""REST routes for the bot under /api/v1: hand a conversation back to the bot (staff),
-read the bot's state and explanations (staff), read and change an inbox's bot
-thresholds and rules (admins), list and dismiss missed questions (admins)."""
+"""REST routes for the bot under /api/v1: hand a conversation back to the bot and read
+the bot's state and explanations (staff who may see the conversation), read an inbox's
+bot thresholds and rules (supervisors and admins) and change them (admins), list and
+dismiss missed questions (admins). Every check is a `web.access` one."""
 
 from __future__ import annotations
 
@@ -13,27 +14,27 @@ from bot.inbox_settings import do_update_settings, load_inbox_settings, settings
 from bot.missed import do_dismiss_missed, missed_questions
 from bot.service import conversation_bot_view, do_hand_back
 from switchboard.appkeys import DB
-from switchboard.errors import Forbidden, InvalidInput, NotFound
-from switchboard.models import Role, User
-from web.access import MAX_ROW_ID, STAFF_ROLES, access_conversation_by_id, visible_inbox_ids
-from web.auth import require_user
+from switchboard.errors import InvalidInput, NotFound
+from switchboard.models import User
+from web.access import (
+    MAX_ROW_ID,
+    access_admin,
+    access_conversation_by_id,
+    access_reader,
+    access_staff,
+    visible_inbox_ids,
+)
 from web.bodies import read_json_object
 
 MAX_LIMIT = 500
 
 
 def _staff(request: web.Request) -> User:
-    user = require_user(request)
-    if user.role not in STAFF_ROLES:
-        raise NotFound("conversation not found")
-    return user
+    return access_staff(request)
 
 
 def _admin(request: web.Request) -> User:
-    user = require_user(request)
-    if user.role != Role.ADMIN:
-        raise Forbidden("only admins change the bot's settings")
-    return user
+    return access_admin(request, "the bot's settings")
 
 
 def _row_id(request: web.Request, what: str) -> int:
@@ -66,7 +67,7 @@ async def hand_back(request: web.Request) -> web.Response:
 
 
 async def inbox_settings(request: web.Request) -> web.Response:
-    _admin(request)
+    access_reader(request, "the bot's settings")
     inbox_id = _row_id(request, "inbox")
     async with request.config_dict[DB].reading() as session:
         inbox, settings = await load_inbox_settings(session, inbox_id)

@@ -1,7 +1,10 @@
 """The agent inbox: the page, and the live socket that feeds it.
 
-The socket re-checks access for every event it forwards, so a change in what an agent
-may see applies to an already-open socket at once.
+The socket re-checks access for every event it forwards (`web.access`: the ticket's or
+the conversation's visibility, memberships read afresh), so a change in what an agent
+may see (removed from a queue, a ticket moved or reassigned) applies to an already-open
+socket at once. Ending all of a user's sessions (logout everywhere, deactivation)
+closes every socket of theirs, including one opened with an API token.
 """
 
 from __future__ import annotations
@@ -24,9 +27,14 @@ from switchboard.bus import Resync
 from switchboard.errors import DomainError
 from switchboard.events import SessionsEnded, user_topic
 from switchboard.models import User
-from tickets.access import may_see_ticket_view
+from switchboard.tx import Database
 from tickets.events import TicketEvent
-from web.access import access_conversation_by_id, may_see_inbox
+from web.access import (
+    access_conversation_by_id,
+    may_see_conversation,
+    may_see_inbox,
+    may_see_ticket_view,
+)
 from web.auth import TOKEN_KEY, csrf_token, current_user, require_user
 from web.origin import origin_allowed
 from web.sockets import SOCKETS
@@ -55,6 +63,21 @@ def _frame_for(event: object) -> dict[str, Any] | None:
         data = {k: v for k, v in event.__dict__.items() if k != "actor"}
         return {"type": event.type_name, "data": data}
     return None
+
+
+async def _may_forward(db: Database, user: User, event: object) -> bool:
+    """Whether this agent could GET what the event shows, checked now (not at connect)."""
+    inbox_id = getattr(event, "inbox_id", None)
+    if inbox_id is not None and not may_see_inbox(user, inbox_id):
+        return False
+    if isinstance(event, TicketEvent):
+        # The same rule as GET /api/v1/tickets/{id}.
+        return await may_see_ticket_view(db, user, event.ticket)
+    conversation_id = getattr(event, "conversation_id", None)
+    if isinstance(conversation_id, int):
+        # The same rule as GET /api/v1/conversations/{id}.
+        return await may_see_conversation(db, user, conversation_id)
+    return True
 
 
 async def inbox_socket(request: web.Request) -> web.StreamResponse:
@@ -86,18 +109,14 @@ async def _serve_agent(
         async with bus.subscribe([INBOX_TOPIC, user_topic(user.id)]) as sub:
             async for event in sub:
                 if isinstance(event, SessionsEnded):
-                    if session_digest and event.token_hash in (None, session_digest):
-                        # Logged out (here or in another tab, on any process): stop now.
+                    # Every session ended (logout everywhere, deactivation): stop whatever
+                    # this socket rides on. One session ended: stop if it is this one.
+                    if event.token_hash is None or event.token_hash == session_digest:
                         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"session ended")
                         return
                     continue
-                inbox_id = getattr(event, "inbox_id", None)
-                if inbox_id is not None and not may_see_inbox(user, inbox_id):
+                if not await _may_forward(db, user, event):
                     continue
-                if isinstance(event, TicketEvent) and not await may_see_ticket_view(
-                    db, user, event.ticket
-                ):
-                    continue  # queue scoping: the same rule as GET /api/v1/tickets/{id}
                 frame = _frame_for(event)
                 if frame is not None and not ws.closed:
                     await ws.send_json(frame)

@@ -2,7 +2,7 @@
 
 Staff only (agent and above), by bearer token or browser session (with its CSRF token
 for writes); a visitor token is no credential here. Every ticket is reached through
-`tickets.access.access_ticket_by_id` and every list through `visible_tickets`, so
+`web.access.access_ticket_by_id` and every list through `visible_tickets`, so
 queue scoping lands in one place. Bodies are checked whole before anything is written;
 only the editable fields (`tickets.checks.EDITABLE`) are read from them, so ids,
 customers, queues and timestamps are never taken from a caller.
@@ -16,9 +16,8 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.appkeys import DB
-from switchboard.errors import InvalidInput, NotFound
+from switchboard.errors import InvalidInput
 from switchboard.models import User
-from tickets.access import STAFF_ROLES, access_ticket_by_id, ticket_id_from, visible_tickets
 from tickets.checks import (
     check_changes,
     check_priority,
@@ -43,10 +42,16 @@ from tickets.service import (
     ticket_views,
     timeline,
 )
-from web.access import access_conversation_by_id
+from web.access import (
+    access_conversation_by_id,
+    access_customer_by_id,
+    access_staff,
+    access_ticket_by_id,
+    ticket_id_from,
+    visible_tickets,
+)
 from web.auth import require_user
 from web.bodies import read_json_object
-from web.customers_api import access_customer_by_id
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -67,10 +72,7 @@ LIST_PARAMS = frozenset(
 
 def _staff(request: web.Request) -> User:
     """The caller, who must be staff; anyone else learns nothing (401 or 404)."""
-    user = require_user(request)
-    if user.role not in STAFF_ROLES:
-        raise NotFound("not found")
-    return user
+    return access_staff(request)
 
 
 def _actor(user: User) -> str:
