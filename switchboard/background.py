@@ -27,6 +27,7 @@ class BackgroundWorker:
     def __init__(self, bus: EventBus) -> None:
         self._bus = bus
         self._wake = asyncio.Event()
+        self._stopped = asyncio.Event()
         self._stopping = False
 
     async def run_once(self) -> int:
@@ -43,7 +44,17 @@ class BackgroundWorker:
     def stop(self) -> None:
         """Finish the current pass, then return from `run_forever` (never mid-transaction)."""
         self._stopping = True
+        self._stopped.set()
         self._wake.set()
+
+    async def nap(self, seconds: float) -> bool:
+        """Sleep `seconds` inside a pass, unless `stop` comes first; False when stopping
+        (wake-ups do not cut it short). A pass that naps must return at False, so a
+        stopping worker is gone at once instead of after the nap and one more pass."""
+        if not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), seconds)
+        return not self._stopping
 
     async def run_forever(self) -> None:
         async with self._bus.subscribe([self.wake_topic]) as wakes:

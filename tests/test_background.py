@@ -68,3 +68,50 @@ async def test_a_wake_up_during_a_pass_starts_another_pass() -> None:
     worker.gate.set()
     await asyncio.wait_for(task, 5)
     await bus.close()
+
+
+class NappingWorker(BackgroundWorker):
+    """Each pass naps an hour first, as the ticket follow-up naps out its minimum gap."""
+
+    wake_topic: ClassVar[str] = "test.background"
+
+    def __init__(self, bus: InProcessBus) -> None:
+        super().__init__(bus)
+        self.napping = asyncio.Event()
+        self.work_done = 0
+
+    async def run_once(self) -> int:
+        self.napping.set()
+        if not await self.nap(LONG_POLL):
+            return 0
+        self.work_done += 1
+        return 1
+
+    async def pause(self) -> float:
+        return LONG_POLL
+
+
+async def test_a_stop_during_a_nap_ends_the_loop_at_once_and_skips_the_pass() -> None:
+    bus = InProcessBus()
+    await bus.start()
+    worker = NappingWorker(bus)
+    task = asyncio.create_task(worker.run_forever())
+    await asyncio.wait_for(worker.napping.wait(), 5)
+    worker.wake()  # a wake-up does not cut a nap short
+    await asyncio.sleep(0.05)
+    assert not task.done()
+    worker.stop()
+    # Before: the pass slept out its nap (an hour here) and then did its work.
+    await asyncio.wait_for(task, 1)
+    assert worker.work_done == 0
+    await bus.close()
+
+
+async def test_a_nap_without_a_stop_sleeps_its_time() -> None:
+    worker = NappingWorker(InProcessBus())
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    assert await worker.nap(0.05)
+    assert loop.time() - start >= 0.05
+    worker.stop()
+    assert not await worker.nap(LONG_POLL)  # stopping already: no nap at all

@@ -294,8 +294,8 @@ class TicketFollowUp(BackgroundWorker):
     async def run_once(self) -> int:
         loop = asyncio.get_running_loop()
         wait = self._last_pass + self.policy.min_gap - loop.time()
-        if wait > 0:
-            await asyncio.sleep(wait)
+        if wait > 0 and not await self.nap(wait):
+            return 0  # stopping: the next start's first pass sweeps the whole window
         self._last_pass = loop.time()
         look_back = self.policy.recent
         if loop.time() - self._last_sweep >= self.policy.sweep_every:

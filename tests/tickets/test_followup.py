@@ -223,6 +223,25 @@ async def test_the_worker_wakes_on_a_customer_message(db: Database) -> None:
     assert await ticket_count(db) == 1
 
 
+async def test_a_stop_during_the_minimum_gap_ends_the_worker_at_once(db: Database) -> None:
+    inbox_id = await make_inbox(db, bot_enabled=False)
+    # A stream of messages: each pass waits until `min_gap` after the one before.
+    worker = TicketFollowUp(db, FollowUpPolicy(poll_interval=60, min_gap=60))
+    task = asyncio.create_task(worker.run_forever())
+    try:
+        await asyncio.sleep(0.05)  # the first pass ran; the next waits out the gap
+        await customer_writes(db, "v_fu_gap", inbox_id=inbox_id)
+        await asyncio.sleep(0.05)
+        assert not task.done()
+    finally:
+        worker.stop()
+        # Before: the worker slept out the gap (a minute here), then made one more pass.
+        await asyncio.wait_for(task, 2)
+    assert await ticket_count(db) == 0  # the pass it skipped is the next start's sweep
+    await follow_up(db)
+    assert await ticket_count(db) == 1
+
+
 async def test_a_window_of_zero_never_reopens(db: Database) -> None:
     inbox_id = await make_inbox(db, bot_enabled=False)
     conversation_id, _ = await customer_writes(db, "v_fu_10", inbox_id=inbox_id)
