@@ -2,10 +2,12 @@
 
 from bot import models as bot_models
 from channels.email import models as email_models
+from conversations import assist_models as conversations_assist_models
 from conversations import models as conversations_models
 from customers import models as customers_models
 from knowledge_base import models as knowledge_base_models
 from routing import models as routing_models
+from switchboard import audit as switchboard_audit
 from switchboard import models as switchboard_models
 from switchboard.db import Base
 from tickets import csat_models as tickets_csat_models
@@ -16,12 +18,14 @@ metadata = Base.metadata
 
 __all__ = [
     "bot_models",
+    "conversations_assist_models",
     "conversations_models",
     "customers_models",
     "email_models",
     "knowledge_base_models",
     "metadata",
     "routing_models",
+    "switchboard_audit",
     "switchboard_models",
     "tickets_csat_models",
     "tickets_models",
