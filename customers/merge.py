@@ -1,10 +1,16 @@
 """Merging two customer records into one, and undoing it exactly.
 
-`do_merge(survivor, merged)` moves the merged record's identities, conversations and
-uploaded files to the survivor, records exactly which rows moved, and points the merged
-record at the survivor (`merged_into_id`). Nothing is deleted: every conversation and
-message stays, only its owner changes. `do_unmerge` moves exactly those rows back; what
-the survivor gained since (a new conversation, even one from a moved identity) stays.
+`do_merge(survivor, merged)` moves the merged record's identities, conversations,
+uploaded files and staff notes to the survivor, records exactly which rows moved, and
+points the merged record at the survivor (`merged_into_id`). Nothing is deleted: every
+conversation and message stays, only its owner changes. The profile is carried over
+without being taken from the merged record: the survivor gains the tags it lacked, the
+attributes it lacked (its own values win; within its size cap), and the tier and
+lifecycle stage if it had none; the record names each one it added. `do_unmerge` moves
+exactly those rows back and takes back exactly what was added (an added tag or attribute
+the survivor has since changed or dropped is left as it is now); the merged record's own
+profile was never touched, so it is as it was. What the survivor gained since (a new
+conversation, even one from a moved identity) stays.
 
 Refused, with a clear error: merging a record into itself; merging a record that is
 already merged; merging into a record that was itself merged away (the error names the
@@ -19,14 +25,16 @@ the locks, so crossed merges (A into B and B into A at once) never both succeed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.models import Attachment, Conversation
-from customers.models import Customer, CustomerMerge, Identity
+from customers.models import Customer, CustomerMerge, CustomerNote, CustomerTag, Identity
+from customers.profile import MAX_ATTRIBUTES, MAX_ATTRIBUTES_BYTES, MAX_TAGS, customer_tags
 from customers.service import final_customer_id
 from switchboard.db import utcnow
 from switchboard.errors import Conflict, InvalidInput, NotFound
@@ -36,7 +44,10 @@ _MOVABLE: tuple[tuple[str, Any, Any], ...] = (
     ("identities", Identity.__table__, Identity.__table__.c.customer_id),
     ("conversations", Conversation.__table__, Conversation.__table__.c.customer_id),
     ("attachments", Attachment.__table__, Attachment.__table__.c.uploader_customer_id),
+    ("notes", CustomerNote.__table__, CustomerNote.__table__.c.customer_id),
 )
+# Profile fields the survivor takes from the merged record when it has none.
+_FILLED = ("tier", "lifecycle_stage")
 # Bound parameters per statement stay well under SQLite's and asyncpg's limits.
 _CHUNK = 500
 
@@ -80,6 +91,62 @@ async def _move(
     return sorted(moved)
 
 
+def _json_size(value: dict[str, Any]) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+async def _carry_profile(
+    session: AsyncSession, survivor: Customer, merged: Customer
+) -> dict[str, list[Any]]:
+    """Give the survivor what the merged record's profile has and it lacks; return what
+    was added, by kind, for the undo."""
+    have = await customer_tags(session, survivor.id)
+    room = max(0, MAX_TAGS - len(have))
+    tags = [t for t in await customer_tags(session, merged.id) if t not in have][:room]
+    for tag in tags:
+        session.add(CustomerTag(customer_id=survivor.id, tag=tag))
+    attributes = dict(survivor.attributes or {})
+    added_keys: list[str] = []
+    for key, value in sorted((merged.attributes or {}).items()):
+        if key in attributes or len(attributes) >= MAX_ATTRIBUTES:
+            continue
+        attributes[key] = value
+        if _json_size(attributes) > MAX_ATTRIBUTES_BYTES:
+            del attributes[key]
+            continue
+        added_keys.append(key)
+    if added_keys:
+        survivor.attributes = dict(sorted(attributes.items()))
+    filled = [f for f in _FILLED if getattr(survivor, f) is None and getattr(merged, f) is not None]
+    for name in filled:
+        setattr(survivor, name, getattr(merged, name))
+    await session.flush()
+    return {"tags": tags, "attributes": added_keys, "profile": filled}
+
+
+async def _take_back_profile(
+    session: AsyncSession, survivor: Customer, merged: Customer, moved: dict[str, Any]
+) -> None:
+    """Undo `_carry_profile`: exactly what it added, where the survivor still holds the
+    value it got (the merged record's own profile cannot change while merged, so its
+    values are the ones that were added)."""
+    tags = list(moved.get("tags", []))
+    if tags:
+        await session.execute(
+            delete(CustomerTag).where(
+                CustomerTag.customer_id == survivor.id, CustomerTag.tag.in_(tags)
+            )
+        )
+    have, given = dict(survivor.attributes or {}), dict(merged.attributes or {})
+    added = [k for k in moved.get("attributes", []) if k in have and have[k] == given.get(k)]
+    if added:
+        survivor.attributes = {k: v for k, v in have.items() if k not in added}
+    for name in moved.get("profile", []):
+        if getattr(survivor, name) == getattr(merged, name):
+            setattr(survivor, name, None)
+    await session.flush()
+
+
 async def do_merge(
     session: AsyncSession, *, survivor_id: int, merged_id: int, actor_user_id: int | None
 ) -> CustomerMerge:
@@ -103,6 +170,7 @@ async def do_merge(
         name: await _move(session, table, owner, to=survivor.id, where_owner=merged.id)
         for name, table, owner in _MOVABLE
     }
+    moved.update(await _carry_profile(session, survivor, merged))
     merged.merged_into_id = survivor.id
     record = CustomerMerge(
         survivor_id=survivor.id,
@@ -154,6 +222,7 @@ async def do_unmerge(
             where_owner=survivor.id,
             ids=record.moved.get(name, []),
         )
+    await _take_back_profile(session, survivor, merged, record.moved)
     merged.merged_into_id = None
     record.undone_at = utcnow()
     record.undone_by_user_id = actor_user_id

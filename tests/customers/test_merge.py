@@ -14,6 +14,13 @@ from conversations.attachments import check_upload, do_store_attachment
 from conversations.models import Attachment, Conversation, Message
 from customers.merge import do_merge, do_unmerge
 from customers.models import Customer, CustomerMerge
+from customers.profile import (
+    check_profile_changes,
+    do_add_note,
+    do_update_profile,
+    notes,
+    profile_fields,
+)
 from customers.service import do_resolve_sender
 from switchboard.errors import Conflict, InvalidInput
 from switchboard.tx import Database
@@ -248,3 +255,93 @@ async def test_a_crossed_merge_waiting_on_the_first_sees_it_and_is_refused(
     assert (await customer(db, two.other)).merged_into_id == two.keeper
     assert (await customer(db, two.keeper)).merged_into_id is None
     assert await count(db, CustomerMerge) == 2  # the arranged one and the winner
+
+
+async def _set_profile(db: Database, customer_id: int, **changes: Any) -> None:
+    await db.run(lambda s: do_update_profile(s, customer_id, check_profile_changes(changes)))
+
+
+async def _note(db: Database, customer_id: int, body: str) -> int:
+    note = await db.run(lambda s: do_add_note(s, customer_id, body, author_user_id=None))
+    return note.id
+
+
+async def profile_of(db: Database, customer_id: int) -> dict[str, Any]:
+    """Everything of a customer's profile an agent sees, notes by id."""
+    async with db.reading() as s:
+        found = await s.get(Customer, customer_id)
+        assert found is not None
+        return {
+            **await profile_fields(s, found),
+            "notes": sorted(n.id for n in await notes(s, customer_id)),
+        }
+
+
+async def test_merge_carries_tags_notes_and_attributes_and_unmerge_restores_them(
+    db: Database,
+) -> None:
+    two = await two_customers(db)
+    await _set_profile(
+        db, two.keeper, lifecycle_stage="customer", tags=["billing"], attributes={"plan": "basic"}
+    )
+    await _set_profile(
+        db,
+        two.other,
+        tier="VIP",
+        lifecycle_stage="lead",
+        tags=["Billing", "key-account"],
+        attributes={"plan": "pro", "seats": 12, "beta": True},
+    )
+    keeper_note = await _note(db, two.keeper, "prefers email")
+    other_notes = [await _note(db, two.other, t) for t in ("called twice", "asked for refund")]
+    keeper_before, other_before = await profile_of(db, two.keeper), await profile_of(db, two.other)
+
+    record = await merge(db, two.keeper, two.other)
+
+    merged_view = await profile_of(db, two.keeper)
+    assert merged_view == {
+        # The survivor keeps what it had; it gains only what it lacked.
+        "tier": "vip",
+        "lifecycle_stage": "customer",
+        "tags": ["billing", "key-account"],
+        "attributes": {"beta": True, "plan": "basic", "seats": 12},
+        "notes": sorted([keeper_note, *other_notes]),
+    }
+    assert (await profile_of(db, two.other))["notes"] == []
+    assert record.moved["notes"] == sorted(other_notes)
+    assert record.moved["tags"] == ["key-account"]
+    assert record.moved["attributes"] == ["beta", "seats"]
+    assert record.moved["profile"] == ["tier"]
+    # A record merged away is not edited: its survivor is.
+    with pytest.raises(Conflict):
+        await _set_profile(db, two.other, tier="gold")
+    with pytest.raises(Conflict):
+        await _note(db, two.other, "too late")
+    # Since the merge, an agent wrote a note on the survivor: it stays there.
+    since = await _note(db, two.keeper, "merged the two records")
+
+    await unmerge(db, record.id)
+
+    assert await profile_of(db, two.other) == other_before
+    assert await profile_of(db, two.keeper) == {
+        **keeper_before,
+        "notes": sorted([keeper_note, since]),
+    }
+
+
+async def test_unmerge_leaves_a_carried_value_the_survivor_changed_since(db: Database) -> None:
+    two = await two_customers(db)
+    await _set_profile(db, two.other, tier="vip", tags=["key-account"], attributes={"seats": 12})
+    record = await merge(db, two.keeper, two.other)
+    await _set_profile(db, two.keeper, tier="gold", attributes={"seats": 40})
+
+    await unmerge(db, record.id)
+
+    keeper = await profile_of(db, two.keeper)
+    assert (keeper["tier"], keeper["attributes"], keeper["tags"]) == ("gold", {"seats": 40}, [])
+    other = await profile_of(db, two.other)
+    assert (other["tier"], other["attributes"], other["tags"]) == (
+        "vip",
+        {"seats": 12},
+        ["key-account"],
+    )
