@@ -8,6 +8,8 @@
   'use strict';
 
   var API = '/api/v1';
+  // The list (inbox-list.js, loaded first) and this pane talk through this tiny event API.
+  var SBInbox = window.SBInbox = window.SBInbox || { on: function () {}, emit: function () {} };
   var TYPING_THROTTLE = 2000;
   var TYPING_HIDE_AFTER = 5000;
   var PAGE_HINT = 50; // a message page shorter than this is taken as the last one
@@ -37,8 +39,6 @@
   // ------------------------------------------------------------------ state
 
   var state = {
-    conversations: new Map(), // id -> conversation
-    listItems: new Map(), // id -> <li>
     openId: null,
     openToken: 0, // bumps on every open, so late responses for another one are dropped
     messagesBySeq: new Map(), // seq -> {msg, el}
@@ -83,31 +83,9 @@
   var fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
   var dayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'long', month: 'long', day: 'numeric' });
   var dayYearFormat = new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'long', day: 'numeric' });
-  var shortDateFormat = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' });
-  var weekdayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'short' });
-  var relativeFormat = typeof Intl.RelativeTimeFormat === 'function'
-    ? new Intl.RelativeTimeFormat(undefined, { numeric: 'auto', style: 'narrow' })
-    : null;
 
   function startOfDay(date) {
     return new Date(date.getFullYear(), date.getMonth(), date.getDate()).getTime();
-  }
-
-  function relativeTime(date) {
-    if (!date) return '';
-    var now = new Date();
-    var seconds = Math.round((now.getTime() - date.getTime()) / 1000);
-    if (seconds < 45) return 'now';
-    var minutes = Math.round(seconds / 60);
-    if (minutes < 60) return relativeFormat ? relativeFormat.format(-minutes, 'minute') : minutes + 'm';
-    var hours = Math.round(minutes / 60);
-    if (hours < 24 && startOfDay(date) === startOfDay(now)) {
-      return relativeFormat ? relativeFormat.format(-hours, 'hour') : hours + 'h';
-    }
-    var days = Math.round((startOfDay(now) - startOfDay(date)) / 86400000);
-    if (days === 1) return relativeFormat ? relativeFormat.format(-1, 'day') : 'yesterday';
-    if (days < 7) return weekdayFormat.format(date);
-    return shortDateFormat.format(date);
   }
 
   function dayLabel(date) {
@@ -199,159 +177,19 @@
     window.location.assign('/login?next=' + encodeURIComponent('/inbox'));
   }
 
-  // ------------------------------------------------------------------ conversation list
-
-  function sortKey(conv) {
-    var date = parseTime(conv.last_message_at);
-    return date ? date.getTime() : -Infinity;
-  }
-
-  function compareConversations(a, b) {
-    var ka = sortKey(a);
-    var kb = sortKey(b);
-    if (ka !== kb) return kb > ka ? 1 : -1;
-    return (b.id || 0) - (a.id || 0);
-  }
-
-  function upsertConversation(conv) {
-    if (!conv || conv.id == null) return;
-    var previous = state.conversations.get(conv.id);
-    var merged = Object.assign({}, previous || {}, conv);
-    if (merged.id === state.openId) merged.unread_count = 0;
-    state.conversations.set(conv.id, merged);
-  }
-
-  function renderListItem(conv) {
-    var li = state.listItems.get(conv.id);
-    if (!li) {
-      li = make('li', 'conv');
-      li.dataset.conversationId = String(conv.id);
-      var button = make('button', 'conv-item');
-      button.type = 'button';
-      li.appendChild(button);
-      state.listItems.set(conv.id, li);
-    }
-    var btn = li.firstChild;
-    var unread = conv.id === state.openId ? 0 : Math.max(0, Number(conv.unread_count) || 0);
-    btn.className = 'conv-item' + (unread > 0 ? ' has-unread' : '');
-    if (conv.id === state.openId) btn.setAttribute('aria-current', 'true');
-    else btn.removeAttribute('aria-current');
-
-    while (btn.firstChild) btn.removeChild(btn.firstChild);
-
-    var title = conversationTitle(conv);
-    var avatar = make('span', 'avatar conv-avatar', (conv.channel ? channelLabel(conv.channel) : 'C').charAt(0));
-    avatar.setAttribute('aria-hidden', 'true');
-    btn.appendChild(avatar);
-
-    var body = make('span', 'conv-body');
-    var top = make('span', 'conv-row');
-    top.appendChild(make('span', 'conv-title', conv.subject ? conv.subject : title));
-    var when = parseTime(conv.last_message_at);
-    var time = make('time', 'conv-time', relativeTime(when));
-    if (when) {
-      time.dateTime = when.toISOString();
-      time.title = fullFormat.format(when);
-      time.dataset.ts = String(when.getTime());
-    }
-    top.appendChild(time);
-    body.appendChild(top);
-
-    var middle = make('span', 'conv-row');
-    middle.appendChild(make('span', channelClass(conv.channel), channelLabel(conv.channel)));
-    if (conv.subject) middle.appendChild(make('span', 'conv-preview', title));
-    if (conv.status && conv.status !== 'open') middle.appendChild(make('span', 'conv-status', conv.status));
-    body.appendChild(middle);
-
-    var bottom = make('span', 'conv-row');
-    var preview = conv.last_preview || (conv.last_message_at ? 'Attachment' : 'No messages yet');
-    bottom.appendChild(make('span', 'conv-preview', preview));
-    if (unread > 0) {
-      var badge = make('span', 'unread-badge', unread > 99 ? '99+' : String(unread));
-      badge.setAttribute('aria-label', unread + ' unread');
-      bottom.appendChild(badge);
-    }
-    body.appendChild(bottom);
-    btn.appendChild(body);
-    return li;
-  }
-
-  function renderList() {
-    var list = el.list;
-    var active = document.activeElement;
-    var activeId = null;
-    if (active && list.contains(active)) {
-      var holder = active.closest('[data-conversation-id]');
-      if (holder) activeId = Number(holder.dataset.conversationId);
-    }
-    var sorted = Array.from(state.conversations.values()).sort(compareConversations);
-    var wanted = sorted.map(renderListItem);
-    // Move only what is out of place, so focus and scroll position survive live updates.
-    for (var i = 0; i < wanted.length; i++) {
-      if (list.children[i] !== wanted[i]) list.insertBefore(wanted[i], list.children[i] || null);
-    }
-    while (list.children.length > wanted.length) list.removeChild(list.lastChild);
-    if (activeId != null && document.activeElement !== active) {
-      var again = state.listItems.get(activeId);
-      if (again) again.firstChild.focus({ preventScroll: true });
-    }
-    setHidden(el.listLoading, true);
-    setHidden(el.listEmpty, sorted.length > 0);
-    el.count.textContent = sorted.length ? String(sorted.length) : '';
-    updateDocumentTitle();
-  }
-
-  function updateDocumentTitle() {
-    var unread = 0;
-    state.conversations.forEach(function (conv) {
-      if (conv.id !== state.openId) unread += Math.max(0, Number(conv.unread_count) || 0);
-    });
-    document.title = (unread ? '(' + unread + ') ' : '') + 'Inbox · Switchboard';
-  }
-
-  function refreshRelativeTimes() {
-    var times = el.list.querySelectorAll('time[data-ts]');
-    for (var i = 0; i < times.length; i++) {
-      times[i].textContent = relativeTime(new Date(Number(times[i].dataset.ts)));
-    }
-  }
-
-  function loadConversations() {
-    return api('GET', API + '/conversations').then(
-      function (data) {
-        var list = (data && Array.isArray(data.conversations)) ? data.conversations : [];
-        var seen = new Set();
-        list.forEach(function (conv) {
-          seen.add(conv.id);
-          upsertConversation(conv);
-        });
-        // Conversations that disappeared (closed, access removed) go away, except the open one.
-        Array.from(state.conversations.keys()).forEach(function (id) {
-          if (!seen.has(id) && id !== state.openId) {
-            state.conversations.delete(id);
-            state.listItems.delete(id);
-          }
-        });
-        setHidden(el.listError, true);
-        renderList();
-        if (state.openId != null) renderHeader();
-      },
-      function (err) {
-        setHidden(el.listLoading, true);
-        el.listError.textContent = 'Could not load conversations: ' + err.message;
-        setHidden(el.listError, false);
-      }
-    );
-  }
-
   // ------------------------------------------------------------------ conversation view
 
   function showView(view) {
     el.app.dataset.view = view;
   }
 
+  /* The list (web/static/inbox-list.js) keeps the conversations' summaries. */
+  function summary(id) {
+    return window.SBInbox && window.SBInbox.getConversation ? window.SBInbox.getConversation(id) : null;
+  }
+
   function renderHeader() {
-    var conv = state.conversations.get(state.openId);
+    var conv = summary(state.openId);
     var title = conv ? conversationTitle(conv) : 'Conversation #' + state.openId;
     el.title.textContent = '';
     el.title.appendChild(make('span', 'conversation-title-text', title));
@@ -456,10 +294,8 @@
     if (window.location.hash !== '#c/' + id) {
       history.replaceState(null, '', '#c/' + id);
     }
-    var conv = state.conversations.get(id);
-    if (conv) conv.unread_count = 0;
     renderHeader();
-    renderList();
+    SBInbox.emit('conversation-opened', { id: id });
     loadBot(id, token);
     setHidden(el.messagesLoading, false);
     el.messages.setAttribute('aria-busy', 'true');
@@ -486,7 +322,8 @@
     );
   }
 
-  function closeConversation() {
+  function closeConversation(options) {
+    var id = state.openId;
     stopTyping();
     state.openId = null;
     state.openToken += 1;
@@ -497,7 +334,7 @@
     setHidden(el.empty, false);
     showView('list');
     if (window.location.hash) history.replaceState(null, '', window.location.pathname + window.location.search);
-    renderList();
+    SBInbox.emit('conversation-closed', { id: id, focus: !!(options && options.focus) });
   }
 
   /* Fetch every message after `afterSeq`, page by page, and merge them in. */
@@ -922,7 +759,7 @@
   }
 
   function resync() {
-    loadConversations();
+    SBInbox.emit('live-open');
     if (state.openId != null) {
       var id = state.openId;
       var token = state.openToken;
@@ -934,6 +771,7 @@
 
   function handleFrame(frame) {
     if (!frame || typeof frame !== 'object') return;
+    SBInbox.emit('frame', frame); // the list's share of the frame
     var data = frame.data || {};
     switch (frame.type) {
       case 'message.created':
@@ -961,17 +799,6 @@
     var convId = data.conversation_id != null ? data.conversation_id : (msg && msg.conversation_id);
     if (convId == null) return;
     var isOpen = convId === state.openId;
-    var known = state.conversations.get(convId);
-    if (data.conversation) {
-      upsertConversation(data.conversation);
-    } else if (known && msg) {
-      var patch = { id: convId, last_message_at: msg.created_at, last_preview: msg.text || known.last_preview };
-      if (msg.direction === 'in' && !isOpen) patch.unread_count = (Number(known.unread_count) || 0) + 1;
-      upsertConversation(patch);
-    } else if (!known) {
-      loadConversations();
-    }
-    renderList();
     if (isOpen && msg) {
       if (msg.author_kind === 'customer' || msg.direction === 'in') {
         // Whoever typed that message is no longer typing it.
@@ -1003,28 +830,6 @@
   // ------------------------------------------------------------------ wiring
 
   function bind() {
-    el.list.addEventListener('click', function (event) {
-      var holder = event.target.closest('[data-conversation-id]');
-      if (!holder || !el.list.contains(holder)) return;
-      var id = Number(holder.dataset.conversationId);
-      if (id === state.openId) {
-        showView('conversation');
-        return;
-      }
-      history.pushState(null, '', '#c/' + id);
-      openConversation(id);
-    });
-
-    el.list.addEventListener('keydown', function (event) {
-      if (event.key !== 'ArrowDown' && event.key !== 'ArrowUp') return;
-      var items = Array.from(el.list.querySelectorAll('.conv-item'));
-      var index = items.indexOf(document.activeElement);
-      if (index < 0) return;
-      event.preventDefault();
-      var next = items[index + (event.key === 'ArrowDown' ? 1 : -1)];
-      if (next) next.focus();
-    });
-
     el.form.addEventListener('submit', function (event) {
       event.preventDefault();
       sendReply();
@@ -1049,10 +854,7 @@
     el.handBack.addEventListener('click', handBack);
 
     el.back.addEventListener('click', function () {
-      var id = state.openId;
-      closeConversation();
-      var item = id != null ? state.listItems.get(id) : null;
-      if (item) item.firstChild.focus();
+      closeConversation({ focus: true });
     });
 
     el.jump.addEventListener('click', function () {
@@ -1070,11 +872,10 @@
     document.addEventListener('visibilitychange', function () {
       if (document.visibilityState === 'visible') {
         reconnectNow();
-        if (state.openId != null && state.conversations.get(state.openId)) markRead(state.openId);
+        if (state.openId != null) markRead(state.openId);
       }
     });
     window.addEventListener('beforeunload', stopTyping);
-    setInterval(refreshRelativeTimes, 30000);
   }
 
   function init() {
@@ -1082,11 +883,6 @@
     csrfToken = meta ? meta.getAttribute('content') || '' : '';
     el.app = $('app') || document.body;
     ownName = el.app.dataset.userName || '';
-    el.list = $('conversation-list');
-    el.listEmpty = $('conversation-list-empty');
-    el.listLoading = $('conversation-list-loading');
-    el.listError = $('conversation-list-error');
-    el.count = $('conversation-count');
     el.view = $('conversation-view');
     el.empty = $('empty-state');
     el.pane = $('conversation-pane');
@@ -1107,12 +903,14 @@
     el.replyError = $('reply-error');
     el.back = $('back-to-list');
     el.connection = $('connection-status');
-    if (!el.list || !el.messages || !el.form) return;
+    if (!el.messages || !el.form) return;
+    SBInbox.openConversation = function (id, options) {
+      openConversation(id, options);
+    };
 
     live = createLiveSocket();
     bind();
     setConnection('connecting');
-    loadConversations();
     var initial = idFromHash();
     if (initial != null) openConversation(initial, { keepFocus: true });
     live.start();
