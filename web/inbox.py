@@ -20,6 +20,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot.events import BotStateChanged
 from conversations.events import INBOX_TOPIC, MessageCreated, MessageUpdated, Typing
+from conversations.mentions import MentionCreated
 from routing.presence import agent_connected
 from switchboard import accounts
 from switchboard.appkeys import BUS, DB
@@ -36,6 +37,7 @@ from web.access import (
     may_see_ticket_view,
 )
 from web.auth import TOKEN_KEY, csrf_token, current_user, require_user
+from web.collision import ConversationPresence, Viewing
 from web.origin import origin_allowed
 from web.sockets import SOCKETS
 
@@ -59,7 +61,16 @@ async def inbox_page(request: web.Request) -> web.StreamResponse:
 def _frame_for(event: object) -> dict[str, Any] | None:
     if isinstance(event, Resync):
         return {"type": "resync"}
-    if isinstance(event, MessageCreated | MessageUpdated | Typing | TicketEvent | BotStateChanged):
+    if isinstance(
+        event,
+        MessageCreated
+        | MessageUpdated
+        | Typing
+        | TicketEvent
+        | BotStateChanged
+        | ConversationPresence
+        | MentionCreated,
+    ):
         data = {k: v for k, v in event.__dict__.items() if k != "actor"}
         return {"type": event.type_name, "data": data}
     return None
@@ -142,6 +153,7 @@ async def _serve_agent(
             )
         )
 
+    viewing = Viewing(db, bus, user)
     task = asyncio.create_task(forward())
     try:
         async for msg in ws:
@@ -162,9 +174,13 @@ async def _serve_agent(
                 await ws.send_json({"type": "pong"})
             elif data.get("type") == "typing":
                 await typing(data.get("conversation_id"), bool(data.get("typing")))
+            elif data.get("type") == "viewing":
+                await viewing.handle(ws, data)  # collision detection (web.collision)
             else:
                 await ws.send_json({"type": "error", "code": "unknown_type", "message": "unknown"})
     finally:
+        with contextlib.suppress(Exception):
+            await viewing.leave()  # "X is viewing" goes away when the page does
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
