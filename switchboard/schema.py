@@ -12,6 +12,7 @@ from switchboard import models as switchboard_models
 from switchboard.db import Base
 from tickets import csat_models as tickets_csat_models
 from tickets import models as tickets_models
+from tickets import report_indexes as tickets_report_indexes
 from tickets import sla_models as tickets_sla_models
 
 metadata = Base.metadata
@@ -29,5 +30,6 @@ __all__ = [
     "switchboard_models",
     "tickets_csat_models",
     "tickets_models",
+    "tickets_report_indexes",
     "tickets_sla_models",
 ]
