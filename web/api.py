@@ -20,7 +20,17 @@ from conversations.service import (
 from switchboard.appkeys import DB, SETTINGS
 from switchboard.errors import InvalidInput, NotFound
 from switchboard.inboxes import list_inboxes
-from web import bot_api, csat, customers_api, kb_api, preferences, routing_api, sla_api, tickets_api
+from web import (
+    admin_api,
+    bot_api,
+    csat,
+    customers_api,
+    kb_api,
+    preferences,
+    routing_api,
+    sla_api,
+    tickets_api,
+)
 from web.access import (
     MAX_ROW_ID,
     access_conversation_by_id,
@@ -209,4 +219,5 @@ def create_api_app() -> web.Application:
     routing_api.setup(app)
     csat.setup_api(app)
     preferences.setup_api(app)
+    admin_api.setup(app)
     return app
