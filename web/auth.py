@@ -13,9 +13,11 @@ from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard import accounts
 from switchboard.appkeys import DB, LIMITER, SETTINGS
+from switchboard.audit import record
 from switchboard.errors import Forbidden, TooManyRequests
 from switchboard.models import AuthSession, User
 from switchboard.ratelimit import RateLimiter
@@ -181,6 +183,12 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     async with db.reading() as session:
         user = await accounts.authenticate(session, email, password)
     if user is None:
+        await db.run(
+            lambda s: record(
+                s, "auth.login_failed", actor_label=email.strip().lower()[:320],
+                address=client_address(request),
+            )
+        )  # fmt: skip
         wait = max(
             await limiter.hit(account_key, *ACCOUNT_LIMIT),
             await limiter.hit(address_key, *ADDRESS_LIMIT),
@@ -203,7 +211,13 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     await limiter.reset(account_key)
     if old := request.cookies.get(SESSION_COOKIE):
         await db.run(lambda s: accounts.do_end_session(s, old))
-    new = await db.run(lambda s: accounts.do_start_session(s, user))
+
+    async def start(s: AsyncSession) -> accounts.NewSession:
+        started = await accounts.do_start_session(s, user)
+        await record(s, "auth.login", actor=user, address=client_address(request))
+        return started
+
+    new = await db.run(start)
     response = web.HTTPSeeOther(next_url)
     _set_cookie(
         request, response, SESSION_COOKIE, new.token, int(accounts.SESSION_LIFETIME.total_seconds())
@@ -215,7 +229,13 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
 async def logout(request: web.Request) -> web.StreamResponse:
     token = request.get(TOKEN_KEY)
     if token:
-        await request.config_dict[DB].run(lambda s: accounts.do_end_session(s, token))
+        user = current_user(request)
+
+        async def end(s: AsyncSession) -> None:
+            await accounts.do_end_session(s, token)
+            await record(s, "auth.logout", actor=user, address=client_address(request))
+
+        await request.config_dict[DB].run(end)
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response
