@@ -23,6 +23,8 @@ from switchboard.inboxes import list_inboxes
 from web import (
     admin_api,
     bot_api,
+    canned_api,
+    conversation_api,
     csat,
     customers_api,
     kb_api,
@@ -220,4 +222,6 @@ def create_api_app() -> web.Application:
     csat.setup_api(app)
     preferences.setup_api(app)
     admin_api.setup(app)
+    canned_api.setup(app)
+    conversation_api.setup(app)
     return app
