@@ -29,11 +29,13 @@ from knowledge_base.service import (
     version_view,
 )
 from switchboard.appkeys import DB
+from switchboard.audit import record
 from switchboard.errors import Forbidden, InvalidInput, NotFound
 from switchboard.models import Role, User
 from web.access import MAX_ROW_ID, STAFF_ROLES
 from web.auth import require_user
 from web.bodies import read_json_object
+from web.clientip import client_address
 
 # The largest valid article (70,500 characters) written as \uXXXX escapes, as most
 # JSON encoders send Chinese, is about 420 KB: more than the API's default body limit.
@@ -76,6 +78,16 @@ def _int_param(request: web.Request, name: str, default: int, top: int) -> int:
 
 def _detail(article: Article) -> dict[str, Any]:
     return {**article_view(article), "answer_html": render_answer(article.answer_markdown)}
+
+
+async def _audit(
+    session: AsyncSession, request: web.Request, user: User, action: str, article: Article
+) -> None:
+    await record(
+        session, action, actor=user, address=client_address(request), target_type="article",
+        target_id=article.id, target_label=article.key,
+        details={"version": article.version, "status": article.status},
+    )  # fmt: skip
 
 
 async def articles(request: web.Request) -> web.Response:
@@ -135,6 +147,7 @@ async def create(request: web.Request) -> web.Response:
         created = await do_create_article(
             session, _content(data), author_user_id=user.id, change_note=data.get("change_note")
         )
+        await _audit(session, request, user, "kb.article.created", created)
         return _detail(created)
 
     return web.json_response({"article": await request.config_dict[DB].run(write)}, status=201)
@@ -153,6 +166,7 @@ async def update(request: web.Request) -> web.Response:
             author_user_id=user.id,
             change_note=data.get("change_note"),
         )
+        await _audit(session, request, user, "kb.article.edited", changed)
         return _detail(changed)
 
     return web.json_response({"article": await request.config_dict[DB].run(write)})
@@ -163,7 +177,9 @@ async def publish(request: web.Request) -> web.Response:
     article_id = _article_id(request)
 
     async def write(session: AsyncSession) -> dict[str, Any]:
-        return _detail(await do_publish(session, article_id, author_user_id=user.id))
+        done = await do_publish(session, article_id, author_user_id=user.id)
+        await _audit(session, request, user, "kb.article.published", done)
+        return _detail(done)
 
     return web.json_response({"article": await request.config_dict[DB].run(write)})
 
@@ -173,7 +189,9 @@ async def unpublish(request: web.Request) -> web.Response:
     article_id = _article_id(request)
 
     async def write(session: AsyncSession) -> dict[str, Any]:
-        return _detail(await do_unpublish(session, article_id, author_user_id=user.id))
+        done = await do_unpublish(session, article_id, author_user_id=user.id)
+        await _audit(session, request, user, "kb.article.unpublished", done)
+        return _detail(done)
 
     return web.json_response({"article": await request.config_dict[DB].run(write)})
 
