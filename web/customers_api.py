@@ -1,7 +1,8 @@
-"""REST routes for customers under /api/v1: profile, merge suggestions, merge, undo.
+"""REST routes for customers under /api/v1: profile (read and PATCH tier, lifecycle
+stage, tags, attributes), staff notes, merge suggestions, merge, undo.
 
 Staff only (agent and above), by bearer token or browser session (with its CSRF token
-for POSTs); a visitor token is no credential here. Every read goes through
+for POSTs and PATCHes); a visitor token is no credential here. Every read goes through
 `web.access.access_customer_by_id` (an agent sees a customer when they may see one of
 its conversations or tickets): a customer the caller may not see and one that does not
 exist get the same 404. Request bodies name only the other record: ids, roles, owners and the
@@ -20,6 +21,15 @@ from conversations.models import Conversation
 from conversations.service import conversation_view
 from customers.merge import do_merge, do_unmerge, merge_view
 from customers.models import Customer, CustomerMerge, Identity
+from customers.profile import (
+    check_note_body,
+    check_profile_changes,
+    do_add_note,
+    do_update_profile,
+    note_view,
+    notes,
+    profile_fields,
+)
 from customers.service import final_customer_id
 from customers.suggestions import merge_suggestions
 from switchboard.appkeys import DB
@@ -70,6 +80,7 @@ async def _profile(session: AsyncSession, user: User, customer: Customer) -> dic
         merged_into = await final_customer_id(session, customer.id)
     return {
         **_summary(customer),
+        **await profile_fields(session, customer),
         "created_at": customer.created_at.isoformat(),
         # Set on a record merged away: the one to show instead (the end of any chain).
         "merged_into": merged_into,
@@ -97,6 +108,43 @@ async def customer(request: web.Request) -> web.Response:
     async with request.config_dict[DB].reading() as session:
         found = await access_customer_by_id(session, user, request.match_info["id"])
         return web.json_response({"customer": await _profile(session, user, found)})
+
+
+async def update_customer(request: web.Request) -> web.Response:
+    """Change the profile: tier, lifecycle_stage, tags, attributes (nothing else)."""
+    user = require_user(request)
+    raw_id = request.match_info["id"]
+    changes = check_profile_changes(await read_json_object(request))
+
+    async def write(session: AsyncSession) -> dict[str, Any]:
+        found = await access_customer_by_id(session, user, raw_id)
+        await do_update_profile(session, found.id, changes)
+        return await _profile(session, user, found)
+
+    return web.json_response({"customer": await request.config_dict[DB].run(write)})
+
+
+async def customer_notes(request: web.Request) -> web.Response:
+    user = require_user(request)
+    async with request.config_dict[DB].reading() as session:
+        found = await access_customer_by_id(session, user, request.match_info["id"])
+        return web.json_response({"notes": [note_view(n) for n in await notes(session, found.id)]})
+
+
+async def add_customer_note(request: web.Request) -> web.Response:
+    user = require_user(request)
+    raw_id = request.match_info["id"]
+    data = await read_json_object(request)
+    unknown = sorted(set(data) - {"body"})
+    if unknown:
+        raise InvalidInput(f"{unknown[0][:40]}: unknown field", code="unknown_field")
+    body = check_note_body(data.get("body"))
+
+    async def write(session: AsyncSession) -> dict[str, Any]:
+        found = await access_customer_by_id(session, user, raw_id)
+        return note_view(await do_add_note(session, found.id, body, author_user_id=user.id))
+
+    return web.json_response({"note": await request.config_dict[DB].run(write)}, status=201)
 
 
 async def suggestions(request: web.Request) -> web.Response:
@@ -144,6 +192,9 @@ async def undo_merge(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/customers/{id}", customer)
+    app.router.add_patch("/customers/{id}", update_customer)
+    app.router.add_get("/customers/{id}/notes", customer_notes)
+    app.router.add_post("/customers/{id}/notes", add_customer_note)
     app.router.add_get("/customers/{id}/suggestions", suggestions)
     app.router.add_post("/customers/{id}/merge", merge)
     app.router.add_post("/customer-merges/{id}/undo", undo_merge)

@@ -136,7 +136,7 @@ def document(server_url: str) -> dict[str, Any]:
             },
             "/inboxes": {
                 "get": _op(
-                    "Every inbox (admins only) with the URL its channel must call;"
+                    "Every inbox (supervisors and admins) with the URL its channel must call;"
                     " credentials are never shown",
                     {
                         "type": "object",
@@ -150,7 +150,52 @@ def document(server_url: str) -> dict[str, Any]:
                     " a record merged away names the one it went to in merged_into",
                     {"type": "object", "properties": {"customer": customer}},
                     params=[_ID],
-                )
+                ),
+                "patch": _op(
+                    "Change a customer's tier, lifecycle_stage, tags (replaced as a whole) or"
+                    " attributes (replaced as a whole); any other field is a 400; a record"
+                    " merged away is a 409 merged_record",
+                    {"type": "object", "properties": {"customer": customer}},
+                    params=[_ID],
+                    body={
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/CustomerChanges"}
+                        }
+                    },
+                ),
+            },
+            "/customers/{id}/notes": {
+                "get": _op(
+                    "Staff notes about the customer, newest first (never shown to customers)",
+                    {
+                        "type": "object",
+                        "properties": {
+                            "notes": {
+                                "type": "array",
+                                "items": {"$ref": "#/components/schemas/CustomerNote"},
+                            }
+                        },
+                    },
+                    params=[_ID],
+                ),
+                "post": _op(
+                    "Add a staff note (409 merged_record on a record merged away)",
+                    {
+                        "type": "object",
+                        "properties": {"note": {"$ref": "#/components/schemas/CustomerNote"}},
+                    },
+                    params=[_ID],
+                    body={
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["body"],
+                                "properties": {"body": {"type": "string", "maxLength": 10000}},
+                            }
+                        }
+                    },
+                    status="201",
+                ),
             },
             "/customers/{id}/suggestions": {
                 "get": _op(
@@ -250,6 +295,12 @@ def document(server_url: str) -> dict[str, Any]:
                                 "merges",
                             )
                         },
+                        "tier": {"type": ["string", "null"]},
+                        "lifecycle_stage": {
+                            "enum": ["lead", "prospect", "customer", "churned", None]
+                        },
+                        "tags": {"type": "array", "items": {"type": "string"}},
+                        "attributes": {"type": "object"},
                         "identities": {
                             "type": "array",
                             "items": {
@@ -268,6 +319,34 @@ def document(server_url: str) -> dict[str, Any]:
                                 },
                             },
                         },
+                    },
+                },
+                "CustomerChanges": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "tier": {"type": ["string", "null"], "maxLength": 50},
+                        "lifecycle_stage": {
+                            "enum": ["lead", "prospect", "customer", "churned", None]
+                        },
+                        "tags": {
+                            "type": "array",
+                            "maxItems": 50,
+                            "items": {"type": "string", "maxLength": 50},
+                        },
+                        "attributes": {
+                            "type": "object",
+                            "maxProperties": 50,
+                            "additionalProperties": {
+                                "type": ["string", "number", "integer", "boolean"]
+                            },
+                        },
+                    },
+                },
+                "CustomerNote": {
+                    "type": "object",
+                    "properties": {
+                        k: {} for k in ("id", "customer_id", "author_id", "body", "created_at")
                     },
                 },
                 "MergeSuggestion": {
@@ -384,6 +463,14 @@ _KB_SCHEMAS: dict[str, Any] = {
         },
     },
 }
+
+
+def _readers_only(operation: dict[str, Any]) -> dict[str, Any]:
+    operation["responses"]["403"] = {
+        "description": "Not a supervisor or admin",
+        "content": {"application/json": {"schema": _ERROR}},
+    }
+    return operation
 
 
 def _admin_only(operation: dict[str, Any]) -> dict[str, Any]:
@@ -513,7 +600,7 @@ def _bot_paths() -> dict[str, Any]:
         },
         "/conversations/{id}/bot/hand-back": {"post": hand_back},
         "/inboxes/{id}/bot": {
-            "get": _admin_only(
+            "get": _readers_only(
                 _op("An inbox's bot switch, thresholds and hand-off rules", settings, params=[_ID])
             ),
             "patch": _admin_only(

@@ -135,7 +135,15 @@ async def test_suggest_merge_look_and_undo(client: AppClient, db: Database) -> N
         mail,
         agent_id,
     )
-    assert merge["moved"] == {"identities": 1, "conversations": 1, "attachments": 0}
+    assert merge["moved"] == {
+        "identities": 1,
+        "conversations": 1,
+        "attachments": 0,
+        "notes": 0,
+        "tags": 0,
+        "attributes": 0,
+        "profile": 0,
+    }
 
     gone = await (await client.get(f"/api/v1/customers/{mail}", headers=headers)).json()
     assert gone["customer"]["merged_into"] == chat and gone["customer"]["identities"] == []
@@ -205,4 +213,11 @@ async def test_the_routes_are_in_the_openapi_document(client: AppClient) -> None
     assert "get" in document["paths"]["/customers/{id}/suggestions"]
     assert "post" in document["paths"]["/customers/{id}/merge"]
     assert "post" in document["paths"]["/customer-merges/{id}/undo"]
+    assert "patch" in document["paths"]["/customers/{id}"]
+    assert {"get", "post"} <= set(document["paths"]["/customers/{id}/notes"])
+    schemas = document["components"]["schemas"]
+    assert {"tier", "lifecycle_stage", "tags", "attributes"} <= set(
+        schemas["Customer"]["properties"]
+    )
+    assert schemas["CustomerChanges"]["additionalProperties"] is False
     assert document["components"]["schemas"]["Merge"]["required"] == ["other_id"]
