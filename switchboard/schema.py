@@ -3,6 +3,7 @@
 from bot import models as bot_models
 from channels.email import models as email_models
 from conversations import assist_models as conversations_assist_models
+from conversations import inbox_models as conversations_inbox_models
 from conversations import models as conversations_models
 from customers import models as customers_models
 from knowledge_base import models as knowledge_base_models
@@ -20,6 +21,7 @@ metadata = Base.metadata
 __all__ = [
     "bot_models",
     "conversations_assist_models",
+    "conversations_inbox_models",
     "conversations_models",
     "customers_models",
     "email_models",
