@@ -17,6 +17,7 @@ from routing.models import RoutingRule
 from routing.presence import do_choose_presence
 from routing.rules import check_rule
 from switchboard.appkeys import DB
+from switchboard.audit import record
 from switchboard.errors import Forbidden, InvalidInput, NotFound
 from switchboard.models import Role, User
 from tickets.access import STAFF_ROLES, access_ticket_by_id, ticket_id_from
@@ -24,6 +25,7 @@ from tickets.checks import TicketChanges
 from tickets.service import claim_conflict, do_update_ticket, full_view, lock_ticket
 from web.auth import require_user
 from web.bodies import read_json_object
+from web.clientip import client_address
 
 
 def _staff(request: web.Request) -> User:
@@ -54,6 +56,21 @@ def _path_id(request: web.Request, name: str = "id", what: str = "queue") -> int
     return value
 
 
+async def _audit(
+    session: AsyncSession,
+    request: web.Request,
+    user: User,
+    action: str,
+    kind: str,
+    target: object,
+    details: dict[str, Any] | None = None,
+) -> None:
+    await record(
+        session, action, actor=user, address=client_address(request), target_type=kind,
+        target_id=target, details=details,
+    )  # fmt: skip
+
+
 # --- queues ---------------------------------------------------------------------------------
 
 
@@ -81,54 +98,67 @@ async def get_queue_route(request: web.Request) -> web.Response:
 
 
 async def create_queue_route(request: web.Request) -> web.Response:
-    _admin(request)
+    user = _admin(request)
     fields = service.check_queue_fields(await read_json_object(request), partial=False)
 
     async def write(session: AsyncSession) -> dict[str, Any]:
         queue = await service.do_create_queue(session, fields)
+        await _audit(session, request, user, "queue.created", "queue", queue.id, fields)
         return service.queue_view(queue, [])
 
     return web.json_response({"queue": await request.config_dict[DB].run(write)}, status=201)
 
 
 async def update_queue_route(request: web.Request) -> web.Response:
-    _admin(request)
+    user = _admin(request)
     queue_id = _path_id(request)
     fields = service.check_queue_fields(await read_json_object(request), partial=True)
 
     async def write(session: AsyncSession) -> dict[str, Any]:
         await service.do_update_queue(session, queue_id, fields)
+        await _audit(session, request, user, "queue.updated", "queue", queue_id, fields)
         return await _one_queue(session, queue_id)
 
     return web.json_response({"queue": await request.config_dict[DB].run(write)})
 
 
 async def delete_queue_route(request: web.Request) -> web.Response:
-    _admin(request)
+    user = _admin(request)
     queue_id = _path_id(request)
-    await request.config_dict[DB].run(lambda s: service.do_delete_queue(s, queue_id))
+
+    async def write(session: AsyncSession) -> None:
+        await service.do_delete_queue(session, queue_id)
+        await _audit(session, request, user, "queue.deleted", "queue", queue_id)
+
+    await request.config_dict[DB].run(write)
     return web.json_response({"ok": True})
 
 
 async def add_member_route(request: web.Request) -> web.Response:
-    _admin(request)
+    admin = _admin(request)
     queue_id = _path_id(request)
     user_id = _path_id(request, "user_id", "user")
 
     async def write(session: AsyncSession) -> dict[str, Any]:
         await service.do_add_member(session, queue_id, user_id)
+        await _audit(
+            session, request, admin, "queue.member_added", "queue", queue_id, {"user_id": user_id}
+        )
         return await _one_queue(session, queue_id)
 
     return web.json_response({"queue": await request.config_dict[DB].run(write)})
 
 
 async def remove_member_route(request: web.Request) -> web.Response:
-    _admin(request)
+    admin = _admin(request)
     queue_id = _path_id(request)
     user_id = _path_id(request, "user_id", "user")
 
     async def write(session: AsyncSession) -> dict[str, Any]:
         await service.do_remove_member(session, queue_id, user_id)
+        await _audit(
+            session, request, admin, "queue.member_removed", "queue", queue_id, {"user_id": user_id}
+        )
         return await _one_queue(session, queue_id)
 
     return web.json_response({"queue": await request.config_dict[DB].run(write)})
@@ -158,12 +188,13 @@ async def get_agent_route(request: web.Request) -> web.Response:
 
 
 async def update_agent_route(request: web.Request) -> web.Response:
-    _admin(request)
+    user = _admin(request)
     agent_id = _path_id(request, what="agent")
     fields = service.check_profile_fields(await read_json_object(request))
 
     async def write(session: AsyncSession) -> dict[str, Any]:
         await service.do_update_profile(session, agent_id, fields)
+        await _audit(session, request, user, "agent.updated", "user", agent_id, fields)
         return (await service.list_agents(session, [agent_id]))[0]
 
     return web.json_response({"agent": await request.config_dict[DB].run(write)})
@@ -204,7 +235,9 @@ async def create_rule_route(request: web.Request) -> web.Response:
     checked = check_rule(await read_json_object(request))
 
     async def write(session: AsyncSession) -> RoutingRule:
-        return await rulebook.do_create_rule(session, checked, user.id)
+        rule = await rulebook.do_create_rule(session, checked, user.id)
+        await _audit(session, request, user, "routing_rule.created", "routing_rule", rule.id)
+        return rule
 
     rule = await request.config_dict[DB].run(write)
     return web.json_response({"rule": rulebook.rule_view(rule)}, status=201)
@@ -216,7 +249,9 @@ async def update_rule_route(request: web.Request) -> web.Response:
     checked = check_rule(await read_json_object(request))
 
     async def write(session: AsyncSession) -> RoutingRule:
-        return await rulebook.do_update_rule(session, rule_id, checked, user.id)
+        rule = await rulebook.do_update_rule(session, rule_id, checked, user.id)
+        await _audit(session, request, user, "routing_rule.updated", "routing_rule", rule_id)
+        return rule
 
     rule = await request.config_dict[DB].run(write)
     return web.json_response({"rule": rulebook.rule_view(rule)})
@@ -225,7 +260,12 @@ async def update_rule_route(request: web.Request) -> web.Response:
 async def delete_rule_route(request: web.Request) -> web.Response:
     user = _admin(request)
     rule_id = _path_id(request, what="rule")
-    await request.config_dict[DB].run(lambda s: rulebook.do_delete_rule(s, rule_id, user.id))
+
+    async def write(session: AsyncSession) -> None:
+        await rulebook.do_delete_rule(session, rule_id, user.id)
+        await _audit(session, request, user, "routing_rule.deleted", "routing_rule", rule_id)
+
+    await request.config_dict[DB].run(write)
     return web.json_response({"ok": True})
 
 
@@ -243,6 +283,9 @@ async def reorder_rules_route(request: web.Request) -> web.Response:
 
     async def write(session: AsyncSession) -> list[dict[str, Any]]:
         rules = await rulebook.do_reorder_rules(session, checked, user.id)
+        await _audit(
+            session, request, user, "routing_rule.reordered", "routing_rule", None, {"ids": checked}
+        )
         return [rulebook.rule_view(r) for r in rules]
 
     return web.json_response({"rules": await request.config_dict[DB].run(write)})
