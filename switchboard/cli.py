@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from switchboard.settings import Settings, SettingsError, load_settings
@@ -59,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     add_eval_arguments(
         bot_sub.add_parser("eval", help="train an engine on a data set and score it")
     )
+    backup = sub.add_parser("backup", help="write the whole database to one file")
+    backup.add_argument("file", type=Path, help="the archive to write (.jsonl.gz)")
+    restore = sub.add_parser(
+        "restore", help="load a backup into an empty database, then migrate it"
+    )
+    restore.add_argument("file", type=Path, help="an archive written by `switchboard backup`")
     kb = sub.add_parser("kb", help="the knowledge base")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)
     kb_import = kb_sub.add_parser("import", help="add or update articles from a .json or .csv")
@@ -342,6 +349,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{row['kind']:<9} {row['key']:<16} {row['name']:<20} {where or ''}")
         elif args.command == "inbox" and args.inbox_command == "show-identity-secret":
             print(asyncio.run(_show_identity_secret(settings, args.inbox)))
+        elif args.command in ("backup", "restore"):
+            from switchboard import backup as archive
+
+            if args.command == "backup":
+                done = asyncio.run(archive.backup(settings.database_url, args.file))
+                verb = "backed up"
+            else:
+                done = asyncio.run(archive.restore(settings.database_url, args.file))
+                verb = "restored"
+            print(
+                f"{verb} {done.total} rows in {len(done.rows)} tables "
+                f"(schema revision {done.revision}): {args.file}"
+            )
         elif args.command == "kb":
             from knowledge_base.commands import run as run_kb
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from alembic.script import Script, ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from switchboard.db import create_engine
@@ -35,6 +35,12 @@ async def upgrade(database_url: str, revision: str = "head") -> None:
 
 async def downgrade(database_url: str, revision: str) -> None:
     await asyncio.to_thread(_in_thread, "downgrade", database_url, revision)
+
+
+def revisions() -> list[Script]:
+    """Every revision, oldest first."""
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return list(reversed(list(scripts.walk_revisions("base", "heads"))))
 
 
 def head_revision() -> str | None:
