@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.appkeys import DB
+from switchboard.audit import record
 from switchboard.errors import Forbidden, NotFound
 from switchboard.models import Role, User
 from tickets.access import ticket_id_from
@@ -33,6 +34,7 @@ from tickets.sla_admin import (
 from tickets.sla_models import SlaCalendar, SlaPolicy
 from web.auth import require_user
 from web.bodies import read_json_object
+from web.clientip import client_address
 
 
 def _reader(request: web.Request) -> User:
@@ -74,32 +76,56 @@ async def calendar(request: web.Request) -> web.Response:
         return web.json_response({"calendar": calendar_view(row)})
 
 
+async def _audit(
+    session: AsyncSession,
+    request: web.Request,
+    user: User,
+    action: str,
+    kind: str,
+    view: dict[str, Any],
+) -> dict[str, Any]:
+    await record(
+        session, action, actor=user, address=client_address(request), target_type=kind,
+        target_id=view.get("id"), target_label=str(view.get("name", "")), details=view,
+    )  # fmt: skip
+    return view
+
+
 async def create_calendar(request: web.Request) -> web.Response:
-    _admin(request)
+    user = _admin(request)
     checked = check_calendar(await read_json_object(request))
 
     async def write(session: AsyncSession) -> dict[str, Any]:
-        return calendar_view(await do_save_calendar(session, checked))
+        view = calendar_view(await do_save_calendar(session, checked))
+        return await _audit(session, request, user, "sla.calendar.created", "calendar", view)
 
     return web.json_response({"calendar": await request.config_dict[DB].run(write)}, status=201)
 
 
 async def update_calendar(request: web.Request) -> web.Response:
-    _admin(request)
+    user = _admin(request)
     calendar_id = _id(request, "calendar")
     body = await read_json_object(request)
 
     async def write(session: AsyncSession) -> dict[str, Any]:
         checked = check_calendar(body, await get_calendar(session, calendar_id))
-        return calendar_view(await do_save_calendar(session, checked, calendar_id))
+        view = calendar_view(await do_save_calendar(session, checked, calendar_id))
+        return await _audit(session, request, user, "sla.calendar.updated", "calendar", view)
 
     return web.json_response({"calendar": await request.config_dict[DB].run(write)})
 
 
 async def delete_calendar(request: web.Request) -> web.Response:
-    _admin(request)
+    user = _admin(request)
     calendar_id = _id(request, "calendar")
-    await request.config_dict[DB].run(lambda s: do_delete_calendar(s, calendar_id))
+
+    async def write(session: AsyncSession) -> None:
+        await do_delete_calendar(session, calendar_id)
+        await _audit(
+            session, request, user, "sla.calendar.deleted", "calendar", {"id": calendar_id}
+        )
+
+    await request.config_dict[DB].run(write)
     return web.json_response({"ok": True})
 
 
@@ -121,31 +147,38 @@ async def policy(request: web.Request) -> web.Response:
 
 
 async def create_policy(request: web.Request) -> web.Response:
-    _admin(request)
+    user = _admin(request)
     body = await read_json_object(request)
 
     async def write(session: AsyncSession) -> dict[str, Any]:
-        return policy_view(await do_save_policy(session, await check_policy(session, body)))
+        view = policy_view(await do_save_policy(session, await check_policy(session, body)))
+        return await _audit(session, request, user, "sla.policy.created", "sla_policy", view)
 
     return web.json_response({"policy": await request.config_dict[DB].run(write)}, status=201)
 
 
 async def update_policy(request: web.Request) -> web.Response:
-    _admin(request)
+    user = _admin(request)
     policy_id = _id(request, "policy")
     body = await read_json_object(request)
 
     async def write(session: AsyncSession) -> dict[str, Any]:
         checked = await check_policy(session, body, await get_policy(session, policy_id))
-        return policy_view(await do_save_policy(session, checked, policy_id))
+        view = policy_view(await do_save_policy(session, checked, policy_id))
+        return await _audit(session, request, user, "sla.policy.updated", "sla_policy", view)
 
     return web.json_response({"policy": await request.config_dict[DB].run(write)})
 
 
 async def delete_policy(request: web.Request) -> web.Response:
-    _admin(request)
+    user = _admin(request)
     policy_id = _id(request, "policy")
-    await request.config_dict[DB].run(lambda s: do_delete_policy(s, policy_id))
+
+    async def write(session: AsyncSession) -> None:
+        await do_delete_policy(session, policy_id)
+        await _audit(session, request, user, "sla.policy.deleted", "sla_policy", {"id": policy_id})
+
+    await request.config_dict[DB].run(write)
     return web.json_response({"ok": True})
 
 
