@@ -14,6 +14,7 @@ from bot.inbox_settings import do_update_settings, load_inbox_settings, settings
 from bot.missed import do_dismiss_missed, missed_questions
 from bot.service import conversation_bot_view, do_hand_back
 from switchboard.appkeys import DB
+from switchboard.audit import record
 from switchboard.errors import InvalidInput, NotFound
 from switchboard.models import User
 from web.access import (
@@ -25,6 +26,7 @@ from web.access import (
     visible_inbox_ids,
 )
 from web.bodies import read_json_object
+from web.clientip import client_address
 
 MAX_LIMIT = 500
 
@@ -80,7 +82,12 @@ async def change_inbox_settings(request: web.Request) -> web.Response:
     data = await read_json_object(request)
 
     async def write(session: AsyncSession) -> dict[str, Any]:
-        return await do_update_settings(session, inbox_id, data, user_id=user.id)
+        view = await do_update_settings(session, inbox_id, data, user_id=user.id)
+        await record(
+            session, "bot.settings_changed", actor=user, address=client_address(request),
+            target_type="inbox", target_id=inbox_id, details=view,
+        )  # fmt: skip
+        return view
 
     return web.json_response({"settings": await request.config_dict[DB].run(write)})
 
@@ -108,6 +115,10 @@ async def dismiss_missed(request: web.Request) -> web.Response:
         await do_dismiss_missed(
             session, reply_id, user_id=user.id, inbox_ids=visible_inbox_ids(user)
         )
+        await record(
+            session, "bot.missed_dismissed", actor=user, address=client_address(request),
+            target_type="missed_question", target_id=reply_id,
+        )  # fmt: skip
 
     await request.config_dict[DB].run(write)
     return web.json_response({"ok": True})
