@@ -12,21 +12,20 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from alembic.script import Script, ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from switchboard.db import create_engine
-from switchboard.migrate import alembic_config, current_revision, downgrade, head_revision, upgrade
+from switchboard.migrate import (
+    current_revision,
+    downgrade,
+    head_revision,
+    revisions,
+    upgrade,
+)
 from switchboard.schema import metadata
 from tests.conftest import PG_ADMIN_URL, _need
-
-
-def revisions() -> list[Script]:
-    """Every revision, oldest first."""
-    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    return list(reversed(list(scripts.walk_revisions("base", "heads"))))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
