@@ -550,3 +550,137 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/kb/articles/{id}/revert", revert)
     app.router.add_post("/bot/try", try_bot)
     app.router.add_post("/bot/missed/{id}/phrasing", missed_to_phrasing)
+
+
+def openapi_paths() -> dict[str, Any]:
+    """This module's routes for the OpenAPI document (`web.openapi`)."""
+    from web.openapi import _ID, _admin_only, _op
+
+    obj: dict[str, Any] = {"type": "object"}
+
+    def json_body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+        schema = {"type": "object", "properties": properties, "required": required}
+        return {"application/json": {"schema": schema}}
+
+    def query(name: str, description: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "in": "query",
+            "schema": {"type": "string"},
+            "description": description,
+        }
+
+    user_write = {
+        "email": {"type": "string"},
+        "name": {"type": "string", "maxLength": 200},
+        "role": {"enum": ["agent", "supervisor", "admin"]},
+        "password": {"type": "string", "description": "omitted: a one-time password is returned"},
+    }
+    return {
+        "/users": {
+            "get": _admin_only(_op("Every user with role, state and queues (admins)", obj)),
+            "post": _admin_only(
+                _op(
+                    "Create a user; without a password, the response carries a one-time one",
+                    obj,
+                    body=json_body(user_write, ["email"]),
+                    status="201",
+                )
+            ),
+        },
+        "/users/{id}": {
+            "patch": _admin_only(
+                _op(
+                    "Change role, active or name; deactivating ends every session and API"
+                    " token; 409 last_admin if no active admin would be left",
+                    obj,
+                    params=[_ID],
+                    body=json_body(
+                        {
+                            "role": user_write["role"],
+                            "active": {"type": "boolean"},
+                            "name": user_write["name"],
+                        },
+                        [],
+                    ),
+                )
+            )
+        },
+        "/users/{id}/password": {
+            "post": _admin_only(
+                _op("A new one-time password; every session and token ends", obj, params=[_ID])
+            )
+        },
+        "/audit": {
+            "get": _admin_only(
+                _op(
+                    "The audit log, newest first, a page at a time (admins)",
+                    obj,
+                    params=[
+                        query("q", "action, actor, target or address contains"),
+                        query("actor", "actor email contains"),
+                        query("action", "an action, or a prefix ending in a dot"),
+                        query("since", "ISO 8601 time, inclusive"),
+                        query("until", "ISO 8601 time, exclusive"),
+                        query("cursor", "next_cursor of the page before"),
+                        query("limit", "1 to 200"),
+                    ],
+                )
+            )
+        },
+        "/kb/preview": {
+            "post": _admin_only(
+                _op(
+                    "An answer's Markdown rendered by the server's safe renderer",
+                    obj,
+                    body=json_body({"answer_markdown": {"type": "string"}}, ["answer_markdown"]),
+                )
+            )
+        },
+        "/kb/articles/{id}/diff": {
+            "get": _admin_only(
+                _op(
+                    "Line diff between two versions, per field (defaults: the latest and the"
+                    " one before)",
+                    obj,
+                    params=[_ID, query("from", "version number"), query("to", "version number")],
+                )
+            )
+        },
+        "/kb/articles/{id}/revert": {
+            "post": _admin_only(
+                _op(
+                    "Revert to an earlier version's content, saved as a new version",
+                    obj,
+                    params=[_ID],
+                    body=json_body({"version": {"type": "integer"}}, ["version"]),
+                )
+            )
+        },
+        "/bot/try": {
+            "post": _admin_only(
+                _op(
+                    "What the serving bot would answer: article, confidence, alternatives;"
+                    " stores nothing",
+                    obj,
+                    body=json_body(
+                        {
+                            "text": {"type": "string", "maxLength": MAX_TRY},
+                            "inbox_id": {"type": "integer"},
+                        },
+                        ["text"],
+                    ),
+                )
+            )
+        },
+        "/bot/missed/{id}/phrasing": {
+            "post": _admin_only(
+                _op(
+                    "Add a missed question to an article's phrasings and dismiss it",
+                    obj,
+                    params=[_ID],
+                    body=json_body({"article_id": {"type": "integer"}}, ["article_id"]),
+                )
+            )
+        },
+    }

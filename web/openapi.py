@@ -60,6 +60,7 @@ def document(server_url: str) -> dict[str, Any]:
             **_sla_paths(),
             **_routing_paths(),
             **_csat_paths(),
+            **_admin_paths(),
             "/me": {"get": _op("The calling user", {"type": "object"})},
             "/conversations": {
                 "get": _op(
@@ -738,6 +739,12 @@ def _csat_schemas() -> dict[str, Any]:
     from web.csat import CSAT_SCHEMAS
 
     return CSAT_SCHEMAS
+
+
+def _admin_paths() -> dict[str, Any]:
+    from web.admin_api import openapi_paths  # it imports this module's helpers
+
+    return openapi_paths()
 
 
 def _sla_paths() -> dict[str, Any]:
