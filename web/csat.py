@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.models import Inbox
 from switchboard.appkeys import DB, SETTINGS
+from switchboard.audit import record
 from switchboard.db import utcnow
 from switchboard.errors import Conflict, Forbidden, InvalidInput, NotFound
 from switchboard.models import Role, User
@@ -36,6 +37,7 @@ from tickets.csat_links import LinkRefused, RatingLinks
 from tickets.csat_report import check_query, list_ratings, summary
 from web.auth import require_user
 from web.bodies import read_json_object
+from web.clientip import client_address
 
 _PAGE = {
     EN: {
@@ -213,7 +215,7 @@ async def inbox_setting(request: web.Request) -> web.Response:
 
 
 async def change_inbox_setting(request: web.Request) -> web.Response:
-    _admin(request)
+    user = _admin(request)
     inbox_id = _inbox_id(request)
     body = await read_json_object(request)
     if set(body) != {"enabled"} or not isinstance(body["enabled"], bool):
@@ -227,6 +229,11 @@ async def change_inbox_setting(request: web.Request) -> web.Response:
         # A new dict: the JSON column notices reassignment, not changes in place.
         inbox.config = {**(inbox.config or {}), INBOX_SWITCH: enabled}
         inbox.updated_at = utcnow()
+        await record(
+            session, "csat.settings_changed", actor=user, address=client_address(request),
+            target_type="inbox", target_id=inbox_id, target_label=inbox.name,
+            details={"enabled": enabled},
+        )  # fmt: skip
         return enabled
 
     stored = await request.config_dict[DB].run(write)
