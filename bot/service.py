@@ -44,6 +44,7 @@ from conversations.models import (
 from conversations.service import do_reply
 from conversations.text import MAX_TEXT_CHARS
 from customers.models import Customer
+from customers.profile import customer_tags
 from knowledge_base.markdown import plain_text, render_answer
 from switchboard.db import utcnow
 from switchboard.errors import Conflict, NotFound
@@ -189,13 +190,12 @@ def _memory(state: BotConversation) -> BotMemory:
     return BotMemory(misses=state.misses, locale=state.locale, pending=pending)
 
 
-def customer_facts(customer: Customer | None) -> CustomerFacts:
-    """What hand-off rules may look at. Tier and tags are read when the customer record
-    has them (issue 3 adds them); addresses only when verified."""
+def customer_facts(customer: Customer | None, tags: Sequence[str] = ()) -> CustomerFacts:
+    """What hand-off rules may look at: the customer's tier and tags (`tags`, read by the
+    caller from `customers.profile`); addresses only when verified."""
     if customer is None:
         return CustomerFacts()
-    tier = getattr(customer, "tier", None)
-    tags = getattr(customer, "tags", None) or ()
+    tier = customer.tier
     # Only a verified address: `email` is whatever a From: header or a widget form
     # claimed, and a rule must not let anyone jump the queue by typing a VIP's address.
     emails = (customer.verified_email,) if customer.verified_email else ()
@@ -231,6 +231,7 @@ async def load_turn(session: AsyncSession, conversation_id: int, owner: str) -> 
             question = message
     settings = settings_from_row(await session.get(BotInboxSettings, conversation.inbox_id))
     customer = await session.get(Customer, conversation.customer_id)
+    tags = await customer_tags(session, customer.id) if customer is not None else []
     return TurnInput(
         conversation_id=conversation_id,
         inbox_id=conversation.inbox_id,
@@ -240,7 +241,7 @@ async def load_turn(session: AsyncSession, conversation_id: int, owner: str) -> 
         text=question.text if question is not None else "",
         agent_replied=agent_replied,
         memory=_memory(state),
-        customer=customer_facts(customer),
+        customer=customer_facts(customer, tags),
         settings=settings,
     )
 

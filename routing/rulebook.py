@@ -21,6 +21,7 @@ from bot.models import BotConversation
 from conversations.models import Conversation
 from conversations.service import latest_customer_texts
 from customers.models import Customer
+from customers.profile import customer_tags
 from routing.events import RoutingWake
 from routing.models import Queue, RoutingRule, RoutingRuleVersion, TicketRouting
 from routing.rules import CheckedRule, RuleFacts, RuleLike, calendar_ids, first_match
@@ -222,8 +223,18 @@ async def ticket_facts(
     text = ticket.subject or ""
     customer = await session.get(Customer, ticket.customer_id)
     language = customer.locale if customer is not None else None
+    # The customer's tier and tags (customers.profile), normalised as rules store them.
+    tier = customer.tier if customer is not None else None
+    tags = tuple(await customer_tags(session, ticket.customer_id))
     if conversation_id is None:
-        return RuleFacts(now=now, language=language, handoff_reason=handoff_reason, text=text)
+        return RuleFacts(
+            now=now,
+            language=language,
+            customer_tier=tier,
+            customer_tags=tags,
+            handoff_reason=handoff_reason,
+            text=text,
+        )
     conversation = await session.get(Conversation, conversation_id)
     bot = await session.get(BotConversation, conversation_id)
     intent = None
@@ -238,6 +249,8 @@ async def ticket_facts(
         channel=conversation.channel if conversation else None,
         inbox_id=conversation.inbox_id if conversation else None,
         language=language,
+        customer_tier=tier,
+        customer_tags=tags,
         handoff_reason=handoff_reason,
         intent=intent,
         text=f"{text}\n{latest or ''}",

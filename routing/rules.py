@@ -8,8 +8,8 @@ Conditions (each optional):
 - `channels`: ["email", "webchat", "telegram", "slack"]; `inbox_ids`: [1, 2]
 - `languages`: ["en", "zh"] — the bot's locale for the conversation, else the customer's
   (a prefix match: "zh" matches "zh-Hant")
-- `customer_tiers`, `customer_tags`: any of these (customers carry neither yet, so such
-  a rule matches nothing until they do)
+- `customer_tiers`, `customer_tags`: any of these (the customer's profile,
+  `customers.profile`; tiers compare lowercased, tags as normalised tags)
 - `handoff_reasons`: the bot's hand-off reason (`bot.policy.HandoffReason` values);
   `intents`: the bot's top guess at hand-off
 - `keywords`: any of these words or phrases in the subject or the customer's message
