@@ -41,7 +41,8 @@ from aiohttp import web
 from sqlalchemy import ColumnElement, exists, false, literal, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from conversations.models import Conversation
+from conversations import attachments as attachment_store
+from conversations.models import Attachment, Conversation
 from customers.models import Customer, CustomerMerge
 from switchboard.errors import Forbidden, NotFound
 from switchboard.models import Role, User
@@ -61,6 +62,7 @@ __all__ = [
     "MAX_ROW_ID",
     "STAFF_ROLES",
     "access_admin",
+    "access_attachment_by_id",
     "access_conversation_by_id",
     "access_customer_by_id",
     "access_merge_by_id",
@@ -187,6 +189,30 @@ async def access_conversation_by_id(
     if conversation is None or not may_see_inbox(user, conversation.inbox_id):
         raise NotFound("conversation not found")
     return conversation
+
+
+async def access_attachment_by_id(
+    session: AsyncSession, user: User, raw_id: str
+) -> tuple[Attachment, bytes]:
+    """A file and its bytes, if the user may see the conversation it was sent in (or, not
+    sent yet, uploaded it); otherwise the same 404 as for no file."""
+    found = await attachment_store.load_attachment(session, raw_id[:64])
+    if found is None or user.role not in STAFF_ROLES:
+        raise NotFound("attachment not found")
+    row = found[0]
+    if row.conversation_id is None:
+        visible = row.uploader_user_id == user.id
+    else:
+        visible = (
+            await session.execute(
+                select(literal(1))
+                .select_from(Conversation)
+                .where(Conversation.id == row.conversation_id, visible_conversations(user))
+            )
+        ).first() is not None
+    if not visible or not may_see_inbox(user, row.inbox_id):
+        raise NotFound("attachment not found")
+    return found
 
 
 # --- customers -----------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from web import (
 )
 from web.access import (
     MAX_ROW_ID,
+    access_attachment_by_id,
     access_conversation_by_id,
     access_reader,
     access_staff,
@@ -176,13 +177,7 @@ async def upload(request: web.Request) -> web.Response:
 async def attachment(request: web.Request) -> web.StreamResponse:
     user = access_staff(request)
     async with request.config_dict[DB].reading() as session:
-        found = await attachment_store.load_attachment(session, request.match_info["id"][:64])
-        if found is None or not may_see_inbox(user, found[0].inbox_id):
-            raise NotFound("attachment not found")
-        if found[0].conversation_id is not None:
-            await access_conversation_by_id(session, user, found[0].conversation_id)
-        elif found[0].uploader_user_id != user.id:
-            raise NotFound("attachment not found")
+        found = await access_attachment_by_id(session, user, request.match_info["id"])
     return attachment_response(*found)
 
 

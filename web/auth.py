@@ -1,6 +1,7 @@
 """Who is calling: session cookies for the browser, bearer tokens for the API.
 
-Sessions rotate at login and are revoked server-side at logout. Unsafe requests made
+Sessions rotate at login and are revoked server-side at logout (this one, or every
+session of the user with "log out everywhere"). Unsafe requests made
 with a session cookie must carry the session's CSRF token. Login is throttled per
 account and per client address (the transport peer; forwarded headers are not trusted).
 """
@@ -241,7 +242,20 @@ async def logout(request: web.Request) -> web.StreamResponse:
     raise response
 
 
+async def logout_everywhere(request: web.Request) -> web.StreamResponse:
+    """End every session of the caller (every browser, every tab) and close their live
+    sockets on every process: for a lost laptop or a shared computer."""
+    user = current_user(request)
+    if user is not None:
+        user_id = user.id
+        await request.config_dict[DB].run(lambda s: accounts.do_end_all_sessions(s, user_id))
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/login", login_page)
     app.router.add_post("/login", login_submit)
     app.router.add_post("/logout", logout)
+    app.router.add_post("/logout/everywhere", logout_everywhere)

@@ -19,8 +19,8 @@ from conversations.models import Inbox
 from switchboard.appkeys import DB, SETTINGS
 from switchboard.audit import record
 from switchboard.db import utcnow
-from switchboard.errors import Conflict, Forbidden, InvalidInput, NotFound
-from switchboard.models import Role, User
+from switchboard.errors import Conflict, InvalidInput, NotFound
+from switchboard.models import User
 from tickets.access import ticket_id_from
 from tickets.csat import (
     BUTTONS,
@@ -35,7 +35,7 @@ from tickets.csat import (
 )
 from tickets.csat_links import LinkRefused, RatingLinks
 from tickets.csat_report import check_query, list_ratings, summary
-from web.auth import require_user
+from web.access import access_admin, access_reader
 from web.bodies import read_json_object
 from web.clientip import client_address
 
@@ -168,18 +168,12 @@ async def rate(request: web.Request) -> web.Response:
 # --- API -------------------------------------------------------------------------------
 
 
-def _reader(request: web.Request) -> User:
-    user = require_user(request)
-    if user.role not in (Role.SUPERVISOR, Role.ADMIN):
-        raise Forbidden("only supervisors and admins see CSAT ratings")
-    return user
+def _reader(request: web.Request, what: str = "CSAT ratings") -> User:
+    return access_reader(request, what)
 
 
 def _admin(request: web.Request) -> User:
-    user = require_user(request)
-    if user.role != Role.ADMIN:
-        raise Forbidden("only admins change CSAT settings")
-    return user
+    return access_admin(request, "CSAT settings")
 
 
 async def ratings(request: web.Request) -> web.Response:
@@ -205,7 +199,7 @@ def _inbox_id(request: web.Request) -> int:
 
 
 async def inbox_setting(request: web.Request) -> web.Response:
-    _admin(request)
+    _reader(request, "CSAT settings")
     inbox_id = _inbox_id(request)
     async with request.config_dict[DB].reading() as session:
         inbox = await session.get(Inbox, inbox_id)
@@ -255,7 +249,7 @@ def setup_api(app: web.Application) -> None:
 
 def openapi_paths() -> dict[str, Any]:
     """The API routes above for the OpenAPI document (web/openapi.py)."""
-    from web.openapi import _ID, _admin_only, _op
+    from web.openapi import _ID, _admin_only, _op, _readers_only
 
     def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
         return {"name": name, "in": "query", "schema": schema, "description": description}
@@ -301,7 +295,7 @@ def openapi_paths() -> dict[str, Any]:
         "/csat": {"get": listing},
         "/inboxes/{id}/csat": {
             "parameters": [_ID],
-            "get": _admin_only(_op("Whether the inbox sends CSAT requests", setting)),
+            "get": _readers_only(_op("Whether the inbox sends CSAT requests", setting)),
             "put": _admin_only(
                 _op(
                     "Switch CSAT requests on or off for the inbox",
