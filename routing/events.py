@@ -8,6 +8,9 @@ from typing import ClassVar
 from switchboard.events import Event, register
 
 ROUTING_TOPIC = "routing"
+# Floor-wide news for supervisors' dashboards (the agent socket subscribes a supervisor
+# or admin to it).
+SUPERVISOR_TOPIC = "supervisor"
 
 
 @register
@@ -20,3 +23,17 @@ class RoutingWake(Event):
 
     def topics(self) -> tuple[str, ...]:
         return (ROUTING_TOPIC,)
+
+
+@register
+@dataclasses.dataclass(frozen=True)
+class AgentPresenceChanged(Event):
+    """An agent's presence changed (online, away, offline), on any process."""
+
+    type_name: ClassVar[str] = "agent.presence_changed"
+
+    user_id: int
+    presence: str
+
+    def topics(self) -> tuple[str, ...]:
+        return (SUPERVISOR_TOPIC,)

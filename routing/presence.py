@@ -22,7 +22,7 @@ from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.models import AuthorKind, Direction, Message
-from routing.events import RoutingWake
+from routing.events import AgentPresenceChanged, RoutingWake
 from routing.models import AgentProfile, AgentSocket, Presence
 from routing.service import ensure_profile
 from switchboard.db import utcnow
@@ -41,11 +41,13 @@ STALE = timedelta(seconds=90)
 UNSTARTED_STATUSES = (TicketStatus.NEW.value, TicketStatus.OPEN.value)
 
 
-def _set(profile: AgentProfile, presence: Presence, now: datetime) -> bool:
+def _set(session: AsyncSession, profile: AgentProfile, presence: Presence, now: datetime) -> bool:
     if profile.presence == presence:
         return False
     profile.presence = presence
     profile.presence_changed_at = now
+    # Supervisors' dashboards show presence live.
+    emit(session, AgentPresenceChanged(actor="system", user_id=profile.user_id, presence=presence))
     return True
 
 
@@ -54,7 +56,7 @@ async def do_socket_opened(session: AsyncSession, user_id: int, socket_id: str) 
     profile = await ensure_profile(session, user_id)
     session.add(AgentSocket(id=socket_id, user_id=user_id, opened_at=now, seen_at=now))
     profile.disconnected_at = None
-    if _set(profile, Presence(profile.wants), now) and profile.presence == Presence.ONLINE:
+    if _set(session, profile, Presence(profile.wants), now) and profile.presence == Presence.ONLINE:
         emit(session, RoutingWake(actor=f"agent:{user_id}"))  # held tickets can go now
     await session.flush()
 
@@ -95,7 +97,7 @@ async def do_choose_presence(session: AsyncSession, user_id: int, raw: object) -
             )
         )
     ).first()
-    changed = connected is not None and _set(profile, Presence(raw), now)
+    changed = connected is not None and _set(session, profile, Presence(raw), now)
     if changed and profile.presence == Presence.ONLINE:
         emit(session, RoutingWake(actor=f"agent:{user_id}"))
     await session.flush()
@@ -159,7 +161,7 @@ async def do_sweep_presence(session: AsyncSession, grace: timedelta) -> list[int
         ).scalars()
     )
     for profile in gone:
-        _set(profile, Presence.OFFLINE, now)
+        _set(session, profile, Presence.OFFLINE, now)
         await session.execute(
             delete(AgentSocket).where(
                 AgentSocket.user_id == profile.user_id, AgentSocket.seen_at < now - STALE

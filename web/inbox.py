@@ -21,13 +21,14 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from bot.events import BotStateChanged
 from conversations.events import INBOX_TOPIC, MessageCreated, MessageUpdated, Typing
 from conversations.mentions import MentionCreated
+from routing.events import SUPERVISOR_TOPIC, AgentPresenceChanged
 from routing.presence import agent_connected
 from switchboard import accounts
 from switchboard.appkeys import BUS, DB
 from switchboard.bus import Resync
 from switchboard.errors import DomainError
 from switchboard.events import SessionsEnded, user_topic
-from switchboard.models import User
+from switchboard.models import Role, User
 from switchboard.tx import Database
 from tickets.events import TicketEvent
 from web.access import (
@@ -69,7 +70,8 @@ def _frame_for(event: object) -> dict[str, Any] | None:
         | TicketEvent
         | BotStateChanged
         | ConversationPresence
-        | MentionCreated,
+        | MentionCreated
+        | AgentPresenceChanged,
     ):
         data = {k: v for k, v in event.__dict__.items() if k != "actor"}
         return {"type": event.type_name, "data": data}
@@ -81,6 +83,9 @@ async def _may_forward(db: Database, user: User, event: object) -> bool:
     inbox_id = getattr(event, "inbox_id", None)
     if inbox_id is not None and not may_see_inbox(user, inbox_id):
         return False
+    if isinstance(event, AgentPresenceChanged):
+        # The same rule as GET /api/v1/supervisor/overview.
+        return user.role in (Role.SUPERVISOR, Role.ADMIN)
     if isinstance(event, TicketEvent):
         # The same rule as GET /api/v1/tickets/{id}.
         return await may_see_ticket_view(db, user, event.ticket)
@@ -117,7 +122,10 @@ async def _serve_agent(
     session_digest = accounts.token_digest(session_token) if session_token else None
 
     async def forward() -> None:
-        async with bus.subscribe([INBOX_TOPIC, user_topic(user.id)]) as sub:
+        topics = [INBOX_TOPIC, user_topic(user.id)]
+        if user.role in (Role.SUPERVISOR, Role.ADMIN):
+            topics.append(SUPERVISOR_TOPIC)  # agents' presence, for the dashboard
+        async with bus.subscribe(topics) as sub:
             async for event in sub:
                 if isinstance(event, SessionsEnded):
                     # Every session ended (logout everywhere, deactivation): stop whatever
