@@ -16,7 +16,7 @@ and every list through `visible_conversations`.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -62,20 +62,20 @@ def _limit(request: web.Request, default: int, most: int) -> int:
     return int(raw)
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _encode_cursor(created_at: datetime, message_id: int) -> str:
-    return f"{created_at.isoformat()}~{message_id}"
+    """URL-safe: microseconds since the epoch and the id."""
+    return f"{(created_at - EPOCH) // timedelta(microseconds=1)}~{message_id}"
 
 
 def _decode_cursor(raw: str) -> tuple[datetime, int]:
-    try:
-        stamp, _, raw_id = raw.partition("~")
-        when = datetime.fromisoformat(stamp)
-        message_id = row_id_from(raw_id)
-    except ValueError:
-        message_id = None
-    if message_id is None or when.tzinfo is None:
+    stamp, _, raw_id = raw.partition("~")
+    message_id = row_id_from(raw_id)
+    if message_id is None or not (stamp.isascii() and stamp.isdigit()) or len(stamp) > 17:
         raise InvalidInput("cursor is not one this API gave", code="invalid_cursor")
-    return when, message_id
+    return EPOCH + timedelta(microseconds=int(stamp)), message_id
 
 
 async def history(request: web.Request) -> web.Response:
