@@ -48,7 +48,7 @@ async def _customer_on_two_channels(db: Database) -> tuple[int, int, int]:
     again = email_from(mail_inbox, "ana@example.com", verified=True, name="Ana Lima", n=2)
     again = InboundMessage(**{**again.__dict__, "thread_key": "mail-thread-ana@example.com-1"})
     await intake(db, again)
-    assert first.customer_id == chat.customer_id
+    assert first.customer_id is not None and first.customer_id == chat.customer_id
     return first.customer_id, first.conversation_id, chat.conversation_id
 
 
