@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 # The tables our foreign keys name, so these models work whatever imported them first.
@@ -45,6 +45,11 @@ class TicketSource(enum.StrEnum):
     CUSTOMER_REPLY = "customer_reply"  # a reply after the reopen window: a follow-up ticket
 
 
+# The partial indexes' condition, literally: a query filtering on any subset of the
+# active statuses (`status IN (...)`) is proved to fall inside it by PostgreSQL.
+ACTIVE_SQL = "status IN ('new', 'open', 'pending', 'on_hold')"
+
+
 class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (
@@ -52,6 +57,23 @@ class Ticket(Base):
         Index("ix_tickets_status_id", "status", "id"),
         Index("ix_tickets_assignee_status", "assignee_user_id", "status", "id"),
         Index("ix_tickets_queue_status", "queue_id", "status", "id"),
+        # The inbox lists of active tickets (migration 0014), newest first, read in index
+        # order with no sort and never touching the finished tickets (most rows at scale):
+        # "mine" (my active tickets) and "visible active" (an id-ordered scan filtered by
+        # the agent's visibility, which stops after one page).
+        Index(
+            "ix_tickets_active_assignee",
+            "assignee_user_id",
+            "id",
+            postgresql_where=text(ACTIVE_SQL),
+            sqlite_where=text(ACTIVE_SQL),
+        ),
+        Index(
+            "ix_tickets_active_id",
+            "id",
+            postgresql_where=text(ACTIVE_SQL),
+            sqlite_where=text(ACTIVE_SQL),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
