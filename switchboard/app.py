@@ -54,7 +54,20 @@ from switchboard.wiring import adapter_factories, channel_hooks
 from tickets.csat import CsatWorker
 from tickets.followup import FollowUpPolicy, TicketFollowUp
 from tickets.sla_worker import SlaWorker, SlaWorkerPolicy
-from web import auth, csat, demo, i18n, inbox, preferences, slack_events, sockets, webhooks, widget
+from web import (
+    admin,
+    auth,
+    csat,
+    demo,
+    i18n,
+    inbox,
+    preferences,
+    slack_events,
+    sockets,
+    supervisor,
+    webhooks,
+    widget,
+)
 from web.api import create_api_app
 from web.middleware import error_middleware, security_headers
 
@@ -239,6 +252,8 @@ def create_app(settings: Settings, *, demo_page: bool = False) -> web.Applicatio
     auth.setup(app)
     inbox.setup(app)
     preferences.setup(app)
+    supervisor.setup(app)
+    admin.setup(app)
     widget.setup(app)
     csat.setup_pages(app)  # the public rating page (signed links, no login)
     slack_events.setup(app)  # before the generic /webhooks/{kind}/{key}

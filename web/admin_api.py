@@ -9,11 +9,13 @@ Every write records an audit entry (`switchboard.audit.record`) in its own trans
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import secrets
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,13 +25,14 @@ from bot.inbox_settings import load_inbox_settings
 from bot.models import BotReply
 from bot.policy import Answer, BotMemory, BotSettings, Clarify, CustomerFacts, decide
 from bot.training import pick_variant
+from channels.base import InboxSetup
 from conversations.models import Message
 from knowledge_base.markdown import render_answer
 from knowledge_base.models import ArticleVersion
 from knowledge_base.service import MAX_ANSWER, do_update_article, get_article
 from routing.models import QueueMember
 from switchboard import accounts
-from switchboard.appkeys import BOT_RUNTIME, DB
+from switchboard.appkeys import BOT_RUNTIME, DB, REGISTRY
 from switchboard.audit import entry_view, record, search_entries
 from switchboard.db import utcnow
 from switchboard.errors import Conflict, InvalidInput, NotFound
@@ -550,6 +553,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/kb/articles/{id}/revert", revert)
     app.router.add_post("/bot/try", try_bot)
     app.router.add_post("/bot/missed/{id}/phrasing", missed_to_phrasing)
+    app.router.add_post("/inboxes/{id}/test", test_inbox)
 
 
 def openapi_paths() -> dict[str, Any]:
@@ -673,6 +677,16 @@ def openapi_paths() -> dict[str, Any]:
                 )
             )
         },
+        "/inboxes/{id}/test": {
+            "post": _admin_only(
+                _op(
+                    "Connection test: Telegram getMe, Slack auth.test, SMTP EHLO and IMAP"
+                    " login; ok and what the channel said",
+                    obj,
+                    params=[_ID],
+                )
+            )
+        },
         "/bot/missed/{id}/phrasing": {
             "post": _admin_only(
                 _op(
@@ -684,3 +698,128 @@ def openapi_paths() -> dict[str, Any]:
             )
         },
     }
+
+
+# --- inboxes: connection test -------------------------------------------------------------
+
+CONNECTION_TIMEOUT = 15.0
+
+
+async def _check_telegram(setup: InboxSetup) -> tuple[bool, str]:
+    from telegram import Bot
+    from telegram.error import TelegramError
+
+    from channels.telegram.adapter import DEFAULT_API_URL
+    from channels.telegram.sending import scrub
+
+    token = setup.credentials.get("bot_token", "")
+    if not token:
+        return False, "no bot token"
+    api_url = str(setup.config.get("api_url") or DEFAULT_API_URL).rstrip("/")
+    # A fresh client, so the answer is today's getMe, not the adapter's cached one.
+    bot = Bot(token, base_url=f"{api_url}/bot", base_file_url=f"{api_url}/file/bot")
+    try:
+        await bot.initialize()  # getMe
+        return True, f"getMe: @{bot.username}"
+    except TelegramError as exc:
+        return False, f"getMe failed: {scrub(exc.message, token)}"
+    finally:
+        with contextlib.suppress(Exception):
+            await bot.shutdown()
+
+
+async def _check_slack(setup: InboxSetup) -> tuple[bool, str]:
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from channels.slack.adapter import DEFAULT_API_URL
+
+    token = setup.credentials.get("bot_token", "")
+    if not token:
+        return False, "no bot token"
+    client = AsyncWebClient(
+        token=token, base_url=str(setup.config.get("api_url") or DEFAULT_API_URL)
+    )
+    try:
+        answer = await client.auth_test()
+        return True, f"auth.test: {answer.get('user', '?')} in {answer.get('team', '?')}"
+    except SlackApiError as exc:
+        return False, f"auth.test failed: {exc.response.get('error', 'error')}"
+    except aiohttp.ClientError as exc:
+        return False, f"auth.test failed: {type(exc).__name__}"
+
+
+async def _check_email(setup: InboxSetup, adapter: object) -> tuple[bool, str]:
+    import aiosmtplib
+
+    from channels.email.adapter import EmailAdapter
+    from channels.email.imap import account_of, imap_session
+
+    if not isinstance(adapter, EmailAdapter):
+        return False, "no email adapter for this inbox"
+    smtp = aiosmtplib.SMTP(
+        hostname=adapter.smtp_host,
+        port=adapter.smtp_port,
+        use_tls=adapter.smtp_tls == "ssl",
+        start_tls=adapter.smtp_tls == "starttls",
+        tls_context=adapter._tls_context() if adapter.smtp_tls != "none" else None,
+        username=adapter.smtp_username,
+        password=adapter.smtp_password if adapter.smtp_username else None,
+        timeout=CONNECTION_TIMEOUT,
+    )
+    try:
+        await smtp.connect()  # EHLO, STARTTLS and AUTH as configured
+        parts = [f"SMTP {adapter.smtp_host}:{adapter.smtp_port} EHLO ok"]
+        with contextlib.suppress(Exception):
+            await smtp.quit()
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        return False, f"SMTP {adapter.smtp_host}:{adapter.smtp_port} failed: {exc}"[:300]
+    account = account_of(setup.id, setup.key, setup.config, setup.credentials)
+    if account is None:
+        parts.append("no IMAP mailbox configured")
+        return True, "; ".join(parts)
+    try:
+        async with imap_session(account, CONNECTION_TIMEOUT):
+            parts.append(f"IMAP {account.host}:{account.port} login ok")
+    except Exception as exc:  # the IMAP library raises many kinds; each is a failed test
+        return False, "; ".join([*parts, f"IMAP {account.host} failed: {exc}"[:300]])
+    return True, "; ".join(parts)
+
+
+async def connection_check(setup: InboxSetup, adapter: object) -> tuple[bool, str]:
+    """Whether the inbox's channel answers with its configured credentials, and what it
+    said (never a secret)."""
+    if setup.kind == "telegram":
+        return await _check_telegram(setup)
+    if setup.kind == "slack":
+        return await _check_slack(setup)
+    if setup.kind == "email":
+        return await _check_email(setup, adapter)
+    if setup.kind == "webchat":
+        return True, "web chat needs no connection: embed the snippet on your site"
+    return False, f"no connection test for {setup.kind}"
+
+
+async def test_inbox(request: web.Request) -> web.Response:
+    admin = _admin(request)
+    inbox_id = _path_id(request, "inbox")
+    registry = request.config_dict[REGISTRY]
+    setup = await registry.setup_of(inbox_id)
+    if setup is None:
+        raise NotFound("inbox not found")
+    adapter = await registry.for_inbox(inbox_id, setup.kind)
+    try:
+        async with asyncio.timeout(CONNECTION_TIMEOUT * 2):
+            ok, detail = await connection_check(setup, adapter)
+    except TimeoutError:
+        ok, detail = False, "no answer in time"
+
+    async def write(session: AsyncSession) -> None:
+        await record(
+            session, "inbox.connection_tested", actor=admin, address=_where(request),
+            target_type="inbox", target_id=inbox_id, target_label=setup.name,
+            details={"ok": ok, "detail": detail},
+        )  # fmt: skip
+
+    await request.config_dict[DB].run(write)
+    return web.json_response({"inbox_id": inbox_id, "kind": setup.kind, "ok": ok, "detail": detail})
