@@ -1,0 +1,411 @@
+"""Full-text search over messages, customers and tickets, in English and Chinese.
+
+Messages (a million and more) have an inverted index in the database, `message_terms`:
+one row per (term, message), the terms made as the knowledge base's search makes them
+(`knowledge_base.search`: NFKC, case-folded, traditional → simplified Chinese with
+OpenCC; words, and Chinese character bigrams plus single characters, so no segmenter is
+needed). A query's Chinese runs become bigrams, which all must match; a word matches
+words it begins ("refun" → "refund"). The same table and queries serve SQLite and
+PostgreSQL (a primary-key range scan per term).
+
+The index follows the messages table by id (`catch_up`), batch by batch: every search
+first indexes whatever arrived since the last one, so a message is found the moment it
+is stored. Ids are handed out before commit, so a slow transaction can commit a lower id
+after a higher one was indexed: the watermark only passes messages older than
+`SETTLE_SECONDS`, and younger ones are indexed again (idempotently) until it does.
+
+Customers (name, email, phone, each channel identity) and tickets (subject, notes) are
+far fewer and are matched by substring, in the spellings the query may take (as typed,
+simplified, traditional).
+
+The caller passes its access rules as WHERE clauses, so results hold only what the
+caller could open (`web.access`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import json
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import opencc
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from conversations.inbox_models import MessageTerm, SearchIndexState
+from conversations.models import Conversation, Message
+from customers.models import Customer, Identity
+from knowledge_base.search import index_terms, normalise, query_terms
+from switchboard.db import utcnow
+from switchboard.errors import InvalidInput
+from tickets.models import Ticket, TicketConversation, TicketNote
+
+MAX_TERM = 64
+MAX_QUERY = 200
+MAX_QUERY_TERMS = 12
+PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+CATCH_UP_BATCH = 2000
+SETTLE_SECONDS = 30
+STATE_NAME = "messages"
+_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
+_s2t = opencc.OpenCC("s2t")
+# Messages above the watermark this process indexed already (they settle within
+# seconds), keyed by id and creation time (ids alone repeat across databases).
+_recent: dict[tuple[int, str], None] = {}
+_RECENT_MAX = 20_000
+
+
+class Kind(enum.StrEnum):
+    MESSAGES = "messages"
+    CUSTOMERS = "customers"
+    TICKETS = "tickets"
+
+
+# --- terms ---------------------------------------------------------------------------------
+
+
+def message_terms(text: str, subject: str | None = None) -> list[str]:
+    """The distinct terms a message is indexed under."""
+    terms = index_terms(f"{subject or ''} {text or ''}")
+    return list(dict.fromkeys(term[:MAX_TERM] for term in terms if term))
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    terms: tuple[str, ...]  # normalised
+
+    def is_prefix(self, term: str) -> bool:
+        """A word (not Chinese) of two or more characters also matches longer words."""
+        return len(term) >= 2 and _HAN.search(term) is None
+
+
+def check_query(raw: object) -> Query:
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidInput("q is required", code="query_required")
+    text = " ".join(raw.split())
+    if len(text) > MAX_QUERY:
+        raise InvalidInput(f"q is at most {MAX_QUERY} characters")
+    if "\x00" in text:
+        raise InvalidInput("q contains a NUL character")
+    terms = tuple(term[:MAX_TERM] for term in query_terms(text))[:MAX_QUERY_TERMS]
+    if not terms:
+        raise InvalidInput("q has no letters or digits to search for", code="query_empty")
+    return Query(text=text, terms=terms)
+
+
+# --- cursors -------------------------------------------------------------------------------
+
+
+def encode_cursor(kind: Kind, last_id: int) -> str:
+    raw = json.dumps({"k": kind.value, "id": last_id}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, kind: Kind) -> int:
+    bad = InvalidInput("cursor is not valid (pass next_cursor as it was given)", code="bad_cursor")
+    if len(cursor) > 200 or not cursor.isascii():
+        raise bad
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error):
+        raise bad from None
+    if not isinstance(data, dict) or set(data) != {"k", "id"} or data["k"] != kind.value:
+        raise bad
+    last_id = data["id"]
+    if isinstance(last_id, bool) or not isinstance(last_id, int) or not 0 < last_id < 2**31:
+        raise bad
+    return last_id
+
+
+# --- indexing ------------------------------------------------------------------------------
+
+
+def _insert(session: AsyncSession) -> Any:
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+async def catch_up(session: AsyncSession, limit: int = CATCH_UP_BATCH) -> int:
+    """Index up to `limit` messages past the watermark; how many were new to the index."""
+    insert = _insert(session)
+    await session.execute(
+        insert(SearchIndexState)
+        .values(name=STATE_NAME, last_id=0)
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    watermark = (
+        await session.execute(
+            select(SearchIndexState.last_id)
+            .where(SearchIndexState.name == STATE_NAME)
+            .with_for_update(skip_locked=True)
+        )
+    ).scalar_one_or_none()
+    if watermark is None:
+        return 0  # another process is indexing right now (PostgreSQL)
+    rows = (
+        await session.execute(
+            select(Message.id, Message.text, Message.subject, Message.created_at)
+            .where(Message.id > watermark)
+            .order_by(Message.id)
+            .limit(limit)
+        )
+    ).all()
+    settled_before = utcnow() - timedelta(seconds=SETTLE_SECONDS)
+    new_watermark = watermark
+    values: list[dict[str, Any]] = []
+    fresh = 0
+    for message_id, text, subject, created_at in rows:
+        if (message_id, str(created_at)) not in _recent:
+            fresh += 1
+            values.extend(
+                {"term": term, "message_id": message_id} for term in message_terms(text, subject)
+            )
+    # The watermark passes the leading run of settled messages, and no further.
+    for message_id, _text, _subject, created_at in rows:
+        if created_at is None or created_at >= settled_before:
+            break
+        new_watermark = message_id
+    for start in range(0, len(values), 5000):
+        await session.execute(
+            insert(MessageTerm).on_conflict_do_nothing(index_elements=["term", "message_id"]),
+            values[start : start + 5000],
+        )
+    if new_watermark != watermark:
+        await session.execute(
+            update(SearchIndexState)
+            .where(SearchIndexState.name == STATE_NAME)
+            .values(last_id=new_watermark)
+        )
+    for message_id, _text, _subject, created_at in rows:
+        if message_id > new_watermark:
+            _recent[(message_id, str(created_at))] = None
+    while len(_recent) > _RECENT_MAX:
+        _recent.pop(next(iter(_recent)))
+    return fresh
+
+
+async def pending(session: AsyncSession) -> bool:
+    """Whether messages past the watermark may need indexing (two index reads)."""
+    watermark = (
+        await session.execute(
+            select(SearchIndexState.last_id).where(SearchIndexState.name == STATE_NAME)
+        )
+    ).scalar_one_or_none() or 0
+    newest = (
+        await session.execute(
+            select(Message.id, Message.created_at).order_by(Message.id.desc()).limit(1)
+        )
+    ).first()
+    if newest is None or newest.id <= watermark:
+        return False
+    return (newest.id, str(newest.created_at)) not in _recent
+
+
+# --- searching -----------------------------------------------------------------------------
+
+
+def _term_match(query: Query, term: str) -> ColumnElement[bool]:
+    if query.is_prefix(term):
+        return and_(MessageTerm.term >= term, MessageTerm.term < term + "\U0010ffff")
+    return MessageTerm.term == term
+
+
+def _snippet(text: str, query: Query, width: int = 160) -> str:
+    """Some text around the first place the query shows up (or the start)."""
+    flat = " ".join((text or "").split())
+    folded = unicodedata.normalize("NFKC", flat).casefold()
+    at = -1
+    for word in query.text.casefold().split():
+        at = folded.find(word)
+        if at >= 0:
+            break
+    if at < 0 or len(folded) != len(flat):
+        at = 0
+    start = max(0, at - width // 3)
+    snippet = flat[start : start + width]
+    return ("…" if start else "") + snippet + ("…" if start + width < len(flat) else "")
+
+
+@dataclass(frozen=True)
+class ResultPage:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def _page(kind: Kind, items: list[dict[str, Any]], limit: int) -> ResultPage:
+    more = len(items) > limit
+    items = items[:limit]
+    return ResultPage(items, encode_cursor(kind, items[-1]["id"]) if more and items else None)
+
+
+async def search_messages(
+    session: AsyncSession,
+    query: Query,
+    *,
+    visible: ColumnElement[bool],
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+) -> ResultPage:
+    """Messages holding every term, newest first, in conversations the caller may see."""
+    statement = (
+        select(
+            Message.id,
+            Message.conversation_id,
+            Message.seq,
+            Message.text,
+            Message.subject,
+            Message.direction,
+            Message.author_kind,
+            Message.private,
+            Message.created_at,
+            Conversation.customer_id,
+            Conversation.channel,
+            Customer.name,
+            Customer.email,
+        )
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .join(Customer, Customer.id == Conversation.customer_id)
+        .where(visible)
+        .order_by(Message.id.desc())
+        .limit(limit + 1)
+    )
+    for term in query.terms:
+        statement = statement.where(
+            exists().where(MessageTerm.message_id == Message.id, _term_match(query, term))
+        )
+    if cursor:
+        statement = statement.where(Message.id < decode_cursor(cursor, Kind.MESSAGES))
+    items = [
+        {
+            "id": row.id,
+            "conversation_id": row.conversation_id,
+            "seq": row.seq,
+            "snippet": _snippet(row.text, query),
+            "subject": row.subject,
+            "direction": row.direction,
+            "author_kind": row.author_kind,
+            "private": row.private,
+            "created_at": row.created_at.isoformat() if row.created_at else None,
+            "customer_id": row.customer_id,
+            "customer_name": row.name or row.email,
+            "channel": row.channel,
+        }
+        for row in await session.execute(statement)
+    ]
+    return _page(Kind.MESSAGES, items, limit)
+
+
+def _spellings(query: Query) -> list[str]:
+    """The query as typed, case-folded, simplified and traditional (for substrings)."""
+    folded = query.text.casefold()
+    simplified = normalise(query.text)
+    return list(dict.fromkeys([folded, simplified, _s2t.convert(simplified)]))
+
+
+def _like(column: Any, spellings: Sequence[str]) -> ColumnElement[bool]:
+    def escaped(text: str) -> str:
+        return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+    return or_(*(func.lower(column).like(f"%{escaped(s)}%", escape="\\") for s in spellings))
+
+
+async def search_customers(
+    session: AsyncSession,
+    query: Query,
+    *,
+    visible: ColumnElement[bool],
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+) -> ResultPage:
+    """Customers whose name, email, phone or a channel identity holds the query."""
+    spellings = _spellings(query)
+    statement = (
+        select(Customer.id, Customer.name, Customer.email, Customer.phone)
+        .where(
+            visible,
+            Customer.merged_into_id.is_(None),
+            or_(
+                _like(Customer.name, spellings),
+                _like(Customer.email, spellings),
+                _like(Customer.phone, spellings),
+                exists().where(
+                    Identity.customer_id == Customer.id,
+                    or_(
+                        _like(Identity.external_id, spellings),
+                        _like(Identity.display_name, spellings),
+                    ),
+                ),
+            ),
+        )
+        .order_by(Customer.id.desc())
+        .limit(limit + 1)
+    )
+    if cursor:
+        statement = statement.where(Customer.id < decode_cursor(cursor, Kind.CUSTOMERS))
+    items = [
+        {"id": row.id, "name": row.name, "email": row.email, "phone": row.phone}
+        for row in await session.execute(statement)
+    ]
+    return _page(Kind.CUSTOMERS, items, limit)
+
+
+async def search_tickets(
+    session: AsyncSession,
+    query: Query,
+    *,
+    visible: ColumnElement[bool],
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+) -> ResultPage:
+    """Tickets whose subject or a note holds the query."""
+    spellings = _spellings(query)
+    latest_conversation = (
+        select(func.max(TicketConversation.conversation_id))
+        .where(TicketConversation.ticket_id == Ticket.id)
+        .scalar_subquery()
+    )
+    statement = (
+        select(
+            Ticket.id,
+            Ticket.subject,
+            Ticket.status,
+            Ticket.priority,
+            Ticket.customer_id,
+            latest_conversation.label("conversation_id"),
+        )
+        .where(
+            visible,
+            or_(
+                _like(Ticket.subject, spellings),
+                exists().where(
+                    TicketNote.ticket_id == Ticket.id, _like(TicketNote.body, spellings)
+                ),
+            ),
+        )
+        .order_by(Ticket.id.desc())
+        .limit(limit + 1)
+    )
+    if cursor:
+        statement = statement.where(Ticket.id < decode_cursor(cursor, Kind.TICKETS))
+    items = [
+        {
+            "id": row.id,
+            "subject": row.subject,
+            "status": row.status,
+            "priority": row.priority,
+            "customer_id": row.customer_id,
+            "conversation_id": row.conversation_id,
+        }
+        for row in await session.execute(statement)
+    ]
+    return _page(Kind.TICKETS, items, limit)
