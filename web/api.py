@@ -8,6 +8,7 @@ from aiohttp import web
 
 from bot.service import conversation_bot_state
 from conversations import attachments as attachment_store
+from conversations.inbox_list import do_mark_read_by
 from conversations.models import AuthorKind
 from conversations.service import (
     conversation_view,
@@ -27,6 +28,7 @@ from web import (
     conversation_api,
     csat,
     customers_api,
+    inbox_api,
     kb_api,
     preferences,
     routing_api,
@@ -151,6 +153,7 @@ async def mark_read(request: web.Request) -> web.Response:
     async def write(session: Any) -> None:
         await access_conversation_by_id(session, user, conversation_id)
         await do_mark_read(session, conversation_id)
+        await do_mark_read_by(session, user.id, conversation_id)  # the agent's own unread
 
     await request.config_dict[DB].run(write)
     return web.json_response({"ok": True})
@@ -215,6 +218,7 @@ def create_api_app() -> web.Application:
     sla_api.setup(app)
     routing_api.setup(app)
     csat.setup_api(app)
+    inbox_api.setup(app)
     preferences.setup_api(app)
     admin_api.setup(app)
     canned_api.setup(app)
