@@ -1,4 +1,5 @@
-/* Switchboard agent inbox: the conversation LIST (left side).
+/* Switchboard agent inbox: the LIST side (views, filters, saved views, counts, unread,
+ * search, and the live conversation list).
  *
  * Plain browser JavaScript, no dependencies, served under `script-src 'self'`. Loaded
  * before inbox.js (the conversation pane), which it talks to only through `window.SBInbox`:
@@ -6,10 +7,18 @@
  *   SBInbox.on(name, fn) / SBInbox.off(name, fn) / SBInbox.emit(name, data)
  *   SBInbox.openConversation(id, options)   set by inbox.js; the list calls it on a click
  *   SBInbox.getConversation(id)             set here; the list's summary of a conversation
+ *   SBInbox.openAdjacent(step)              set here; open the next (1) / previous (-1) one
  *
  *   events emitted by inbox.js:  'conversation-opened' {id}, 'conversation-closed' {id},
  *                                'frame' (every /inbox/ws frame), 'live-open' (socket (re)opened)
  *   events emitted here:         'conversation-updated' {id} (its summary changed)
+ *
+ * The list shows one view (built-in or saved) narrowed by filters, a page at a time
+ * (GET /api/v1/inbox/conversations with a cursor). Live frames move conversations in and
+ * out of it without a reload: a message for a listed conversation moves it to the top
+ * (and counts as unread unless it is open); one for a conversation not listed, or a ticket
+ * change, asks the server whether it now belongs here (`ids=`), since only the server
+ * knows the view's rules and the agent's access. Counts per view refresh shortly after.
  *
  * Every piece of user data reaches the DOM through textContent or attribute setters.
  */
@@ -39,39 +48,68 @@
 
   var t = (window.SB && window.SB.t) || function (text) { return text; };
   var API = '/api/v1';
-
-  var CHANNEL_LABELS = {
-    webchat: 'Web chat',
-    email: 'Email',
-    telegram: 'Telegram',
-    slack: 'Slack',
-    api: 'API'
-  };
+  var COUNTS_DELAY = 1200; // counts refresh this long after the last live change
+  var SEARCH_DELAY = 250;
+  var STORE_KEY = 'sb.inbox.view';
+  var BUILTIN = ['mine', 'unassigned', 'my_queues', 'all'];
 
   function channelLabel(channel) {
-    if (channel === 'webchat') return t('Web chat');
-    if (channel === 'email') return t('Email');
-    if (channel === 'telegram') return t('Telegram');
-    if (channel === 'slack') return t('Slack');
-    if (channel === 'api') return t('API');
-    return CHANNEL_LABELS[channel] || (channel ? String(channel) : t('Unknown'));
+    switch (channel) {
+      case 'webchat': return t('Web chat');
+      case 'email': return t('Email');
+      case 'telegram': return 'Telegram';
+      case 'slack': return 'Slack';
+      case 'api': return 'API';
+      default: return channel ? String(channel) : t('Unknown');
+    }
   }
 
   function statusLabel(status) {
-    if (status === 'open') return t('Open');
-    if (status === 'pending') return t('Pending');
-    if (status === 'snoozed') return t('Snoozed');
-    if (status === 'closed') return t('Closed');
-    if (status === 'solved') return t('Solved');
-    return String(status || '');
+    switch (status) {
+      case 'new': return t('New');
+      case 'open': return t('Open');
+      case 'pending': return t('Pending');
+      case 'on_hold': return t('On hold');
+      case 'solved': return t('Solved');
+      case 'closed': return t('Closed');
+      default: return String(status || '');
+    }
+  }
+
+  function priorityLabel(priority) {
+    switch (priority) {
+      case 'urgent': return t('Urgent');
+      case 'high': return t('High');
+      case 'low': return t('Low');
+      default: return t('Normal');
+    }
+  }
+
+  function viewLabel(key) {
+    switch (key) {
+      case 'mine': return t('Mine');
+      case 'unassigned': return t('Unassigned');
+      case 'my_queues': return t('My queues');
+      default: return t('All');
+    }
   }
 
   // ------------------------------------------------------------------ state
 
   var state = {
-    conversations: new Map(), // id -> conversation summary
+    conversations: new Map(), // id -> list item (summary)
     listItems: new Map(), // id -> <li>
-    openId: null
+    openId: null,
+    // What the list shows: a built-in view, or a saved one (its id), plus filters.
+    view: 'all',
+    savedId: null,
+    filters: { status: '', priority: '', channel: '', tag: '' },
+    savedViews: [], // [{id, name, filters}]
+    nextCursor: null,
+    loadToken: 0, // bumps on every (re)load, so a late answer for another view is dropped
+    counts: null,
+    countsTimer: null,
+    search: { query: '', token: 0, timer: null, groups: {} }
   };
   var el = {};
   var csrfToken = '';
@@ -137,6 +175,10 @@
     return shortDateFormat.format(date);
   }
 
+  function fullTime(date) {
+    return window.SB && window.SB.formatDateTime ? window.SB.formatDateTime(date) : date.toISOString();
+  }
+
   function channelClass(channel) {
     return 'channel-badge channel-' + String(channel || 'unknown').replace(/[^a-z0-9_-]/gi, '');
   }
@@ -178,7 +220,58 @@
     });
   }
 
-  // ------------------------------------------------------------------ list
+  // ------------------------------------------------------------------ the query
+
+  function currentQuery() {
+    var params = new URLSearchParams();
+    params.set('view', state.view);
+    ['status', 'priority', 'channel', 'tag'].forEach(function (key) {
+      var value = state.filters[key];
+      if (value) params.set(key, value);
+    });
+    return params;
+  }
+
+  function filtersFromSaved(saved) {
+    var f = saved.filters || {};
+    function first(list) { return Array.isArray(list) && list.length ? String(list[0]) : ''; }
+    return {
+      view: BUILTIN.indexOf(f.view) >= 0 ? f.view : 'all',
+      filters: { status: first(f.status), priority: first(f.priority), channel: first(f.channel), tag: first(f.tag) }
+    };
+  }
+
+  function filtersAsJson() {
+    var out = { view: state.view };
+    ['status', 'priority', 'channel', 'tag'].forEach(function (key) {
+      out[key] = state.filters[key] ? [state.filters[key]] : [];
+    });
+    return out;
+  }
+
+  function remember() {
+    try {
+      window.localStorage.setItem(STORE_KEY, JSON.stringify({
+        view: state.view, savedId: state.savedId, filters: state.filters
+      }));
+    } catch (err) { /* private mode: not remembered */ }
+  }
+
+  function recall() {
+    try {
+      var raw = JSON.parse(window.localStorage.getItem(STORE_KEY) || 'null');
+      if (!raw || typeof raw !== 'object') return;
+      if (BUILTIN.indexOf(raw.view) >= 0) state.view = raw.view;
+      if (typeof raw.savedId === 'number') state.savedId = raw.savedId;
+      if (raw.filters && typeof raw.filters === 'object') {
+        ['status', 'priority', 'channel', 'tag'].forEach(function (key) {
+          if (typeof raw.filters[key] === 'string') state.filters[key] = raw.filters[key].slice(0, 50);
+        });
+      }
+    } catch (err) { /* ignore */ }
+  }
+
+  // ------------------------------------------------------------------ list rendering
 
   function sortKey(conv) {
     var date = parseTime(conv.last_message_at);
@@ -200,6 +293,11 @@
     state.conversations.set(conv.id, merged);
   }
 
+  function removeConversation(id) {
+    state.conversations.delete(id);
+    state.listItems.delete(id);
+  }
+
   function renderListItem(conv) {
     var li = state.listItems.get(conv.id);
     if (!li) {
@@ -219,7 +317,7 @@
     while (btn.firstChild) btn.removeChild(btn.firstChild);
 
     var title = conversationTitle(conv);
-    var avatar = make('span', 'avatar conv-avatar', (conv.channel ? channelLabel(conv.channel) : 'C').charAt(0));
+    var avatar = make('span', 'avatar conv-avatar', (title || 'C').charAt(0).toUpperCase());
     avatar.setAttribute('aria-hidden', 'true');
     btn.appendChild(avatar);
 
@@ -230,16 +328,26 @@
     var time = make('time', 'conv-time', relativeTime(when));
     if (when) {
       time.dateTime = when.toISOString();
-      time.title = window.SB && window.SB.formatDateTime ? window.SB.formatDateTime(when) : when.toISOString();
+      time.title = fullTime(when);
       time.dataset.ts = String(when.getTime());
     }
     top.appendChild(time);
     body.appendChild(top);
 
-    var middle = make('span', 'conv-row');
+    var middle = make('span', 'conv-row conv-meta');
     middle.appendChild(make('span', channelClass(conv.channel), channelLabel(conv.channel)));
     if (conv.subject) middle.appendChild(make('span', 'conv-preview', title));
-    if (conv.status && conv.status !== 'open') middle.appendChild(make('span', 'conv-status', statusLabel(conv.status)));
+    var ticket = conv.ticket;
+    if (ticket) {
+      if (ticket.priority === 'high' || ticket.priority === 'urgent') {
+        middle.appendChild(make('span', 'conv-priority conv-priority-' + ticket.priority, priorityLabel(ticket.priority)));
+      }
+      if (ticket.status && ticket.status !== 'open') {
+        middle.appendChild(make('span', 'conv-status', statusLabel(ticket.status)));
+      }
+    } else if (conv.status && conv.status !== 'open') {
+      middle.appendChild(make('span', 'conv-status', statusLabel(conv.status)));
+    }
     body.appendChild(middle);
 
     var bottom = make('span', 'conv-row');
@@ -248,11 +356,16 @@
     if (unread > 0) {
       var badge = make('span', 'unread-badge', unread > 99 ? '99+' : String(unread));
       badge.setAttribute('aria-label', t('{n} unread', { n: unread }));
+      badge.title = t('{n} unread', { n: unread });
       bottom.appendChild(badge);
     }
     body.appendChild(bottom);
     btn.appendChild(body);
     return li;
+  }
+
+  function sortedConversations() {
+    return Array.from(state.conversations.values()).sort(compareConversations);
   }
 
   function renderList() {
@@ -263,7 +376,7 @@
       var holder = active.closest('[data-conversation-id]');
       if (holder) activeId = Number(holder.dataset.conversationId);
     }
-    var sorted = Array.from(state.conversations.values()).sort(compareConversations);
+    var sorted = sortedConversations();
     var wanted = sorted.map(renderListItem);
     // Move only what is out of place, so focus and scroll position survive live updates.
     for (var i = 0; i < wanted.length; i++) {
@@ -276,7 +389,8 @@
     }
     setHidden(el.listLoading, true);
     setHidden(el.listEmpty, sorted.length > 0);
-    el.count.textContent = sorted.length ? String(sorted.length) : '';
+    setHidden(el.more, !state.nextCursor);
+    el.count.textContent = sorted.length ? String(sorted.length) + (state.nextCursor ? '+' : '') : '';
     updateDocumentTitle();
   }
 
@@ -295,32 +409,465 @@
     }
   }
 
+  // ------------------------------------------------------------------ loading
+
+  /* The first page of the current view; replaces the list (keeps the open conversation). */
   function loadConversations() {
-    return api('GET', API + '/conversations').then(
+    var token = ++state.loadToken;
+    return api('GET', API + '/inbox/conversations?' + currentQuery().toString()).then(
       function (data) {
+        if (token !== state.loadToken) return;
         var list = (data && Array.isArray(data.conversations)) ? data.conversations : [];
         var seen = new Set();
         list.forEach(function (conv) {
           seen.add(conv.id);
           upsertConversation(conv);
         });
-        // Conversations that disappeared (closed, access removed) go away, except the open one.
         Array.from(state.conversations.keys()).forEach(function (id) {
-          if (!seen.has(id) && id !== state.openId) {
-            state.conversations.delete(id);
-            state.listItems.delete(id);
-          }
+          if (!seen.has(id)) removeConversation(id);
         });
+        state.nextCursor = data.next_cursor || null;
         setHidden(el.listError, true);
         renderList();
         if (state.openId != null) SBInbox.emit('conversation-updated', { id: state.openId });
       },
       function (err) {
+        if (token !== state.loadToken) return;
         setHidden(el.listLoading, true);
         el.listError.textContent = t('Could not load conversations: {error}', { error: err.message });
         setHidden(el.listError, false);
       }
     );
+  }
+
+  function loadMore() {
+    if (!state.nextCursor) return;
+    var token = state.loadToken;
+    var params = currentQuery();
+    params.set('cursor', state.nextCursor);
+    el.more.disabled = true;
+    api('GET', API + '/inbox/conversations?' + params.toString()).then(function (data) {
+      if (token !== state.loadToken) return;
+      (data.conversations || []).forEach(upsertConversation);
+      state.nextCursor = data.next_cursor || null;
+      renderList();
+    }, function (err) {
+      el.listError.textContent = t('Could not load conversations: {error}', { error: err.message });
+      setHidden(el.listError, false);
+    }).then(function () {
+      el.more.disabled = false;
+    });
+  }
+
+  /* Ask the server whether these conversations belong in the current view now; put in
+     those that do, take out those that no longer do. */
+  var recheckQueue = new Set();
+  var recheckTimer = null;
+  function recheck(ids) {
+    ids.forEach(function (id) { if (typeof id === 'number') recheckQueue.add(id); });
+    if (recheckTimer) return;
+    recheckTimer = setTimeout(function () {
+      recheckTimer = null;
+      var batch = Array.from(recheckQueue).slice(0, 50);
+      batch.forEach(function (id) { recheckQueue.delete(id); });
+      if (!batch.length) return;
+      var token = state.loadToken;
+      var params = currentQuery();
+      params.set('ids', batch.join(','));
+      api('GET', API + '/inbox/conversations?' + params.toString()).then(function (data) {
+        if (token !== state.loadToken) return;
+        var inView = new Set();
+        (data.conversations || []).forEach(function (conv) {
+          inView.add(conv.id);
+          upsertConversation(conv);
+        });
+        batch.forEach(function (id) {
+          // The open conversation stays listed while it is open, so it does not vanish
+          // under the agent (it goes at the next reload).
+          if (!inView.has(id) && id !== state.openId) removeConversation(id);
+        });
+        renderList();
+        if (state.openId != null && batch.indexOf(state.openId) >= 0) {
+          SBInbox.emit('conversation-updated', { id: state.openId });
+        }
+      }, function () { /* the next reload catches up */ });
+      if (recheckQueue.size) recheck([]);
+    }, 150);
+  }
+
+  // ------------------------------------------------------------------ views and counts
+
+  function formatCount(n, cap) {
+    if (typeof n !== 'number') return '';
+    return n >= cap ? (cap - 1) + '+' : String(n);
+  }
+
+  function renderCounts() {
+    var counts = state.counts;
+    var cap = (counts && counts.cap) || 1000;
+    var nodes = document.querySelectorAll('[data-count]');
+    for (var i = 0; i < nodes.length; i++) {
+      var node = nodes[i];
+      var entry = counts && counts.counts ? counts.counts[node.dataset.count] : null;
+      while (node.firstChild) node.removeChild(node.firstChild);
+      if (!entry) continue;
+      var total = make('span', 'view-total', formatCount(entry.total, cap));
+      total.setAttribute('aria-label', t('{n} conversations', { n: formatCount(entry.total, cap) }));
+      node.appendChild(total);
+      if (entry.unread > 0) {
+        var unread = make('span', 'view-unread', formatCount(entry.unread, cap));
+        unread.setAttribute('aria-label', t('{n} with unread messages', { n: formatCount(entry.unread, cap) }));
+        unread.title = t('{n} with unread messages', { n: formatCount(entry.unread, cap) });
+        node.appendChild(unread);
+      }
+    }
+  }
+
+  function loadCounts() {
+    return api('GET', API + '/inbox/counts').then(function (data) {
+      state.counts = data;
+      renderCounts();
+    }, function () { /* counts stay as they were */ });
+  }
+
+  function scheduleCounts() {
+    if (state.countsTimer) clearTimeout(state.countsTimer);
+    state.countsTimer = setTimeout(function () {
+      state.countsTimer = null;
+      loadCounts();
+    }, COUNTS_DELAY);
+  }
+
+  function renderViews() {
+    var buttons = el.views.querySelectorAll('.view-button');
+    for (var i = 0; i < buttons.length; i++) {
+      var on = state.savedId == null && buttons[i].dataset.view === state.view;
+      buttons[i].setAttribute('aria-pressed', on ? 'true' : 'false');
+    }
+    var list = el.saved;
+    while (list.firstChild) list.removeChild(list.firstChild);
+    state.savedViews.forEach(function (view) {
+      var li = make('li');
+      var button = make('button', 'view-button saved-view');
+      button.type = 'button';
+      button.dataset.savedId = String(view.id);
+      button.setAttribute('aria-pressed', state.savedId === view.id ? 'true' : 'false');
+      button.appendChild(make('span', 'view-name', view.name));
+      var count = make('span', 'view-count');
+      count.dataset.count = 'saved:' + view.id;
+      button.appendChild(count);
+      li.appendChild(button);
+      list.appendChild(li);
+    });
+    if (!state.savedViews.length) {
+      list.appendChild(make('li', 'saved-empty', t('None yet: set filters, then “Save as view…”.')));
+    }
+    setHidden(el.savedActions, state.savedId == null);
+    var saved = savedById(state.savedId);
+    el.listTitle.textContent = saved ? saved.name : viewLabel(state.view);
+    renderFilters();
+    renderCounts();
+  }
+
+  function renderFilters() {
+    el.fStatus.value = state.filters.status;
+    el.fPriority.value = state.filters.priority;
+    el.fChannel.value = state.filters.channel;
+    el.fTag.value = state.filters.tag;
+    var active = ['status', 'priority', 'channel', 'tag'].filter(function (k) { return state.filters[k]; }).length;
+    el.filterSummary.textContent = active ? t('{n} on', { n: active }) : '';
+  }
+
+  function savedById(id) {
+    for (var i = 0; i < state.savedViews.length; i++) {
+      if (state.savedViews[i].id === id) return state.savedViews[i];
+    }
+    return null;
+  }
+
+  function selectBuiltin(view) {
+    state.view = view;
+    state.savedId = null;
+    afterSelection();
+  }
+
+  function selectSaved(id) {
+    var saved = savedById(id);
+    if (!saved) return;
+    var parsed = filtersFromSaved(saved);
+    state.savedId = id;
+    state.view = parsed.view;
+    state.filters = parsed.filters;
+    afterSelection();
+  }
+
+  function afterSelection() {
+    remember();
+    renderViews();
+    state.nextCursor = null;
+    setHidden(el.listLoading, false);
+    loadConversations();
+  }
+
+  function loadSavedViews() {
+    return api('GET', API + '/inbox/views').then(function (data) {
+      state.savedViews = Array.isArray(data.views) ? data.views : [];
+      if (state.savedId != null && !savedById(state.savedId)) state.savedId = null;
+      renderViews();
+    }, function () { renderViews(); });
+  }
+
+  function showViewError(message) {
+    el.viewError.textContent = message || '';
+    setHidden(el.viewError, !message);
+  }
+
+  var formMode = 'create';
+  function openViewForm(mode) {
+    formMode = mode;
+    var saved = savedById(state.savedId);
+    el.viewName.value = mode === 'rename' && saved ? saved.name : '';
+    el.viewFormSubmit.textContent = mode === 'rename' ? t('Rename') : t('Save');
+    setHidden(el.viewForm, false);
+    showViewError('');
+    el.viewName.focus();
+  }
+
+  function closeViewForm() {
+    setHidden(el.viewForm, true);
+    el.viewName.value = '';
+  }
+
+  function submitViewForm() {
+    var name = el.viewName.value.trim();
+    if (!name) {
+      showViewError(t('Give the view a name.'));
+      el.viewName.focus();
+      return;
+    }
+    var request = formMode === 'rename' && state.savedId != null
+      ? api('PATCH', API + '/inbox/views/' + state.savedId, { name: name })
+      : api('POST', API + '/inbox/views', { name: name, filters: filtersAsJson() });
+    el.viewFormSubmit.disabled = true;
+    request.then(function (data) {
+      closeViewForm();
+      showViewError('');
+      var view = data.view;
+      var known = savedById(view.id);
+      if (known) Object.assign(known, view);
+      else state.savedViews.push(view);
+      state.savedId = view.id;
+      remember();
+      renderViews();
+      loadCounts();
+    }, function (err) {
+      showViewError(err.code === 'name_taken' ? t('You already have a view with that name.') : err.message);
+    }).then(function () {
+      el.viewFormSubmit.disabled = false;
+    });
+  }
+
+  function updateSavedView() {
+    if (state.savedId == null) return;
+    api('PATCH', API + '/inbox/views/' + state.savedId, { filters: filtersAsJson() }).then(function (data) {
+      var known = savedById(data.view.id);
+      if (known) Object.assign(known, data.view);
+      showViewError('');
+      renderViews();
+      loadCounts();
+    }, function (err) { showViewError(err.message); });
+  }
+
+  function deleteSavedView() {
+    var saved = savedById(state.savedId);
+    if (!saved) return;
+    if (!window.confirm(t('Delete the view “{name}”?', { name: saved.name }))) return;
+    api('DELETE', API + '/inbox/views/' + saved.id).then(function () {
+      state.savedViews = state.savedViews.filter(function (v) { return v.id !== saved.id; });
+      state.savedId = null;
+      remember();
+      renderViews();
+      loadConversations();
+    }, function (err) { showViewError(err.message); });
+  }
+
+  function onFilterChange() {
+    state.filters = {
+      status: el.fStatus.value,
+      priority: el.fPriority.value,
+      channel: el.fChannel.value,
+      tag: el.fTag.value.trim().toLowerCase().slice(0, 50)
+    };
+    remember();
+    renderFilters();
+    state.nextCursor = null;
+    loadConversations();
+  }
+
+  // ------------------------------------------------------------------ search
+
+  function setSearchMode(on) {
+    setHidden(el.searchResults, !on);
+    setHidden(el.listSide, on);
+  }
+
+  function clearSearch() {
+    state.search.query = '';
+    state.search.token += 1;
+    el.search.value = '';
+    setSearchMode(false);
+  }
+
+  function scheduleSearch() {
+    if (state.search.timer) clearTimeout(state.search.timer);
+    state.search.timer = setTimeout(function () {
+      state.search.timer = null;
+      runSearch(el.search.value.trim());
+    }, SEARCH_DELAY);
+  }
+
+  function runSearch(query) {
+    if (query === state.search.query && !el.searchResults.hidden) return;
+    state.search.query = query;
+    var token = ++state.search.token;
+    if (!query) {
+      setSearchMode(false);
+      return;
+    }
+    setSearchMode(true);
+    el.searchStatus.textContent = t('Searching…');
+    api('GET', API + '/search?q=' + encodeURIComponent(query)).then(function (data) {
+      if (token !== state.search.token) return;
+      state.search.groups = data.results || {};
+      renderSearch();
+    }, function (err) {
+      if (token !== state.search.token) return;
+      while (el.searchGroups.firstChild) el.searchGroups.removeChild(el.searchGroups.firstChild);
+      el.searchStatus.textContent = err.code === 'query_empty'
+        ? t('Type letters or digits to search.')
+        : t('Search failed: {error}', { error: err.message });
+    });
+  }
+
+  function searchMore(kind) {
+    var group = state.search.groups[kind];
+    if (!group || !group.next_cursor) return;
+    var token = state.search.token;
+    var url = API + '/search?q=' + encodeURIComponent(state.search.query) + '&kind=' + kind +
+      '&cursor=' + encodeURIComponent(group.next_cursor);
+    api('GET', url).then(function (data) {
+      if (token !== state.search.token) return;
+      var more = data.results && data.results[kind];
+      if (!more) return;
+      group.items = group.items.concat(more.items || []);
+      group.next_cursor = more.next_cursor;
+      renderSearch();
+    }, function () { /* keep what is shown */ });
+  }
+
+  function resultButton(kind, item, parts) {
+    var li = make('li', 'search-item');
+    var button = make('button', 'search-hit');
+    button.type = 'button';
+    button.dataset.kind = kind;
+    button.dataset.id = String(item.id);
+    if (item.conversation_id != null) button.dataset.conversationId = String(item.conversation_id);
+    parts.forEach(function (part) {
+      if (part) button.appendChild(part);
+    });
+    li.appendChild(button);
+    return li;
+  }
+
+  function renderSearch() {
+    var groups = state.search.groups;
+    var box = el.searchGroups;
+    while (box.firstChild) box.removeChild(box.firstChild);
+    var total = 0;
+    var spec = [
+      ['messages', t('Messages')],
+      ['customers', t('Customers')],
+      ['tickets', t('Tickets')]
+    ];
+    spec.forEach(function (entry) {
+      var kind = entry[0];
+      var group = groups[kind];
+      if (!group || !group.items || !group.items.length) return;
+      total += group.items.length;
+      var section = make('section', 'search-group');
+      var headingId = 'search-group-' + kind;
+      var heading = make('h3', 'search-group-title', entry[1]);
+      heading.id = headingId;
+      section.appendChild(heading);
+      var ul = make('ul', 'search-list');
+      ul.setAttribute('aria-labelledby', headingId);
+      group.items.forEach(function (item) {
+        if (kind === 'messages') {
+          var when = parseTime(item.created_at);
+          var top = make('span', 'search-hit-top');
+          top.appendChild(make('span', 'search-hit-title', item.customer_name || t('Customer #{id}', { id: item.customer_id })));
+          if (when) {
+            var time = make('time', 'search-hit-time', relativeTime(when));
+            time.dateTime = when.toISOString();
+            time.title = fullTime(when);
+            top.appendChild(time);
+          }
+          var meta = make('span', 'search-hit-meta');
+          meta.appendChild(make('span', channelClass(item.channel), channelLabel(item.channel)));
+          if (item.private) meta.appendChild(make('span', 'conv-status', t('Internal note')));
+          else if (item.direction === 'out') meta.appendChild(make('span', 'conv-status', t('Reply')));
+          ul.appendChild(resultButton(kind, item, [top, meta, make('span', 'search-snippet', item.snippet || '')]));
+        } else if (kind === 'customers') {
+          var contact = [item.email, item.phone].filter(Boolean).join(' · ');
+          ul.appendChild(resultButton(kind, item, [
+            make('span', 'search-hit-title', item.name || item.email || t('Customer #{id}', { id: item.id })),
+            contact ? make('span', 'search-snippet', contact) : null
+          ]));
+        } else {
+          var ticketMeta = make('span', 'search-hit-meta');
+          ticketMeta.appendChild(make('span', 'conv-status', statusLabel(item.status)));
+          ticketMeta.appendChild(make('span', 'conv-status', priorityLabel(item.priority)));
+          ul.appendChild(resultButton(kind, item, [
+            make('span', 'search-hit-title', t('Ticket #{id}', { id: item.id }) + (item.subject ? ' · ' + item.subject : '')),
+            ticketMeta
+          ]));
+        }
+      });
+      section.appendChild(ul);
+      if (group.next_cursor) {
+        var more = make('button', 'btn btn-ghost btn-sm list-more', t('More results'));
+        more.type = 'button';
+        more.dataset.more = kind;
+        section.appendChild(more);
+      }
+      box.appendChild(section);
+    });
+    el.searchStatus.textContent = total
+      ? t('Results for “{q}”', { q: state.search.query })
+      : t('Nothing found for “{q}”.', { q: state.search.query });
+  }
+
+  function openFromSearch(button) {
+    var kind = button.dataset.kind;
+    var conversationId = button.dataset.conversationId ? Number(button.dataset.conversationId) : null;
+    if (kind === 'customers') {
+      var customerId = Number(button.dataset.id);
+      api('GET', API + '/customers/' + customerId).then(function (data) {
+        var customer = data.customer || data;
+        var conversations = customer.conversations || data.conversations || [];
+        if (conversations.length) openById(Number(conversations[0].id));
+        else el.searchStatus.textContent = t('This customer has no conversation you can open.');
+      }, function (err) {
+        el.searchStatus.textContent = err.message;
+      });
+      return;
+    }
+    if (conversationId) openById(conversationId);
+  }
+
+  function openById(id) {
+    if (id !== state.openId) history.pushState(null, '', '#c/' + id);
+    SBInbox.openConversation(id);
   }
 
   // ------------------------------------------------------------------ live
@@ -331,23 +878,55 @@
     if (convId == null) return;
     var isOpen = convId === state.openId;
     var known = state.conversations.get(convId);
-    if (data.conversation) {
-      upsertConversation(data.conversation);
-    } else if (known && msg) {
-      var patch = { id: convId, last_message_at: msg.created_at, last_preview: msg.text || known.last_preview };
-      if (msg.direction === 'in' && !isOpen) patch.unread_count = (Number(known.unread_count) || 0) + 1;
+    if (known) {
+      var patch = { id: convId };
+      var summary = data.conversation || {};
+      ['last_message_at', 'last_preview', 'last_seq', 'status', 'subject'].forEach(function (key) {
+        if (summary[key] !== undefined) patch[key] = summary[key];
+      });
+      if (msg) {
+        if (!patch.last_message_at) patch.last_message_at = msg.created_at;
+        if (!patch.last_preview && msg.text) patch.last_preview = msg.text;
+        if (msg.direction === 'in' && !isOpen) patch.unread_count = (Number(known.unread_count) || 0) + 1;
+      }
       upsertConversation(patch);
-    } else if (!known) {
-      loadConversations();
+      renderList();
+    } else {
+      recheck([convId]);
     }
-    renderList();
+    scheduleCounts();
+  }
+
+  function onTicket(data) {
+    var ticket = data.ticket || {};
+    var ids = Array.isArray(ticket.conversation_ids) ? ticket.conversation_ids : [];
+    if (ids.length) recheck(ids.slice(0, 50));
+    scheduleCounts();
   }
 
   function onFrame(frame) {
     if (!frame || typeof frame !== 'object') return;
     var data = frame.data || {};
-    if (frame.type === 'message.created') onMessageCreated(data);
-    else if (frame.type === 'resync') loadConversations();
+    switch (frame.type) {
+      case 'message.created':
+        onMessageCreated(data);
+        break;
+      case 'ticket.created':
+      case 'ticket.updated':
+      case 'ticket.merged':
+        onTicket(data);
+        break;
+      case 'resync':
+        resync();
+        break;
+      default:
+        break;
+    }
+  }
+
+  function resync() {
+    loadConversations();
+    loadCounts();
   }
 
   // ------------------------------------------------------------------ wiring
@@ -356,13 +935,25 @@
     return state.conversations.get(id) || null;
   };
 
+  SBInbox.openAdjacent = function (step) {
+    var ids = sortedConversations().map(function (c) { return c.id; });
+    if (!ids.length) return;
+    var index = ids.indexOf(state.openId);
+    var next = index < 0 ? ids[0] : ids[index + step];
+    if (next != null) openById(next);
+  };
+
+  function isTyping(target) {
+    if (!target || !target.tagName) return false;
+    var tag = target.tagName.toLowerCase();
+    return tag === 'input' || tag === 'textarea' || tag === 'select' || target.isContentEditable;
+  }
+
   function bind() {
     el.list.addEventListener('click', function (event) {
       var holder = event.target.closest('[data-conversation-id]');
       if (!holder || !el.list.contains(holder)) return;
-      var id = Number(holder.dataset.conversationId);
-      if (id !== state.openId) history.pushState(null, '', '#c/' + id);
-      SBInbox.openConversation(id);
+      openById(Number(holder.dataset.conversationId));
     });
 
     el.list.addEventListener('keydown', function (event) {
@@ -375,11 +966,76 @@
       if (next) next.focus();
     });
 
+    el.views.addEventListener('click', function (event) {
+      var button = event.target.closest('.view-button');
+      if (button) selectBuiltin(button.dataset.view);
+    });
+    el.saved.addEventListener('click', function (event) {
+      var button = event.target.closest('[data-saved-id]');
+      if (button) selectSaved(Number(button.dataset.savedId));
+    });
+    [el.fStatus, el.fPriority, el.fChannel].forEach(function (select) {
+      select.addEventListener('change', onFilterChange);
+    });
+    el.fTag.addEventListener('change', onFilterChange);
+    el.fTag.addEventListener('keydown', function (event) {
+      if (event.key === 'Enter') {
+        event.preventDefault();
+        onFilterChange();
+      }
+    });
+    el.filterClear.addEventListener('click', function () {
+      state.filters = { status: '', priority: '', channel: '', tag: '' };
+      renderFilters();
+      onFilterChange();
+    });
+    el.viewSave.addEventListener('click', function () { openViewForm('create'); });
+    el.viewRename.addEventListener('click', function () { openViewForm('rename'); });
+    el.viewUpdate.addEventListener('click', updateSavedView);
+    el.viewDelete.addEventListener('click', deleteSavedView);
+    el.viewForm.addEventListener('submit', function (event) {
+      event.preventDefault();
+      submitViewForm();
+    });
+    el.viewFormCancel.addEventListener('click', closeViewForm);
+    el.more.addEventListener('click', loadMore);
+
+    el.searchForm.addEventListener('submit', function (event) {
+      event.preventDefault();
+      runSearch(el.search.value.trim());
+    });
+    el.search.addEventListener('input', scheduleSearch);
+    el.search.addEventListener('keydown', function (event) {
+      if (event.key === 'Escape') {
+        event.preventDefault();
+        clearSearch();
+        var first = el.list.querySelector('.conv-item');
+        if (first) first.focus();
+      }
+    });
+    el.searchResults.addEventListener('click', function (event) {
+      var more = event.target.closest('[data-more]');
+      if (more) {
+        searchMore(more.dataset.more);
+        return;
+      }
+      var hit = event.target.closest('.search-hit');
+      if (hit) openFromSearch(hit);
+    });
+    document.addEventListener('keydown', function (event) {
+      if (event.key !== '/' || event.ctrlKey || event.metaKey || event.altKey) return;
+      if (event.defaultPrevented || isTyping(event.target) || document.querySelector('dialog[open]')) return;
+      event.preventDefault();
+      el.search.focus();
+      el.search.select();
+    });
+
     SBInbox.on('conversation-opened', function (data) {
       state.openId = data && data.id != null ? data.id : null;
       var conv = state.conversations.get(state.openId);
       if (conv) conv.unread_count = 0;
       renderList();
+      scheduleCounts();
     });
     SBInbox.on('conversation-closed', function (data) {
       state.openId = null;
@@ -388,7 +1044,7 @@
       if (item && data.focus) item.firstChild.focus();
     });
     SBInbox.on('frame', onFrame);
-    SBInbox.on('live-open', loadConversations);
+    SBInbox.on('live-open', resync);
     setInterval(refreshRelativeTimes, 30000);
   }
 
@@ -396,13 +1052,43 @@
     var meta = document.querySelector('meta[name="csrf-token"]');
     csrfToken = meta ? meta.getAttribute('content') || '' : '';
     el.list = $('conversation-list');
+    if (!el.list) return;
     el.listEmpty = $('conversation-list-empty');
     el.listLoading = $('conversation-list-loading');
     el.listError = $('conversation-list-error');
     el.count = $('conversation-count');
-    if (!el.list) return;
+    el.listTitle = $('list-title');
+    el.more = $('list-more');
+    el.listSide = $('list-side');
+    el.views = $('view-list');
+    el.saved = $('saved-view-list');
+    el.savedActions = $('saved-actions');
+    el.fStatus = $('filter-status');
+    el.fPriority = $('filter-priority');
+    el.fChannel = $('filter-channel');
+    el.fTag = $('filter-tag');
+    el.filterSummary = $('filter-summary');
+    el.filterClear = $('filter-clear');
+    el.viewSave = $('view-save');
+    el.viewForm = $('view-form');
+    el.viewName = $('view-name');
+    el.viewFormSubmit = $('view-form-submit');
+    el.viewFormCancel = $('view-form-cancel');
+    el.viewUpdate = $('view-update');
+    el.viewRename = $('view-rename');
+    el.viewDelete = $('view-delete');
+    el.viewError = $('view-error');
+    el.searchForm = $('inbox-search');
+    el.search = $('search-input');
+    el.searchResults = $('search-results');
+    el.searchStatus = $('search-status');
+    el.searchGroups = $('search-groups');
+    recall();
     bind();
+    renderViews();
+    loadSavedViews();
     loadConversations();
+    loadCounts();
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
