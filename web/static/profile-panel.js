@@ -320,6 +320,15 @@
       setVisible(false);
       el.toggle.focus();
     });
+    // A ticket of this customer changed (solved, reopened, rated): its row follows.
+    var ticketTimer = null;
+    SBInbox.on('frame', function (frame) {
+      var ticket = frame && frame.data && frame.data.ticket;
+      if (!ticket || String(frame.type).indexOf('ticket.') !== 0 || ticket.customer_id !== state.customerId) return;
+      if (ticketTimer) clearTimeout(ticketTimer);
+      var token = state.token;
+      ticketTimer = setTimeout(function () { if (token === state.token) loadTickets(token); }, 300);
+    });
     SBInbox.on('toggle-profile', function () { setVisible(el.app.dataset.profile !== 'shown'); });
     SBInbox.on('conversation-loaded', function (data) {
       if (data && data.customer_id !== state.customerId) load(data.customer_id);

@@ -1,0 +1,140 @@
+"""An agent works a conversation from arrival to solved in the browser: reads the bot's
+hand-off, claims the ticket, sees a teammate viewing the same conversation, notes with
+an @mention (the teammate is notified live), inserts a canned reply filled with the
+customer's name, replies (the widget receives it) and solves. Screenshots of the
+conversation view and the profile panel at 1280 px and 768 px."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.async_api import Page, expect
+from sqlalchemy import update
+
+from conversations.canned import do_create_canned
+from customers.models import Customer
+from switchboard.appkeys import BOT_RUNTIME, DB
+from tests.bot.dialogue_support import DEMO_KB, webchat_with_bot
+from tests.browser.test_widget_journey import open_widget
+from tests.conftest import PASSWORD, create_user
+
+
+async def log_in(context: Any, base: str, email: str) -> Page:
+    page: Page = await context.new_page()
+    await page.goto(f"{base}/login")
+    await page.fill("#email", email)
+    await page.fill("#password", PASSWORD)
+    await page.click("#login-submit")
+    await page.wait_for_url(f"{base}/inbox**")
+    return page
+
+
+async def test_agent_works_a_conversation_from_arrival_to_solved(
+    browser: Any, hub: Any, screenshot: Any
+) -> None:
+    from knowledge_base.commands import import_file
+
+    base = str(hub.make_url("")).rstrip("/")
+    db = hub.app[DB]
+    await webchat_with_bot(db)
+    await import_file(db, DEMO_KB, note="tests")
+    await hub.app[BOT_RUNTIME].refresh()
+    admin_id = await create_user(db, "root@example.com", "admin", "Root")
+    await create_user(db, "alex@example.com", "agent", "Alex Agent")
+    await create_user(db, "li@example.com", "agent", "Li Wei")
+    await db.run(
+        lambda s: do_create_canned(
+            s,
+            {
+                "shortcut": "greet",
+                "title": "Greeting",
+                "body": "Hi {{customer.first_name}}, I'm {{agent.name}} and I'll sort this out.",
+            },
+            user_id=admin_id,
+        )
+    )
+
+    # A customer asks the bot for a person: the bot hands off and a ticket opens.
+    customer = await browser.new_context()
+    widget = await open_widget(await customer.new_page(), f"{base}/demo")
+    shown = widget.locator("#widget-messages")
+    await widget.locator("#widget-input").fill("转人工")
+    await widget.locator("#widget-send").click()
+    await expect(shown).to_contain_text("转接人工客服", timeout=15_000)
+    await db.run(lambda s: s.execute(update(Customer).values(name="Maria Lopez")))
+
+    alex_context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    alex = await log_in(alex_context, base, "alex@example.com")
+    await alex.locator("#conversation-list [data-conversation-id]").first.click()
+    await expect(alex.locator("#conversation-bot")).to_have_text(
+        "Bot handed off: customer asked for a person", timeout=10_000
+    )
+    messages = alex.locator("#messages")
+    await expect(messages).to_contain_text("转人工")
+    await expect(messages.locator("li[data-channel='webchat']").first).to_be_visible()
+    await expect(alex.locator("#profile-name")).to_have_text("Maria Lopez")
+    await expect(alex.locator("#conversation-title")).to_contain_text("Maria Lopez")
+    await expect(alex.locator("#ticket-ref")).to_contain_text("Ticket #")
+    await alex.click("#ticket-assign-me")
+    await expect(alex.locator("#ticket-assignee option:checked")).to_have_text("Alex Agent")
+
+    # A teammate opens the same conversation: each sees the other.
+    li_context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    li = await log_in(li_context, base, "li@example.com")
+    await li.locator("#conversation-list [data-conversation-id]").first.click()
+    await expect(alex.locator("#presence")).to_have_text("Li Wei is viewing", timeout=10_000)
+    await expect(li.locator("#presence")).to_have_text("Alex Agent is viewing", timeout=10_000)
+
+    # An internal note mentioning Li: Li is notified live; the customer never sees it.
+    await alex.check("#reply-private")
+    await alex.locator("#reply-text").press_sequentially("@Li")
+    await expect(alex.locator("#mention-picker")).to_contain_text("Li Wei")
+    await alex.locator("#reply-text").press("Enter")
+    await alex.locator("#reply-text").press_sequentially("can you check the refund policy?")
+    await alex.click("#reply-send")
+    await expect(messages.locator(".msg--note", has_text="@Li Wei can you check")).to_be_visible()
+    toast = li.locator("#notifications .toast")
+    await expect(toast).to_contain_text("Alex Agent mentioned you", timeout=10_000)
+    await expect(li.locator("#messages")).to_contain_text("@Li Wei can you check")
+
+    # The canned reply, typed as "/" + its shortcut, filled with the customer's name.
+    await alex.uncheck("#reply-private")
+    await alex.locator("#reply-text").press_sequentially("/gre")
+    await expect(alex.locator("#canned-list")).to_contain_text("Greeting")
+    await alex.locator("#reply-text").press("Enter")
+    text = "Hi Maria, I'm Alex Agent and I'll sort this out."
+    await expect(alex.locator("#reply-text")).to_have_value(text)
+    await screenshot(alex, "inbox-conversation-1280")
+    await alex.click("#reply-send")
+    await expect(shown).to_contain_text(text, timeout=10_000)
+    await expect(shown).not_to_contain_text("refund policy")
+    sent = messages.locator("li", has_text="I'll sort this out")
+    await expect(sent).to_have_attribute("data-delivery-status", "sent", timeout=10_000)
+
+    # Keyboard: "?" lists the shortcuts; "s" solves.
+    await alex.locator("#messages").click()
+    await alex.keyboard.press("?")
+    await expect(alex.locator("#shortcuts-dialog")).to_be_visible()
+    await screenshot(alex, "inbox-shortcuts-1280")
+    await alex.keyboard.press("Escape")
+    await alex.keyboard.press("s")
+    await expect(alex.locator("#conversation-status")).to_have_text("Solved", timeout=10_000)
+    await expect(alex.locator("#notifications")).to_contain_text("solved")
+    await expect(li.locator("#conversation-status")).to_have_text("Solved", timeout=10_000)
+    await expect(alex.locator("#profile-tickets")).to_contain_text("Solved")
+
+    # Li leaves: Alex no longer sees them.
+    await li_context.close()
+    await expect(alex.locator("#presence")).to_be_hidden(timeout=10_000)
+
+    # The profile panel, and the same view on a tablet.
+    await screenshot(alex, "inbox-profile-1280")
+    await alex.set_viewport_size({"width": 768, "height": 1024})
+    if await alex.locator("#profile-panel").is_visible():
+        await alex.click("#profile-close")
+    await screenshot(alex, "inbox-conversation-768")
+    await alex.click("#profile-toggle")
+    await expect(alex.locator("#profile-panel")).to_be_visible()
+    await screenshot(alex, "inbox-profile-768")
+    await customer.close()
+    await alex_context.close()
