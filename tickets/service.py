@@ -214,40 +214,46 @@ _VIEW_ROWS_PG = _view_rows(lambda column: column == any_(_IDS_ARRAY))
 _VIEW_ROWS = _view_rows(lambda column: column.in_(bindparam("ids", expanding=True)))
 
 
+# Positions in a `_view_rows` row: kind, ticket_id, row_id, then `_VIEW_COLUMNS`.
+_AT = {name: 3 + i for i, name in enumerate(_VIEW_COLUMNS)}
+
+
 def _clock_of(row: Any) -> Any:
+    at = _AT
     return SimpleNamespace(
-        id=row.row_id,
-        ticket_id=row.ticket_id,
-        metric=row.s1,
-        status=row.s2,
-        policy_id=row.i1,
-        target_minutes=row.i2,
-        paused_seconds=row.i3,
-        started_at=row.t1,
-        due_at=row.t2,
-        paused_at=row.t3,
-        warned_at=row.t4,
-        breached_at=row.t5,
-        stopped_at=row.t6,
+        id=row[2],
+        ticket_id=row[1],
+        metric=row[at["s1"]],
+        status=row[at["s2"]],
+        policy_id=row[at["i1"]],
+        target_minutes=row[at["i2"]],
+        paused_seconds=row[at["i3"]],
+        started_at=row[at["t1"]],
+        due_at=row[at["t2"]],
+        paused_at=row[at["t3"]],
+        warned_at=row[at["t4"]],
+        breached_at=row[at["t5"]],
+        stopped_at=row[at["t6"]],
     )
 
 
 def _survey_of(row: Any) -> Any:
+    at = _AT
     return SimpleNamespace(
-        id=row.row_id,
-        ticket_id=row.ticket_id,
-        locale=row.s1,
-        skipped=row.s2,
-        answered_via=row.s3,
-        conversation_id=row.i1,
-        inbox_id=row.i2,
-        customer_id=row.i3,
-        agent_user_id=row.i4,
-        rating=row.i5,
-        requested_at=row.t1,
-        expires_at=row.t2,
-        rated_at=row.t3,
-        commented_at=row.t4,
+        id=row[2],
+        ticket_id=row[1],
+        locale=row[at["s1"]],
+        skipped=row[at["s2"]],
+        answered_via=row[at["s3"]],
+        conversation_id=row[at["i1"]],
+        inbox_id=row[at["i2"]],
+        customer_id=row[at["i3"]],
+        agent_user_id=row[at["i4"]],
+        rating=row[at["i5"]],
+        requested_at=row[at["t1"]],
+        expires_at=row[at["t2"]],
+        rated_at=row[at["t3"]],
+        commented_at=row[at["t4"]],
         comment=None,  # never read: the ticket view leaves the comment out
     )
 
@@ -264,17 +270,19 @@ async def ticket_views(session: AsyncSession, tickets: Sequence[Ticket]) -> list
     if ids:
         postgres = session.get_bind().dialect.name == "postgresql"
         statement = _VIEW_ROWS_PG if postgres else _VIEW_ROWS
+        # Rows by position, not by name: a page has a few hundred of them.
         for row in await session.execute(statement, {"ids": ids}):
-            if row.kind == _TAG:
-                tags[row.ticket_id].append(row.s1)
-            elif row.kind == _CONVERSATION:
-                conversations[row.ticket_id].append(row.i1)
-            elif row.kind == _CLOCK:
-                latest = clocks[row.ticket_id].get(row.s1)
-                if latest is None or latest.id < row.row_id:
-                    clocks[row.ticket_id][row.s1] = _clock_of(row)
+            kind, ticket_id, row_id, s1 = row[0], row[1], row[2], row[3]
+            if kind == _TAG:
+                tags[ticket_id].append(s1)
+            elif kind == _CONVERSATION:
+                conversations[ticket_id].append(row[_AT["i1"]])
+            elif kind == _CLOCK:
+                latest = clocks[ticket_id].get(s1)
+                if latest is None or latest[2] < row_id:
+                    clocks[ticket_id][s1] = row
             else:
-                surveys[row.ticket_id] = ticket_survey_view(_survey_of(row))
+                surveys[ticket_id] = ticket_survey_view(_survey_of(row))
     now = utcnow()
     order = {m.value: i for i, m in enumerate(SlaMetric)}
     return [
@@ -283,8 +291,8 @@ async def ticket_views(session: AsyncSession, tickets: Sequence[Ticket]) -> list
             tags[t.id],
             conversations[t.id],
             [
-                sla.clock_view(c, now)
-                for c in sorted(clocks[t.id].values(), key=lambda c: order[c.metric])
+                sla.clock_view(_clock_of(c), now)
+                for c in sorted(clocks[t.id].values(), key=lambda c: order[c[3]])
             ],
             surveys.get(t.id),
         )
