@@ -33,6 +33,7 @@ from web import (
     preferences,
     routing_api,
     sla_api,
+    supervisor_api,
     tickets_api,
 )
 from web.access import (
@@ -223,4 +224,5 @@ def create_api_app() -> web.Application:
     admin_api.setup(app)
     canned_api.setup(app)
     conversation_api.setup(app)
+    supervisor_api.setup(app)
     return app
