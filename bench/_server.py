@@ -10,18 +10,25 @@ The widget socket's per-socket anti-abuse limits (settings `widget_send_limit`, 
 messages per 10 s, and `widget_frame_limit`, 60 frames per 10 s) would cap one socket at
 2 messages/s; with `"lift_socket_limits": true` (the default) this hub is configured
 with them raised, so the benchmark measures the intake path rather than the limiter.
+
+With `"cprofile_dir": DIR`, SIGUSR1 starts cProfile on the event loop's thread (timed by
+that thread's CPU clock, so time the hub spends preempted by other processes is not
+counted) and SIGUSR2 stops it and writes `DIR/cprofile-N.prof` (N = 1, 2, ...), so the
+benchmark can profile exactly its timed parts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import cProfile
 import json
 import logging
 import os
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +68,10 @@ async def serve(config: dict[str, Any]) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    cprofile_dir = config.get("cprofile_dir")
+    if cprofile_dir:
+        _install_cprofile(loop, Path(cprofile_dir))
+
     def _stdin_closed() -> None:
         with contextlib.suppress(OSError):
             if not os.read(sys.stdin.fileno(), 4096):
@@ -77,6 +88,32 @@ async def serve(config: dict[str, Any]) -> None:
         with contextlib.suppress(Exception):
             loop.remove_reader(sys.stdin.fileno())
         await runner.cleanup()
+
+
+def _install_cprofile(loop: asyncio.AbstractEventLoop, directory: Path) -> None:
+    """SIGUSR1 starts a profile of the loop's thread, SIGUSR2 stops and writes it."""
+    state: dict[str, Any] = {"profile": None, "count": 0}
+
+    def start() -> None:
+        if state["profile"] is None:
+            profile = cProfile.Profile(time.thread_time)
+            state["profile"] = profile
+            profile.enable()
+
+    def stop() -> None:
+        profile = state["profile"]
+        if profile is None:
+            return
+        profile.disable()
+        state["profile"] = None
+        state["count"] += 1
+        directory.mkdir(parents=True, exist_ok=True)
+        target = directory / f"cprofile-{state['count']}.prof"
+        profile.dump_stats(str(target) + ".part")
+        os.replace(str(target) + ".part", target)  # appears whole or not at all
+
+    loop.add_signal_handler(signal.SIGUSR1, start)
+    loop.add_signal_handler(signal.SIGUSR2, stop)
 
 
 def main() -> None:

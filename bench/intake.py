@@ -78,6 +78,7 @@ TEXT = "Hello, where is my order #{n}? It was due yesterday."
 # so a slow hub still finishes the run in bounded time; `n` then says how much was done.
 BUDGET = {"seconds": 15.0, "baseline": 3.0}
 PROFILE_ARGS: list[str] = []  # extra py-spy options (--profile-gil adds "--gil")
+CPROFILE: dict[str, Path] = {}  # "dir": where the hub writes cProfile stats (--cprofile)
 
 
 def deadline(kind: str = "seconds") -> float:
@@ -557,6 +558,8 @@ class Hub:
             "var_dir": str(self.target.workdir / "var"),
             "overrides": self.overrides,
         }
+        if "dir" in CPROFILE:
+            config["cprofile_dir"] = str(CPROFILE["dir"] / "raw")
         self.log = open(self.log_path, "wb")  # noqa: SIM115, ASYNC230 - closed in stop()
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -830,6 +833,35 @@ class Profiler:
                 await self.proc.wait()
 
 
+class CProfiler:
+    """cProfile inside the hub for one timed part (`--cprofile DIR`): SIGUSR1 starts it,
+    SIGUSR2 writes `DIR/raw/cprofile-N.prof`, renamed here to `DIR/<backend>-<part>.prof`.
+    It times the event loop thread's CPU clock, so other processes' load does not count."""
+
+    count = 0  # profiles asked of the current hub
+
+    def __init__(self, pid: int, name: str) -> None:
+        self.pid, self.name = pid, name
+        self.directory = CPROFILE.get("dir")
+
+    async def __aenter__(self) -> CProfiler:
+        if self.directory is not None:
+            os.kill(self.pid, signal.SIGUSR1)
+            await asyncio.sleep(0.05)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.directory is None:
+            return
+        CProfiler.count += 1
+        raw = self.directory / "raw" / f"cprofile-{CProfiler.count}.prof"
+        os.kill(self.pid, signal.SIGUSR2)
+        async with asyncio.timeout(WAIT):
+            while not raw.exists():  # noqa: ASYNC110 - a file written by another process
+                await asyncio.sleep(0.05)
+        raw.replace(self.directory / f"{self.name}.prof")
+
+
 @dataclass(frozen=True)
 class TimedPart:
     """What the hub and its database did during one scenario's timed part."""
@@ -867,7 +899,10 @@ async def timed_part(
     """Run `load(stop)` (it stops starting work at `stop`) with CPU, database counters
     and, if asked, the profiler around it."""
     xacts_before = await pg_transactions(hub.target)
-    async with Profiler(profile, hub.pid, f"{hub.target.backend}-{name}"):
+    async with (
+        Profiler(profile, hub.pid, f"{hub.target.backend}-{name}"),
+        CProfiler(hub.pid, f"{hub.target.backend}-{name}"),
+    ):
         before = cpu_snapshot(hub.pid)
         await load(deadline())
         after = cpu_snapshot(hub.pid)
@@ -1025,6 +1060,7 @@ async def run_backend(
 
         token = await create_agent_token(target.app_url)
         hub = Hub(target)
+        CProfiler.count = 0
         await hub.start()
         try:
             public_key = await webchat_public_key(target.app_url)
@@ -1073,6 +1109,14 @@ async def run_backend(
             row["ratio_vs_best_baseline"] = round(row["rate"] / best, 3)
     if profile:
         results["profile"] = await asyncio.to_thread(summarize_profiles, profile, backend)
+    if "dir" in CPROFILE:
+        done = {
+            f"{backend}-{row['scenario']}-{row['concurrency']}": row["n"]
+            for row in results["intake"] + results["reply"]
+        }
+        results["cprofile"] = await asyncio.to_thread(
+            summarize_cprofiles, CPROFILE["dir"], backend, done
+        )
     return results
 
 
@@ -1180,6 +1224,55 @@ def summarize_profile(path: Path, top: int = 15) -> dict[str, Any]:
 
 
 # --- output ----------------------------------------------------------------------
+
+
+def summarize_cprofiles(directory: Path, backend: str, done: dict[str, int]) -> dict[str, Any]:
+    return {
+        p.stem: summarize_cprofile(p, done.get(p.stem, 0))
+        for p in sorted(directory.glob(f"{backend}-*.prof"))
+        if p.stem in done  # not the warm-up
+    }
+
+
+def summarize_cprofile(path: Path, done: int, top: int = 25) -> dict[str, Any]:
+    """The event loop thread's CPU time per message (µs), by function: self time (where
+    the CPU went) and inclusive time (what each step of the path costs, callees included).
+    cProfile's own overhead inflates every figure, most for code making many small calls;
+    read them as shares of the total."""
+    import pstats
+
+    stats = pstats.Stats(str(path))
+    table: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    total = sum(entry[2] for entry in table.values())
+    per = 1e6 / done if done else 0.0
+
+    def name(key: tuple[str, int, str]) -> str:
+        filename, line, function = key
+        short = filename
+        for marker in ("site-packages/", "python3.11/", str(ROOT) + "/"):
+            if marker in filename:
+                short = filename.split(marker, 1)[1]
+        return f"{function} ({short}:{line})"
+
+    def rows(index: int) -> list[tuple[str, float, float]]:
+        ordered = sorted(table.items(), key=lambda item: item[1][index], reverse=True)
+        return [
+            (name(key), round(entry[index] * per, 1), round(100 * entry[index] / total, 1))
+            for key, entry in ordered[:top]
+        ]
+
+    by_library: Counter[str] = Counter()
+    for key, entry in table.items():
+        by_library[_library(name(key))] += entry[2]
+    return {
+        "messages": done,
+        "loop_cpu_us_per_msg": round(total * per, 1),
+        "self_by_library": [
+            (k, round(v * per, 1), round(100 * v / total, 1)) for k, v in by_library.most_common()
+        ],
+        "self": rows(2),
+        "inclusive": rows(3),
+    }
 
 
 def _fmt(value: Any, width: int, digits: int = 1) -> str:
@@ -1313,6 +1406,18 @@ def render(report: dict[str, Any]) -> str:
             lines += [f"    {v:5.1f}%  {k}" for k, v in summary["self_by_function"][:10]]
             lines.append("  inclusive time in switchboard code:")
             lines += [f"    {v:5.1f}%  {k}" for k, v in summary["inclusive_switchboard_functions"]]
+        for name, summary in result.get("cprofile", {}).items():
+            lines += [
+                "",
+                f"cprofile {name}: {summary['loop_cpu_us_per_msg']} µs of event-loop CPU per"
+                f" message under cProfile ({summary['messages']} messages)",
+                "  self time by library (µs/msg, %): "
+                + ", ".join(f"{k} {us} ({pc}%)" for k, us, pc in summary["self_by_library"]),
+                "  self time (µs/msg, %):",
+            ]
+            lines += [f"    {us:7.1f} {pc:5.1f}%  {k}" for k, us, pc in summary["self"]]
+            lines.append("  inclusive (µs/msg, %):")
+            lines += [f"    {us:7.1f} {pc:5.1f}%  {k}" for k, us, pc in summary["inclusive"]]
     return "\n".join(lines)
 
 
@@ -1401,6 +1506,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="attach py-spy to the hub per scenario; write stacks to DIR",
     )
     parser.add_argument(
+        "--cprofile",
+        metavar="DIR",
+        help="cProfile the hub's event loop (CPU clock) during each timed part; stats to DIR",
+    )
+    parser.add_argument(
         "--profile-gil",
         action="store_true",
         help="with --profile: sample only the thread holding the GIL (Python CPU time)",
@@ -1417,6 +1527,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.profile:
         args.profile = Path(args.profile).resolve()
         args.profile.mkdir(parents=True, exist_ok=True)
+    if args.cprofile:
+        args.cprofile = Path(args.cprofile).resolve()
+        args.cprofile.mkdir(parents=True, exist_ok=True)
     return args
 
 
@@ -1457,6 +1570,8 @@ def main(argv: list[str] | None = None) -> int:
     BUDGET["baseline"] = args.baseline_seconds
     if args.profile_gil:
         PROFILE_ARGS.append("--gil")
+    if args.cprofile:
+        CPROFILE["dir"] = args.cprofile
     report = asyncio.run(main_async(args))
     if args.json:
         print(json.dumps(report, indent=2))
