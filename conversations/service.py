@@ -53,6 +53,9 @@ class IntakeResult:
     customer_id: int | None
     seq: int
     duplicate: bool
+    # The stored message's `message_view` (the one its MessageCreated event carries), so
+    # the edge that took it in can show it without reading it back; None for a duplicate.
+    message: dict[str, Any] | None = None
 
 
 def message_view(message: Message, attachments: Sequence[Attachment] = ()) -> dict[str, Any]:
@@ -307,17 +310,18 @@ async def do_intake(
         conversation_id=conversation["id"],
         customer_id=customer_id,
     )
+    message = message_dict(message_id, values, attachments)
     emit(
         session,
         MessageCreated(
             actor=f"customer:{customer_id}",
             conversation_id=conversation["id"],
             inbox_id=msg.inbox_id,
-            message=message_dict(message_id, values, attachments),
+            message=message,
             conversation=conversation,
         ),
     )
-    return IntakeResult(message_id, conversation["id"], customer_id, values["seq"], False)
+    return IntakeResult(message_id, conversation["id"], customer_id, values["seq"], False, message)
 
 
 async def do_intake_returning_senders(
@@ -361,17 +365,20 @@ async def do_intake_returning_senders(
         message_id = inserted[(msg.inbox_id, msg.external_id)]
         conversation = advanced[cid]
         conversation["last_message_at"] = now.isoformat()
+        message = message_dict(message_id, values, [])
         emit(
             session,
             MessageCreated(
                 actor=f"customer:{known.customer_id}",
                 conversation_id=cid,
                 inbox_id=msg.inbox_id,
-                message=message_dict(message_id, values, []),
+                message=message,
                 conversation=conversation,
             ),
         )
-        results.append(IntakeResult(message_id, cid, known.customer_id, values["seq"], False))
+        results.append(
+            IntakeResult(message_id, cid, known.customer_id, values["seq"], False, message)
+        )
     return results
 
 

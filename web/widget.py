@@ -32,8 +32,9 @@ from channels.webchat.frames import (
 from channels.webchat.tokens import IDENTIFIED_PREFIX, Visitor
 from conversations import attachments as attachment_store
 from conversations.events import MessageCreated, Typing, conversation_topic
-from conversations.models import AuthorKind, ChannelKind, Conversation, Inbox
+from conversations.models import AuthorKind, ChannelKind, Conversation, Direction, Inbox
 from conversations.service import (
+    IntakeResult,
     KnownThread,
     get_inbox_by_public_key,
     list_messages,
@@ -239,6 +240,11 @@ class WidgetSocket:
         self.thread: KnownThread | None = None
         self.pump: asyncio.Task[None] | None = None
         self.flush_lock = asyncio.Lock()
+        # Clear while a send of this socket is being stored: the pump then holds a
+        # customer message's event until the send's ack is out, since that ack shows the
+        # message when it is this one (`acknowledge`), saving the separate echo.
+        self.not_sending = asyncio.Event()
+        self.not_sending.set()
         self.window_start = time.monotonic()
         self.window_frames = 0
         self.window_sends = 0
@@ -306,6 +312,8 @@ class WidgetSocket:
                             {"type": "typing", "name": event.name, "typing": event.typing}
                         )
                 elif isinstance(event, MessageCreated):
+                    if event.message["direction"] == Direction.INBOUND:
+                        await self.not_sending.wait()
                     await self.deliver(event.message)
                 elif isinstance(event, Resync):
                     await self.flush()
@@ -384,6 +392,7 @@ class WidgetSocket:
             text=frame.text,  # type: ignore[arg-type]  # checked by do_intake
             attachments=[InboundAttachment(a) for a in frame.attachment_ids],
         )
+        self.not_sending.clear()
         try:
             result = await self.intake.submit(inbound, self.thread)
         except DomainError as exc:
@@ -396,21 +405,40 @@ class WidgetSocket:
                 "not_stored", "message not stored; please try again", frame.client_msg_id
             )
             return
-        await self.send(
-            {
-                "type": "ack",
-                "client_msg_id": frame.client_msg_id,
-                "seq": result.seq,
-                "message_id": result.message_id,
-                "duplicate": result.duplicate,
-            }
-        )
+        else:
+            await self.acknowledge(frame.client_msg_id, result)
+        finally:
+            self.not_sending.set()
         if result.customer_id is not None:
             self.thread = KnownThread(result.conversation_id, result.customer_id)
         if self.conversation_id is None:
             self.conversation_id = result.conversation_id
             self.start_pump()
-        # Otherwise the pump shows the message when its event arrives.
+        # Otherwise the ack showed the message, or the pump shows it when its event comes.
+
+    async def acknowledge(self, client_msg_id: str, result: IntakeResult) -> None:
+        """Answer a stored send. When the message is the next one this socket expects,
+        the ack carries it (one frame instead of an ack and then the message's echo when
+        its event comes back); its event is then skipped as already shown. Otherwise, on
+        a gap or before the socket follows its conversation, the message reaches the
+        widget the usual way, in seq order after what it has not seen yet."""
+        ack: dict[str, Any] = {
+            "type": "ack",
+            "client_msg_id": client_msg_id,
+            "seq": result.seq,
+            "message_id": result.message_id,
+            "duplicate": result.duplicate,
+        }
+        async with self.flush_lock:
+            if (
+                result.message is not None
+                and self.pump is not None
+                and self.conversation_id == result.conversation_id
+                and result.seq == self.cursor + 1
+            ):
+                ack["message"] = _widget_message(result.message)
+                self.cursor = result.seq
+            await self.send(ack)
 
     async def typing(self, typing: bool) -> None:
         now = time.monotonic()

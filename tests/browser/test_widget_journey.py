@@ -49,6 +49,11 @@ async def test_customer_and_agent_talk_live(browser: Any, hub: Any) -> None:
     await widget.locator("#widget-send").click()
     await conversation.click()
     await expect(agent.locator("#messages")).to_contain_text("Order 1042", timeout=10_000)
+    # Its ack carried the stored message (seq 2): one bubble, sent, in its place.
+    second = widget.locator("#widget-messages li", has_text="Order 1042")
+    await expect(second).to_have_count(1)
+    await expect(second).to_have_attribute("data-seq", "2")
+    await expect(second).to_have_attribute("data-state", "sent")
 
     await agent.fill("#reply-text", "It left our warehouse this morning.")
     await agent.click("#reply-send")

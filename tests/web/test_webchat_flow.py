@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
+from conversations.service import IntakeResult
 from tests.conftest import AppClient, create_user, login, widget_session
 from tests.security.support import receive
+from web.widget import WidgetSocket
 
 
 async def test_widget_message_reaches_agent_and_reply_reaches_widget(
@@ -81,6 +85,129 @@ async def test_retried_send_with_same_client_msg_id_is_stored_once(client: AppCl
     assert first["seq"] == second["seq"] == 1
     assert second["duplicate"] is True
     await widget.close()
+
+
+async def test_ack_carries_the_message_the_socket_expected_next(client: AppClient) -> None:
+    _, token = await widget_session(client)
+    widget = await client.ws_connect(f"/widget/ws?token={token}")
+    await receive(widget, "hello")
+    await widget.send_json({"type": "resume", "last_seq": 0})
+    # The first message opens the conversation: a plain ack, then the socket follows the
+    # conversation and shows the message in a frame of its own.
+    await widget.send_json({"type": "message", "client_msg_id": "first-0001", "text": "hi"})
+    first = await receive(widget, "ack")
+    assert first["seq"] == 1 and "message" not in first
+    assert (await receive(widget, "message"))["message"]["seq"] == 1
+
+    await widget.send_json(
+        {"type": "message", "client_msg_id": "second-0001", "text": "my <b>parcel</b>"}
+    )
+    ack = await receive(widget, "ack")
+    assert ack["seq"] == 2 and ack["duplicate"] is False
+    shown = ack["message"]
+    assert shown["id"] == ack["message_id"] and shown["seq"] == 2
+    assert (shown["text"], shown["direction"], shown["author_kind"]) == (
+        "my <b>parcel</b>",
+        "in",
+        "customer",
+    )
+    assert shown["created_at"] and shown["attachments"] == [] and shown["choices"] == []
+    assert set(shown) == {
+        "id", "seq", "direction", "author_kind", "text", "created_at", "attachments", "choices"
+    }  # fmt: skip
+
+    # The message is not shown twice: its event, back from the bus, sends nothing more.
+    await widget.send_json({"type": "ping"})
+    frames = []
+    while (frame := await widget.receive_json(timeout=5))["type"] != "pong":
+        frames.append(frame)
+    await asyncio.sleep(0.3)
+    await widget.send_json({"type": "ping"})
+    while (frame := await widget.receive_json(timeout=5))["type"] != "pong":
+        frames.append(frame)
+    assert [f for f in frames if f["type"] == "message"] == []
+
+    # A retried send is acknowledged as a duplicate, without the message.
+    await widget.send_json(
+        {"type": "message", "client_msg_id": "second-0001", "text": "my <b>parcel</b>"}
+    )
+    again = await receive(widget, "ack")
+    assert again["duplicate"] is True and again["seq"] == 2 and "message" not in again
+
+    # A reconnecting widget gets both messages replayed as usual.
+    await widget.close()
+    later = await client.ws_connect(f"/widget/ws?token={token}")
+    await later.send_json({"type": "resume", "last_seq": 0})
+    replayed = [(await receive(later, "message"))["message"]["seq"] for _ in range(2)]
+    assert replayed == [1, 2]
+    await later.close()
+
+
+class _RecordingSocket:
+    closed = False
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def send_json(self, payload: dict[str, Any]) -> None:
+        self.sent.append(payload)
+
+
+def _socket_at(cursor: int, conversation_id: int | None) -> tuple[WidgetSocket, _RecordingSocket]:
+    """A widget socket's delivery state without a connection behind it."""
+    ws = _RecordingSocket()
+    socket = WidgetSocket.__new__(WidgetSocket)
+    socket.ws = ws  # type: ignore[assignment]
+    socket.flush_lock = asyncio.Lock()
+    socket.cursor = cursor
+    socket.conversation_id = conversation_id
+    socket.pump = None if conversation_id is None else asyncio.ensure_future(asyncio.sleep(0))
+    return socket, ws
+
+
+def _stored(seq: int, conversation_id: int = 7) -> IntakeResult:
+    message = {
+        "id": 100 + seq,
+        "conversation_id": conversation_id,
+        "seq": seq,
+        "direction": "in",
+        "author_kind": "customer",
+        "author_user_id": None,
+        "text": f"message {seq}",
+        "private": False,
+        "delivery_status": "received",
+        "delivery_error": None,
+        "created_at": "2026-12-05T10:00:00+00:00",
+        "attachments": [],
+    }
+    return IntakeResult(100 + seq, conversation_id, 3, seq, False, message)
+
+
+@pytest.mark.parametrize(
+    ("cursor", "conversation_id", "carried"),
+    [
+        (2, 7, True),  # the next one this socket expects
+        (1, 7, False),  # seq 2 (say an agent's reply) is not shown yet: no skipping past it
+        (0, None, False),  # the socket does not follow the conversation yet
+        (2, 8, False),  # another conversation (never happens; still not shown here)
+    ],
+)
+async def test_the_ack_carries_the_message_only_when_it_is_next_in_seq_order(
+    cursor: int, conversation_id: int | None, carried: bool
+) -> None:
+    socket, ws = _socket_at(cursor, conversation_id)
+    await socket.acknowledge("client-0001", _stored(3))
+    (ack,) = ws.sent
+    assert (ack["type"], ack["seq"], ack["message_id"]) == ("ack", 3, 103)
+    if carried:
+        assert ack["message"]["text"] == "message 3" and "private" not in ack["message"]
+        assert socket.cursor == 3
+        # Its event, back from the bus, shows nothing more.
+        await socket.deliver(_stored(3).message or {})
+        assert len(ws.sent) == 1
+    else:
+        assert "message" not in ack
+        assert socket.cursor == cursor
 
 
 async def test_typing_shows_both_ways(client: AppClient, db: Any) -> None:

@@ -810,6 +810,9 @@
         break;
       case 'ack':
         onAck(frame);
+        // The ack of the message the socket expected next carries the stored message
+        // itself, in place of a separate 'message' frame after it.
+        if (frame.message) onServerMessage(frame.message);
         break;
       case 'error':
         onError(frame);
