@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import text
@@ -114,11 +115,25 @@ def postgres_url() -> Iterator[str]:
 
 
 async def _truncate(url: str) -> None:
-    engine = create_async_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-    async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    await engine.dispose()
+    """Empty every table and restart every id sequence, as TRUNCATE ... RESTART IDENTITY
+    would. DELETE with the foreign-key triggers off instead: TRUNCATE makes new files for
+    each of the ~50 tables and their indexes, 0.3-1 s a test on a loaded machine, while
+    deleting the few rows a test wrote takes milliseconds."""
+    # Our own table names, quoted: nothing from outside reaches this script.
+    deletes = [f'DELETE FROM "{t.name}";' for t in metadata.sorted_tables]  # noqa: S608
+    script = "".join(
+        [
+            "BEGIN; SET LOCAL session_replication_role = replica;",
+            *deletes,
+            "SELECT setval(seqrelid::regclass, seqstart, false) FROM pg_sequence;",
+            "COMMIT;",
+        ]
+    )
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        await conn.execute(script)
+    finally:
+        await conn.close()
 
 
 @dataclass(frozen=True)
