@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.models import BotReply
 from channels.base import InboundMessage
@@ -14,12 +14,15 @@ from conversations.assist_models import Mention
 from conversations.models import AuthorKind
 from conversations.service import do_reply
 from knowledge_base.service import do_create_article
+from routing.models import Queue, QueueMember
 from switchboard.accounts import do_create_api_token
 from switchboard.models import User
 from switchboard.tx import Database
 from tests.conftest import AppClient, Backend, ClientFactory, create_user, login
 from tests.customers.support import email_from, email_inbox, intake, webchat_inbox
 from tests.security.support import receive
+from tests.tickets.support import open_ticket
+from tickets.models import Ticket
 
 API = "/api/v1"
 
@@ -336,3 +339,43 @@ async def test_who_else_is_viewing_a_conversation_across_processes(
     await kim.send_json({"type": "viewing", "conversation_id": 999999})
     assert (await receive(kim, "error"))["code"] == "not_found"
     await kim.close()
+
+
+async def test_a_teammate_outside_the_queue_can_be_neither_mentioned_nor_seen_viewing(
+    client: AppClient, make_client: ClientFactory, db: Database, backend: Backend
+) -> None:
+    """The conversation's ticket sits in a queue Kim belongs to and Li does not: a note
+    naming Li is refused whole (its text would reach someone who cannot open it), and
+    Li's page cannot announce itself there."""
+    kim_id = await create_user(db, "kim@example.com", "agent", "Kim")
+    li, li_auth, li_id = await _teammate(db, client, make_client, backend, "li@example.com", "Li")
+    _, email_conv, _ = await _customer_on_two_channels(db)
+    ticket = await open_ticket(db, email_conv)
+
+    async def queue_it(session: Any) -> None:
+        queue = Queue(name="billing")
+        session.add(queue)
+        await session.flush()
+        session.add(QueueMember(queue_id=queue.id, user_id=kim_id))
+        await session.execute(
+            update(Ticket).where(Ticket.id == ticket.id).values(queue_id=queue.id)
+        )
+
+    await db.run(queue_it)
+    csrf = await login(client, "kim@example.com")
+    refused = await client.post(
+        f"{API}/conversations/{email_conv}/notes",
+        json={"text": "@Li look", "mentions": [li_id]},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert refused.status == 400
+    assert (await refused.json())["error"]["code"] == "mention_not_visible"
+    async with db.reading() as s:
+        assert (await s.execute(select(func.count()).select_from(Mention))).scalar_one() == 0
+    history = await li.get(f"{API}/conversations/{email_conv}/history", headers=li_auth)
+    assert history.status == 404
+
+    socket = await li.ws_connect("/inbox/ws", headers=li_auth)
+    await socket.send_json({"type": "viewing", "conversation_id": email_conv, "hello": True})
+    assert (await receive(socket, "error"))["code"] == "not_found"
+    await socket.close()
