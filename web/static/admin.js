@@ -144,6 +144,7 @@
       state.className = 'badge ' + (article && article.status === 'published' ? 'badge-ok' : '');
       $('kb-publish').disabled = !article;
       $('kb-unpublish').disabled = !article || article.status !== 'published';
+      $('kb-live-hint').hidden = !article || article.status !== 'published';
       $('kb-diff').hidden = true;
       preview();
       history();
@@ -270,7 +271,9 @@
 
     form.addEventListener('submit', function (event) {
       event.preventDefault();
-      save().then(function () { say(t('Saved as a draft version.')); }).catch(failed);
+      save().then(function (article) {
+        say(article.status === 'published' ? t('Saved: the published answer changed.') : t('Saved as a draft version.'));
+      }).catch(failed);
     });
     $('kb-publish').addEventListener('click', function () {
       save().then(function (article) {
@@ -628,7 +631,7 @@
         editable: function (r) {
           return r
             ? { name: r.name, enabled: r.enabled, conditions: r.conditions, actions: r.actions }
-            : { name: '', enabled: true, conditions: { channel: ['email'] }, actions: { set_priority: 'high' } };
+            : { name: '', enabled: true, conditions: { keywords: ['refund'] }, actions: { priority: 'high' } };
         }
       }
     }, load);
@@ -677,7 +680,7 @@
         editable: function (p) {
           return p
             ? { name: p.name, calendar_id: p.calendar_id, targets: p.targets, escalations: p.escalations, is_default: p.is_default }
-            : { name: '', calendar_id: null, targets: { normal: { first_response: 60, resolution: 1440 } }, escalations: [], is_default: false };
+            : { name: '', targets: { normal: { first_response: 60, resolution: 480 } } };
         }
       },
       calendar: {
@@ -687,7 +690,7 @@
         editable: function (c) {
           return c
             ? { name: c.name, time_zone: c.time_zone, hours: c.hours, holidays: c.holidays }
-            : { name: '', time_zone: 'UTC', hours: { mon: [['09:00', '17:00']] }, holidays: [] };
+            : { name: '', time_zone: 'UTC', hours: { monday: [['09:00', '17:00']] }, holidays: [] };
         }
       }
     }, load);
