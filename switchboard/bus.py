@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Protocol
@@ -139,14 +140,19 @@ class InProcessBus:
 class RedisBus:
     """Across processes: every process publishes to one Redis channel and fans out locally.
 
-    One pub/sub connection per process, however many websockets it serves. If Redis
-    drops, local subscribers get `Resync` when the listener reconnects, because events
-    published meanwhile were lost to them (never to the database).
+    One pub/sub connection per process, however many websockets it serves. A process's
+    own events go to its own subscribers at once, as on the in-process bus, not through
+    Redis and back: each payload on the channel starts with its publisher's origin tag,
+    and the listener skips its own without decoding them. If Redis drops, local
+    subscribers get `Resync` when the listener reconnects, because other processes'
+    events published meanwhile were lost to them (never to the database).
     """
 
     def __init__(self, url: str, prefix: str = "switchboard:") -> None:
         self._redis = aioredis.from_url(url)
         self._channel = f"{prefix}events"
+        # `<16 hex digits>:` before each event's JSON; unique per bus (per process).
+        self._origin = secrets.token_hex(8).encode() + b":"
         self._fanout = _LocalFanout()
         self._listener: asyncio.Task[None] | None = None
         self._publisher: asyncio.Task[None] | None = None
@@ -176,17 +182,20 @@ class RedisBus:
         await self.publish_many([event])
 
     async def publish_many(self, events: Sequence[Event]) -> None:
-        """Queue a transaction's events; one task sends them in commit order, so the
-        committer (an ack, an HTTP answer) does not wait for Redis."""
+        """Deliver a transaction's events to this process's subscribers, and queue them
+        for the others; one task sends them in commit order, so the committer (an ack,
+        an HTTP answer) does not wait for Redis."""
+        for event in events:
+            self._fanout.deliver(event)
         if self._publisher is None:
             # Started on first use: a bus that only publishes needs no listener.
             self._publisher = asyncio.create_task(self._publish_loop(), name="redis-bus-publisher")
         try:
             self._outgoing.put_nowait(events)
         except asyncio.QueueFull:
-            # Redis is far behind: drop rather than stall commits; viewers re-sync.
+            # Redis is far behind: drop rather than stall commits. This process's own
+            # subscribers have them already; other processes' miss them.
             log.warning("event queue full; %d events not published", len(events))
-            self._fanout.resync_all()
 
     async def _publish_loop(self) -> None:
         while True:
@@ -203,7 +212,7 @@ class RedisBus:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for event in events:
-                    pipe.publish(self._channel, event.to_json())
+                    pipe.publish(self._channel, self._origin + event.to_json().encode())
                 await pipe.execute()
         except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
             # The change is committed already; live viewers re-sync when Redis is back.
@@ -229,8 +238,11 @@ class RedisBus:
                     async for raw in pubsub.listen():
                         if raw.get("type") != "message":
                             continue
+                        data = raw["data"]
+                        if data.startswith(self._origin):
+                            continue  # ours: delivered locally when published
                         try:
-                            event = from_json(raw["data"])
+                            event = from_json(data[len(self._origin) :])
                         except (KeyError, ValueError, TypeError):
                             log.exception("undecodable event on the bus")
                             continue

@@ -158,6 +158,48 @@ async def test_redis_hubs_with_different_prefixes_do_not_hear_each_other(
         await assert_nothing_queued(sub)
 
 
+async def test_redis_bus_gives_its_own_subscribers_its_events_once(
+    redis_buses: list[RedisBus],
+) -> None:
+    publisher, other_process, _ = redis_buses
+    async with (
+        publisher.subscribe([conversation_topic(7)]) as mine,
+        other_process.subscribe([conversation_topic(7)]) as theirs,
+    ):
+        await publisher.publish(typing(7, "one"))
+        await publisher.publish_many([typing(7, "two"), typing(7, "three")])
+        assert [await next_item(mine) for _ in range(3)] == [
+            typing(7, "one"),
+            typing(7, "two"),
+            typing(7, "three"),
+        ]
+        # The other process hears them through Redis, in order.
+        assert [await next_item(theirs) for _ in range(3)] == [
+            typing(7, "one"),
+            typing(7, "two"),
+            typing(7, "three"),
+        ]
+        # They are on the channel before this one, so had the publisher's listener fed
+        # its own events back to its subscribers, they would come before it.
+        await other_process.publish(typing(7, "from the other process"))
+        assert await next_item(mine) == typing(7, "from the other process")
+        await assert_nothing_queued(mine)
+        assert await next_item(theirs) == typing(7, "from the other process")
+        await assert_nothing_queued(theirs)
+
+
+async def test_redis_bus_without_redis_still_serves_its_own_subscribers() -> None:
+    """Redis down: other processes miss this one's events (they re-sync later), but the
+    viewers connected to this process keep seeing what it commits."""
+    unreachable = RedisBus("redis://127.0.0.1:1/0")
+    try:
+        async with unreachable.subscribe([conversation_topic(3)]) as sub:
+            await unreachable.publish(typing(3, "still live here"))
+            assert await next_item(sub) == typing(3, "still live here")
+    finally:
+        await unreachable.close()
+
+
 class DroppableProxy:
     """A TCP proxy in front of Redis that can cut every connection, as a network blip or
     a Redis restart does."""
