@@ -54,6 +54,19 @@ async def test_agent_works_a_conversation_from_arrival_to_solved(
         )
     )
 
+    # Hostile text in a canned reply stays text (shown in the picker, never run).
+    await db.run(
+        lambda s: do_create_canned(
+            s,
+            {
+                "shortcut": "zz-evil",
+                "title": '<img src=x onerror="window.pwned=1"> Greeting (evil)',
+                "body": "<script>window.pwned=2</script>",
+            },
+            user_id=admin_id,
+        )
+    )
+
     # A customer asks the bot for a person: the bot hands off and a ticket opens.
     customer = await browser.new_context()
     widget = await open_widget(await customer.new_page(), f"{base}/demo")
@@ -101,6 +114,9 @@ async def test_agent_works_a_conversation_from_arrival_to_solved(
     await alex.uncheck("#reply-private")
     await alex.locator("#reply-text").press_sequentially("/gre")
     await expect(alex.locator("#canned-list")).to_contain_text("Greeting")
+    await expect(alex.locator("#canned-list")).to_contain_text(
+        '<img src=x onerror="window.pwned=1">'
+    )
     await alex.locator("#reply-text").press("Enter")
     text = "Hi Maria, I'm Alex Agent and I'll sort this out."
     await expect(alex.locator("#reply-text")).to_have_value(text)
@@ -136,5 +152,6 @@ async def test_agent_works_a_conversation_from_arrival_to_solved(
     await alex.click("#profile-toggle")
     await expect(alex.locator("#profile-panel")).to_be_visible()
     await screenshot(alex, "inbox-profile-768")
+    assert await alex.evaluate("window.pwned") is None
     await customer.close()
     await alex_context.close()
