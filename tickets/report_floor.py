@@ -60,21 +60,40 @@ async def _queues(
         .group_by(Ticket.queue_id)
     )
     by_queue = {q: (int(n), int(w or 0), int(b or 0)) for q, n, w, b in counts}
-    ranked = (
+    # Each ticket once, by its soonest running clock; then the soonest tickets per queue.
+    per_ticket = (
         select(
             Ticket.queue_id.label("queue_id"),
             Ticket.id.label("ticket_id"),
             Ticket.subject.label("subject"),
             Ticket.priority.label("priority"),
             Ticket.assignee_user_id.label("assignee_id"),
+            SlaClock.id.label("clock_id"),
             SlaClock.metric.label("metric"),
             SlaClock.due_at.label("due_at"),
             func.row_number()
-            .over(partition_by=Ticket.queue_id, order_by=(SlaClock.due_at, SlaClock.id))
-            .label("rank"),
+            .over(partition_by=SlaClock.ticket_id, order_by=(SlaClock.due_at, SlaClock.id))
+            .label("nth"),
         )
         .join(Ticket, Ticket.id == SlaClock.ticket_id)
         .where(running(), SlaClock.breached_at.is_(None), Ticket.status.in_(ACTIVE), visible)
+        .subquery("soonest_per_ticket")
+    )
+    t = per_ticket.c
+    ranked = (
+        select(
+            t.queue_id,
+            t.ticket_id,
+            t.subject,
+            t.priority,
+            t.assignee_id,
+            t.metric,
+            t.due_at,
+            func.row_number()
+            .over(partition_by=t.queue_id, order_by=(t.due_at, t.clock_id))
+            .label("rank"),
+        )
+        .where(t.nth == 1)
         .subquery("ranked_clocks")
     )
     due_rows = await session.execute(

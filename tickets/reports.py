@@ -139,7 +139,7 @@ class Period:
         return self.bounds[index], self.bounds[index + 1]
 
 
-def _zone(name: str) -> ZoneInfo:
+def check_zone(name: str) -> ZoneInfo:
     if not isinstance(name, str) or not 0 < len(name) <= 64 or ".." in name:
         raise InvalidInput("tz must be an IANA time zone", code="invalid_tz")
     try:
@@ -170,7 +170,7 @@ def make_period(
 ) -> Period:
     """today (hours), 7d / 30d (local days ending today), custom (local days `first` to
     `last`, both included, at most MAX_CUSTOM_DAYS)."""
-    zone = _zone(zone_name)
+    zone = check_zone(zone_name)
     today = now.astimezone(zone).date()
     if name == "today":
         start, end = _midnight(today, zone), _midnight(today + timedelta(days=1), zone)

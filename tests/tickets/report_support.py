@@ -39,7 +39,7 @@ class Known:
     queue_id: int = 0
 
 
-async def _message(
+async def message_at(
     db: Database, conversation_id: int, kind: AuthorKind, when: datetime, private: bool = False
 ) -> int:
     async def write(session: Any) -> int:
@@ -57,10 +57,10 @@ async def _message(
     return await db.run(write)
 
 
-async def _bot_reply(
+async def bot_reply(
     db: Database, inbox_id: int, conversation_id: int, kind: str, when: datetime, reason: str = ""
 ) -> None:
-    message_id = await _message(db, conversation_id, AuthorKind.BOT, when)
+    message_id = await message_at(db, conversation_id, AuthorKind.BOT, when)
 
     async def write(session: Any) -> None:
         session.add(
@@ -95,7 +95,7 @@ async def _ticket(
         values.update(status="solved", solved_at=created + timedelta(seconds=solved_after))
     await db.run(lambda s: s.execute(update(Ticket).where(Ticket.id == ticket.id).values(**values)))
     if reply_after is not None:
-        await _message(
+        await message_at(
             db, conversation_id, AuthorKind.AGENT, created + timedelta(seconds=reply_after)
         )
     known.tickets[name] = ticket.id
@@ -103,7 +103,7 @@ async def _ticket(
     return ticket.id
 
 
-def _clock(ticket_id: int, metric: str, status: str, due: datetime) -> SlaClock:
+def clock_row(ticket_id: int, metric: str, status: str, due: datetime) -> SlaClock:
     return SlaClock(
         ticket_id=ticket_id,
         metric=metric,
@@ -118,7 +118,7 @@ def _clock(ticket_id: int, metric: str, status: str, due: datetime) -> SlaClock:
     )
 
 
-def _survey(
+def survey_row(
     ticket_id: int, conversation_id: int, inbox_id: int, rating: int | None, when: datetime
 ) -> CsatSurvey:
     return CsatSurvey(
@@ -144,7 +144,7 @@ async def arrange(db: Database) -> Known:
     await _ticket(db, inbox, "t4", at(2, 18), known)
     t5 = await _ticket(db, inbox, "t5", at(1, 15), known, reply_after=10, solved_after=93600)
     # An internal note is no reply: T4 stays unanswered.
-    await _message(db, known.conversations["t4"], AuthorKind.AGENT, at(2, 18, 5), private=True)
+    await message_at(db, known.conversations["t4"], AuthorKind.AGENT, at(2, 18, 5), private=True)
 
     async def arrange_rows(session: Any) -> int:
         queue = Queue(name="report queue", strategy="round_robin")
@@ -153,20 +153,20 @@ async def arrange(db: Database) -> Known:
         await session.execute(update(Ticket).where(Ticket.id == t1).values(queue_id=queue.id))
         session.add_all(
             [
-                _clock(t1, "first_response", "hit", at(1, 17, 30)),
-                _clock(t2, "first_response", "missed", at(1, 18, 30)),
-                _clock(t3, "resolution", "hit", at(2, 20)),
-                _clock(t3, "first_response", "active", at(2, 17, 30)),
-                _clock(t5, "resolution", "missed", at(1, 15, 30)),
+                clock_row(t1, "first_response", "hit", at(1, 17, 30)),
+                clock_row(t2, "first_response", "missed", at(1, 18, 30)),
+                clock_row(t3, "resolution", "hit", at(2, 20)),
+                clock_row(t3, "first_response", "active", at(2, 17, 30)),
+                clock_row(t5, "resolution", "missed", at(1, 15, 30)),
             ]
         )
         conversations = known.conversations
         session.add_all(
             [
-                _survey(t1, conversations["t1"], inbox, 5, at(1, 20)),
-                _survey(t2, conversations["t2"], inbox, 2, at(2, 17)),
-                _survey(t5, conversations["t5"], inbox, 4, at(2, 18)),
-                _survey(t3, conversations["t3"], inbox, None, at(2, 19)),
+                survey_row(t1, conversations["t1"], inbox, 5, at(1, 20)),
+                survey_row(t2, conversations["t2"], inbox, 2, at(2, 17)),
+                survey_row(t5, conversations["t5"], inbox, 4, at(2, 18)),
+                survey_row(t3, conversations["t3"], inbox, None, at(2, 19)),
             ]
         )
         await session.flush()
@@ -183,15 +183,15 @@ async def arrange(db: Database) -> Known:
         return conversation_id
 
     c6, c7, c8, c9, c10 = [await bot_conversation(n) for n in ("c6", "c7", "c8", "c9", "c10")]
-    await _bot_reply(db, inbox, c6, "answer", at(1, 17))
-    await _bot_reply(db, inbox, c7, "answer", at(1, 17))
-    await _bot_reply(db, inbox, c7, "handoff", at(1, 17, 5), "out_of_scope")
-    await _bot_reply(db, inbox, c8, "answer", at(2, 17))
-    await _message(db, c8, AuthorKind.AGENT, at(2, 17, 10))
-    await _bot_reply(db, inbox, c9, "answer", datetime(2026, 10, 31, 12, tzinfo=UTC))
-    await _bot_reply(db, inbox, c9, "answer", at(2, 12))
-    await _bot_reply(db, inbox, c10, "clarify", at(2, 19))
-    await _bot_reply(db, inbox, c10, "handoff", at(2, 19, 5), "customer_asked")
+    await bot_reply(db, inbox, c6, "answer", at(1, 17))
+    await bot_reply(db, inbox, c7, "answer", at(1, 17))
+    await bot_reply(db, inbox, c7, "handoff", at(1, 17, 5), "out_of_scope")
+    await bot_reply(db, inbox, c8, "answer", at(2, 17))
+    await message_at(db, c8, AuthorKind.AGENT, at(2, 17, 10))
+    await bot_reply(db, inbox, c9, "answer", datetime(2026, 10, 31, 12, tzinfo=UTC))
+    await bot_reply(db, inbox, c9, "answer", at(2, 12))
+    await bot_reply(db, inbox, c10, "clarify", at(2, 19))
+    await bot_reply(db, inbox, c10, "handoff", at(2, 19, 5), "customer_asked")
 
     async def bot_state(session: Any) -> None:
         session.add(

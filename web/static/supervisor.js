@@ -207,12 +207,16 @@
       queue.soonest.forEach(function (clock) {
         list.appendChild(el('li', { className: 'sv-soon-row', 'data-ticket-id': String(clock.ticket_id) }, [
           countdown(clock.seconds_to_breach),
-          el('span', { className: 'sv-soon-ticket' }, [
-            el('strong', { text: '#' + clock.ticket_id + ' ' }),
-            clock.subject || t('(no subject)')
+          el('div', { className: 'sv-soon-main' }, [
+            el('span', { className: 'sv-soon-ticket' }, [
+              el('strong', { text: '#' + clock.ticket_id + ' ' }),
+              clock.subject || t('(no subject)')
+            ]),
+            el('span', { className: 'sv-soon-meta' }, [
+              el('span', { className: 'badge' + (clock.priority === 'urgent' || clock.priority === 'high' ? ' badge-warn' : ''), text: word(METRICS, clock.metric) }),
+              el('span', { className: 'sv-soon-who', text: personName(clock.assignee_id) })
+            ])
           ]),
-          el('span', { className: 'badge', text: word(METRICS, clock.metric) }),
-          el('span', { className: 'sv-soon-who', text: personName(clock.assignee_id) }),
           reassignButton(clock.ticket_id, clock.assignee_id)
         ]));
       });
@@ -247,13 +251,17 @@
         el('td', { className: 'sv-load' + (full ? ' is-full' : '') }, [
           drillButton(t('Load'), agent.load, t('Tickets of {name}', { name: agent.name }), { assignee_id: agent.id }),
           capacity !== null ? ' / ' + capacity : '',
-          el('span', { className: 'sv-load-bar', 'aria-hidden': 'true' }, [
-            el('span', { className: 'sv-load-fill', style: 'width:' + Math.round(share * 100) + '%' })
-          ])
+          loadBar(share)
         ]),
         el('td', {}, [agent.tickets.length ? tickets : el('span', { className: 'sv-muted', text: t('None') })])
       ]));
     });
+  }
+
+  function loadBar(share) {
+    var fill = el('span', { className: 'sv-load-fill' });
+    fill.style.width = Math.round(share * 100) + '%'; // CSSOM, which the CSP allows
+    return el('span', { className: 'sv-load-bar', 'aria-hidden': 'true' }, [fill]);
   }
 
   function renderFloor(data) {
@@ -403,19 +411,34 @@
 
   // --- charts -----------------------------------------------------------------------------
 
+  function shortDuration(v) {
+    if (v >= 3600) return t('{n} h', { n: Math.round(v / 360) / 10 });
+    if (v >= 60) return t('{n} min', { n: Math.round(v / 60) });
+    return t('{n} s', { n: Math.round(v) });
+  }
+
+  function niceMax(value) {
+    var steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 172800, 432000, 864000];
+    for (var i = 0; i < steps.length; i++) if (steps[i] >= value) return steps[i];
+    return Math.ceil(value / 864000) * 864000;
+  }
+
   /* Vertical bars per bucket, one colour per series; `onPick(index, series)` drills. */
-  function barChart(labels, series, format, onPick, max) {
-    var width = 640, height = 220, left = 56, bottom = 34, top = 10;
+  function barChart(labels, series, format, onPick, max, axisFormat) {
+    var width = 640, height = 220, left = 64, bottom = 34, top = 10;
     var plotW = width - left - 8, plotH = height - top - bottom;
     var values = [];
     series.forEach(function (s) { s.values.forEach(function (v) { if (v !== null) values.push(v); }); });
-    var top_ = max || Math.max.apply(null, values.concat([0])) || 1;
+    if (!values.length || (!max && Math.max.apply(null, values) <= 0)) {
+      return el('p', { className: 'sv-placeholder sv-no-data', text: t('No data in this period.') });
+    }
+    var top_ = max || niceMax(Math.max.apply(null, values));
     var chart = svg('svg', { viewBox: '0 0 ' + width + ' ' + height, class: 'sv-chart', role: 'img', 'aria-hidden': 'true', focusable: 'false' });
     [0, 0.5, 1].forEach(function (f) {
       var y = top + plotH - f * plotH;
       chart.appendChild(svg('line', { x1: left, x2: width - 8, y1: y, y2: y, class: 'sv-grid' }));
       var label = svg('text', { x: left - 6, y: y + 4, class: 'sv-axis', 'text-anchor': 'end' });
-      label.textContent = format(top_ * f);
+      label.textContent = (axisFormat || format)(top_ * f);
       chart.appendChild(label);
     });
     var group = plotW / Math.max(1, labels.length);
@@ -520,8 +543,11 @@
   }
 
   function drillNumber(label, value, title, params) {
-    var button = drillButton(label, value, title, params, 'kpi-value');
-    return button;
+    return drillButton(label, value, title, params, 'kpi-value');
+  }
+
+  function cellNumber(label, value, title, params) {
+    return drillButton(label, value, title, params, 'sv-cell-number');
   }
 
   function durationCard(report, title, data) {
@@ -542,9 +568,9 @@
       summary.push(figure(t('Not answered yet'), drillNumber(t('Not answered yet'), data.total.unanswered, title + ' · ' + t('Not answered yet'), reportDrill(report, { part: 'unanswered' }))));
     }
     var rows = data.series.map(function (s, i) {
-      return [s.label, drillNumber(t('Tickets'), s.count, title + ' · ' + s.label, reportDrill(report, { bucket: i })), seconds(s.median), seconds(s.p90)];
+      return [s.label, cellNumber(t('Tickets'), s.count, title + ' · ' + s.label, reportDrill(report, { bucket: i })), seconds(s.median), seconds(s.p90)];
     });
-    return chartCard(report, title, summary, barChart(labels, series, function (v) { return SB.formatDuration(v); }, pick),
+    return chartCard(report, title, summary, barChart(labels, series, function (v) { return SB.formatDuration(v); }, pick, null, shortDuration),
       tableView(title, [t('Period'), t('Tickets'), t('Median'), t('90th percentile')], rows), legend(series));
   }
 
@@ -559,15 +585,15 @@
     ];
     var rows = data.series.map(function (s, i) {
       return [s.label,
-        drillNumber(t('Hit'), s.hit, title + ' · ' + s.label, reportDrill('sla', { bucket: i, part: 'hit' })),
-        drillNumber(t('Missed'), s.missed, title + ' · ' + s.label, reportDrill('sla', { bucket: i, part: 'missed' })),
+        cellNumber(t('Hit'), s.hit, title + ' · ' + s.label, reportDrill('sla', { bucket: i, part: 'hit' })),
+        cellNumber(t('Missed'), s.missed, title + ' · ' + s.label, reportDrill('sla', { bucket: i, part: 'missed' })),
         percent(s.rate)];
     });
     Object.keys(data.by_metric).forEach(function (metric) {
       var m = data.by_metric[metric];
       rows.push([word(METRICS, metric),
-        drillNumber(t('Hit'), m.hit, title + ' · ' + word(METRICS, metric), reportDrill('sla', { part: 'hit', metric: metric })),
-        drillNumber(t('Missed'), m.missed, title + ' · ' + word(METRICS, metric), reportDrill('sla', { part: 'missed', metric: metric })),
+        cellNumber(t('Hit'), m.hit, title + ' · ' + word(METRICS, metric), reportDrill('sla', { part: 'hit', metric: metric })),
+        cellNumber(t('Missed'), m.missed, title + ' · ' + word(METRICS, metric), reportDrill('sla', { part: 'missed', metric: metric })),
         percent(m.rate)]);
     });
     var pick = function (i) { openDrill(title + ' · ' + labels[i], reportDrill('sla', { bucket: i })); };
@@ -578,7 +604,7 @@
   function csatCard(data) {
     var title = t('Customer satisfaction (CSAT)');
     var items = ['1', '2', '3', '4', '5'].map(function (r) {
-      return { label: t('{n} stars', { n: r }), value: data.distribution[r], rating: r, cls: Number(r) >= 4 ? 'sv-s3' : Number(r) <= 2 ? 'sv-s4' : 'sv-s2' };
+      return { label: t('Rating {n}', { n: r }), value: data.distribution[r], rating: r, cls: Number(r) >= 4 ? 'sv-s3' : Number(r) <= 2 ? 'sv-s4' : 'sv-s2' };
     });
     var summary = [
       figure(t('Average'), data.total.average === null ? '–' : String(data.total.average)),
@@ -586,7 +612,7 @@
       figure(t('Ratings'), drillNumber(t('Ratings'), data.total.count, title, reportDrill('csat')))
     ];
     var rows = items.map(function (item) {
-      return [item.label, drillNumber(item.label, item.value, title + ' · ' + item.label, reportDrill('csat', { part: item.rating }))];
+      return [item.label, cellNumber(item.label, item.value, title + ' · ' + item.label, reportDrill('csat', { part: item.rating }))];
     });
     var pick = function (item) { openDrill(title + ' · ' + item.label, reportDrill('csat', { part: item.rating })); };
     return chartCard('csat', title, summary, hbarChart(items, pick), tableView(title, [t('Rating'), t('Ratings')], rows));
@@ -603,7 +629,7 @@
     ];
     var rows = data.series.map(function (s, i) {
       return [s.label, number(s.conversations), number(s.contained),
-        drillNumber(t('Handed off'), s.handed_off, title + ' · ' + s.label, reportDrill('containment', { bucket: i, part: 'handed_off' })),
+        cellNumber(t('Handed off'), s.handed_off, title + ' · ' + s.label, reportDrill('containment', { bucket: i, part: 'handed_off' })),
         percent(s.rate)];
     });
     return chartCard('containment', title, summary, barChart(labels, series, function (v) { return Math.round(v) + '%'; }, null, 100),
@@ -615,7 +641,7 @@
     var items = data.reasons.map(function (r) { return { label: word(REASONS, r.reason), value: r.count, reason: r.reason }; });
     var pick = function (item) { openDrill(title + ' · ' + item.label, reportDrill('handoff_reasons', { reason: item.reason })); };
     var rows = items.map(function (item) {
-      return [item.label, drillNumber(item.label, item.value, title + ' · ' + item.label, reportDrill('handoff_reasons', { reason: item.reason }))];
+      return [item.label, cellNumber(item.label, item.value, title + ' · ' + item.label, reportDrill('handoff_reasons', { reason: item.reason }))];
     });
     var chart = items.length ? hbarChart(items, pick) : el('p', { className: 'sv-placeholder', text: t('No hand-offs in this period.') });
     return chartCard('handoff_reasons', title, [figure(t('Hand-offs'), number(data.total.count))], chart,
