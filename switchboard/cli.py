@@ -130,6 +130,7 @@ async def _create_user(settings: Settings, email: str, name: str, role: str, pas
 
 async def _create_token(settings: Settings, email: str, name: str) -> str:
     from switchboard import accounts
+    from switchboard.audit import record
     from switchboard.bus import InProcessBus
     from switchboard.db import create_engine, create_sessionmaker
     from switchboard.errors import NotFound
@@ -146,7 +147,12 @@ async def _create_token(settings: Settings, email: str, name: str) -> str:
             user = await accounts.get_user_by_email(s, email)
             if user is None:
                 raise NotFound(f"no user with email {email}")
-            return await accounts.do_create_api_token(s, user, name)
+            token = await accounts.do_create_api_token(s, user, name)
+            await record(
+                s, "token.created", actor_label="cli", target_type="user", target_id=user.id,
+                target_label=user.email, details={"name": name},
+            )  # fmt: skip
+            return token
 
         return await db.run(work)
     finally:

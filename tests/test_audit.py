@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from switchboard.audit import AuditEntry, record
+from switchboard.settings import Settings
 from switchboard.tx import Database
 from tests.conftest import AppClient, create_user, login
 from tests.knowledge_base.support import HOURS
@@ -59,13 +60,39 @@ async def test_security_events_are_recorded_with_the_address(
     out = await client.post("/logout", data={"csrf_token": csrf}, allow_redirects=False)
     assert out.status == 303
 
+    csrf = await login(client, "ann@example.com")
+    everywhere = await client.post(
+        "/logout/everywhere", data={"csrf_token": csrf}, allow_redirects=False
+    )
+    assert everywhere.status == 303
+
     entries = await _entries(client, admin, action="auth.")
-    assert [e["action"] for e in entries] == ["auth.logout", "auth.login", "auth.login_failed"]
+    assert [e["action"] for e in entries] == [
+        "auth.sessions_revoked",
+        "auth.login",
+        "auth.logout",
+        "auth.login",
+        "auth.login_failed",
+    ]
     assert all(e["actor"] == "ann@example.com" for e in entries)
-    assert entries[2]["actor_user_id"] is None  # a failed login proves no identity
-    assert entries[1]["actor_user_id"] is not None
+    assert entries[4]["actor_user_id"] is None  # a failed login proves no identity
+    assert entries[3]["actor_user_id"] is not None
     assert all(e["address"] == "127.0.0.1" for e in entries)
     assert "not it at all" not in str(entries)
+
+
+async def test_a_token_made_on_the_command_line_is_recorded(
+    client: AppClient, db: Database, settings: Settings
+) -> None:
+    from switchboard.cli import _create_token
+
+    user_id = await create_user(db, "bot@example.com", "agent")
+    _admin_id, token = await staff_token(db, "root@example.com", "admin")
+    await _create_token(settings, "bot@example.com", "ci")
+    entry = await _entries(client, bearer(token), action="token.created")
+    assert len(entry) == 1  # the test helper's token skips the CLI: only the CLI's is here
+    assert entry[0]["target_id"] == str(user_id) and entry[0]["actor"] == "cli"
+    assert entry[0]["details"] == {"name": "ci"}
 
 
 async def test_every_kind_of_admin_write_is_recorded(client: AppClient, db: Database) -> None:

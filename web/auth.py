@@ -248,7 +248,15 @@ async def logout_everywhere(request: web.Request) -> web.StreamResponse:
     user = current_user(request)
     if user is not None:
         user_id = user.id
-        await request.config_dict[DB].run(lambda s: accounts.do_end_all_sessions(s, user_id))
+
+        async def end_all(s: AsyncSession) -> None:
+            await accounts.do_end_all_sessions(s, user_id)
+            await record(
+                s, "auth.sessions_revoked", actor=user, address=client_address(request),
+                target_type="user", target_id=user_id, target_label=user.email,
+            )  # fmt: skip
+
+        await request.config_dict[DB].run(end_all)
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response
