@@ -45,6 +45,10 @@ from web.bodies import read_json_object
 HISTORY_PAGE = 100
 MAX_HISTORY_PAGE = 300
 ASSIST_RESULTS = 3
+# BM25 scores grow with the knowledge base (IDF): a hit far below the best one, or one
+# matching only a word that is everywhere (score under 1 even in a tiny base), is noise.
+ASSIST_MIN_SCORE = 1.0
+ASSIST_RELATIVE = 0.6
 MAX_TEAMMATES = 500
 
 
@@ -166,9 +170,10 @@ async def assist(request: web.Request) -> web.Response:
                     )
                 ).scalars()
             }
+            best = max((h.score for h in hits if h.article_id in articles), default=0.0)
             for hit in hits:
                 article = articles.get(hit.article_id)
-                if article is None:
+                if article is None or hit.score < max(ASSIST_MIN_SCORE, best * ASSIST_RELATIVE):
                     continue
                 suggestions.append(
                     {

@@ -207,6 +207,7 @@ async def test_history_shows_every_channel_in_order_with_bot_answers_explained(
 
     assist = await (await client.get(f"{API}/conversations/{chat_conv}/assist")).json()
     assert assist["question"] == "hello from the chat"
+    assert assist["suggestions"] == []  # a match on filler words is no suggestion
     mail_assist = await (await client.get(f"{API}/conversations/{email_conv}/assist")).json()
     assert mail_assist["question"] == "mail 2 from ana@example.com"
 
