@@ -1147,8 +1147,15 @@
         renderCanned(slashQuery());
       }
     };
-    if (state.canned) show();
-    else loadCanned().then(show, function (err) { setReplyError(err.message); });
+    if (state.canned) {
+      show();
+      // Admins may have changed them since: refresh what is shown.
+      loadCanned().then(function () {
+        if (cannedOpen()) renderCanned(el.cannedSearch.hidden ? slashQuery() : el.cannedSearch.value);
+      }, function () { /* the cached list stays */ });
+    } else {
+      loadCanned().then(show, function (err) { setReplyError(err.message); });
+    }
   }
 
   function closeCanned() {
@@ -1403,7 +1410,9 @@
 
   function onMention(data) {
     if (!data) return;
-    notify(t('{name} mentioned you: {text}', { name: data.author_name, text: data.excerpt }), {
+    var excerpt = String(data.excerpt || '');
+    if (excerpt.length > 140) excerpt = excerpt.slice(0, 139) + '…';
+    notify(t('{name} mentioned you: {text}', { name: data.author_name, text: excerpt }), {
       label: t('Open conversation #{n}', { n: data.conversation_id }),
       href: '#c/' + data.conversation_id
     });
@@ -1766,6 +1775,12 @@
     bind();
     setConnection('connecting');
     loadTeammates();
+    // Mentions that arrived while this agent was away (read once the conversation is opened).
+    api('GET', API + '/mentions?unread=1&limit=3').then(function (data) {
+      (data.mentions || []).slice().reverse().forEach(function (m) {
+        onMention({ author_name: m.author_name || t('Someone'), excerpt: m.message.text, conversation_id: m.conversation_id });
+      });
+    }, function () { /* live ones still arrive */ });
     var initial = idFromHash();
     if (initial != null) openConversation(initial, { keepFocus: true });
     live.start();
