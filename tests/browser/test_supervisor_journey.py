@@ -23,6 +23,13 @@ from tickets.models import Ticket
 from tickets.sla_models import SlaClock
 
 
+async def set_ticket(db: Database, ticket_id: int, **values: Any) -> None:
+    async def write(session: Any) -> None:
+        await session.execute(update(Ticket).where(Ticket.id == ticket_id).values(**values))
+
+    await db.run(write)
+
+
 async def arrange(db: Database) -> dict[str, int]:
     await make_policy(db)
     await create_user(db, "sara@example.com", "supervisor", "Sara Supervisor")
@@ -48,13 +55,7 @@ async def arrange(db: Database) -> dict[str, int]:
     ):
         conversation_id, _ = await customer_writes(db, f"journey-{name}", text, inbox_id=inbox)
         ticket = await open_ticket(db, conversation_id)
-        await db.run(
-            lambda s, t=ticket.id, a=assignee: s.execute(
-                update(Ticket)
-                .where(Ticket.id == t)
-                .values(queue_id=queue_id, assignee_user_id=a, subject=None)
-            )
-        )
+        await set_ticket(db, ticket.id, queue_id=queue_id, assignee_user_id=assignee, subject=None)
         ids[name] = ticket.id
         ids[f"{name}_conversation"] = conversation_id
         ids["inbox"] = inbox
@@ -68,22 +69,18 @@ async def history(db: Database, inbox: int, queue_id: int, agent: int) -> None:
     now = utcnow()
     for n, (opened, reply, rating) in enumerate(((300, 4, 5), (240, 12, 4), (180, 35, 2))):
         conversation_id, _ = await customer_writes(
-            db, f"journey-done-{n}", "thanks", inbox_id=inbox
+            db, f"journey-done-{n}", "Where is my parcel?", inbox_id=inbox
         )
         ticket = await open_ticket(db, conversation_id)
         created = now - timedelta(minutes=opened)
-        await db.run(
-            lambda s, t=ticket.id, c=created: s.execute(
-                update(Ticket)
-                .where(Ticket.id == t)
-                .values(
-                    queue_id=queue_id,
-                    assignee_user_id=agent,
-                    status="solved",
-                    created_at=c,
-                    solved_at=c + timedelta(minutes=90),
-                )
-            )
+        await set_ticket(
+            db,
+            ticket.id,
+            queue_id=queue_id,
+            assignee_user_id=agent,
+            status="solved",
+            created_at=created,
+            solved_at=created + timedelta(minutes=90),
         )
         await message_at(db, conversation_id, AuthorKind.AGENT, created + timedelta(minutes=reply))
 
