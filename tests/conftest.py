@@ -64,6 +64,19 @@ def _no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", _loopback_only)
 
 
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Argon2 at its cheapest everywhere (verification reads the parameters from the
+    hash): the production cost, ~0.1 s a hash and more a login on this machine, added up
+    over the suite. Tests marked `real_password_hashing` keep the production hasher."""
+    if request.node.get_closest_marker("real_password_hashing") is None:
+        from tests.security.support import use_cheap_password_hashing
+
+        use_cheap_password_hashing(monkeypatch)
+
+
 # --- services ----------------------------------------------------------------------------
 
 
