@@ -61,6 +61,7 @@ def document(server_url: str) -> dict[str, Any]:
             **_routing_paths(),
             **_csat_paths(),
             **_admin_paths(),
+            **_conversation_paths(),
             "/me": {"get": _op("The calling user", {"type": "object"})},
             "/conversations": {
                 "get": _op(
@@ -727,6 +728,12 @@ def _routing_paths() -> dict[str, Any]:
     from web.routing_openapi import routing_paths  # it imports this module's helpers
 
     return routing_paths()
+
+
+def _conversation_paths() -> dict[str, Any]:
+    from web.conversation_openapi import conversation_paths  # it imports this module's helpers
+
+    return conversation_paths()
 
 
 def _csat_paths() -> dict[str, Any]:

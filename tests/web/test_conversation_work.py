@@ -380,3 +380,19 @@ async def test_a_teammate_outside_the_queue_can_be_neither_mentioned_nor_seen_vi
     await socket.send_json({"type": "viewing", "conversation_id": email_conv, "hello": True})
     assert (await receive(socket, "error"))["code"] == "not_found"
     await socket.close()
+
+
+async def test_every_conversation_work_route_is_in_the_openapi_document(client: AppClient) -> None:
+    document = await (await client.get(f"{API}/openapi.json")).json()
+    for path, methods in {
+        "/conversations/{id}/history": {"get"},
+        "/conversations/{id}/assist": {"get"},
+        "/conversations/{id}/notes": {"post"},
+        "/mentions": {"get"},
+        "/mentions/read": {"post"},
+        "/teammates": {"get"},
+        "/canned-replies": {"get", "post"},
+        "/canned-replies/{id}": {"get", "patch", "delete"},
+        "/canned-replies/{id}/render": {"get"},
+    }.items():
+        assert methods <= set(document["paths"][path]), path
