@@ -20,7 +20,7 @@ from switchboard.models import User
 from switchboard.tx import Database
 from tests.conftest import AppClient, Backend, ClientFactory, create_user, login
 from tests.customers.support import email_from, email_inbox, intake, webchat_inbox
-from tests.security.support import receive
+from tests.security.support import multipart_file, receive, tiny_png
 from tests.tickets.support import open_ticket
 from tickets.models import Ticket
 
@@ -396,3 +396,38 @@ async def test_every_conversation_work_route_is_in_the_openapi_document(client: 
         "/canned-replies/{id}/render": {"get"},
     }.items():
         assert methods <= set(document["paths"][path]), path
+
+
+async def test_a_note_with_an_image_shows_it_in_the_history_served_as_a_download(
+    client: AppClient, db: Database
+) -> None:
+    await create_user(db, "kim@example.com", "agent", "Kim")
+    _, email_conv, _ = await _customer_on_two_channels(db)
+    csrf = await login(client, "kim@example.com")
+    h = {"X-CSRF-Token": csrf}
+    conversation = await (await client.get(f"{API}/conversations/{email_conv}")).json()
+    inbox_id = conversation["conversation"]["inbox_id"]
+    body, headers = multipart_file(
+        tiny_png(), disposition='form-data; name="file"; filename="<b>x.png"'
+    )
+    uploaded = await client.post(
+        f"{API}/uploads?inbox_id={inbox_id}", data=body, headers={**headers, **h}
+    )
+    assert uploaded.status == 201, await uploaded.text()
+    attachment_id = (await uploaded.json())["attachment_id"]
+    posted = await client.post(
+        f"{API}/conversations/{email_conv}/notes",
+        json={"text": "", "attachments": [attachment_id]},
+        headers=h,
+    )
+    assert posted.status == 201, await posted.text()
+    page = await (await client.get(f"{API}/conversations/{email_conv}/history")).json()
+    shown = page["messages"][-1]
+    assert shown["private"] is True and shown["author_name"] == "Kim"
+    assert [(a["id"], a["content_type"]) for a in shown["attachments"]] == [
+        (attachment_id, "image/png")
+    ]
+    served = await client.get(f"{API}/attachments/{attachment_id}")
+    assert served.status == 200
+    assert served.headers["Content-Disposition"].startswith("attachment;")
+    assert served.headers["X-Content-Type-Options"] == "nosniff"
