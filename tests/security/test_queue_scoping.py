@@ -1,0 +1,162 @@
+"""Queue scoping of conversations, end to end (SECURITY.md 4: 26, 30, 31; issue 6 point 1):
+an agent outside a conversation's queue finds it in no list, search or profile, and an
+agent removed from the queue stops receiving its events on an already-open socket and
+gets 404 over REST at once. Success and failure share their setup (the member and the
+outsider look at the same rows), so a denial cannot pass for the wrong reason."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import ClientWebSocketResponse
+from sqlalchemy import update
+
+from routing.models import Queue, QueueMember
+from switchboard.tx import Database
+from tests.conftest import AppClient, ClientFactory
+from tests.security.support import (
+    bearer,
+    conversation_of,
+    new_visitor,
+    open_widget,
+    receive,
+    send_text,
+    staff_token,
+)
+from tests.tickets.support import customer_writes, open_ticket
+from tickets.models import Ticket
+
+HUB_ORIGIN = "http://127.0.0.1:8080"
+
+
+async def queue_with(db: Database, name: str, member_id: int) -> int:
+    async def create(session: Any) -> int:
+        queue = Queue(name=name)
+        session.add(queue)
+        await session.flush()
+        session.add(QueueMember(queue_id=queue.id, user_id=member_id))
+        return queue.id
+
+    return await db.run(create)
+
+
+async def into_queue(db: Database, conversation_id: int, queue_id: int) -> int:
+    """Open the conversation's ticket and put it in the queue; the ticket id."""
+    ticket = await open_ticket(db, conversation_id)
+    await db.run(
+        lambda s: s.execute(update(Ticket).where(Ticket.id == ticket.id).values(queue_id=queue_id))
+    )
+    return ticket.id
+
+
+async def agent_socket(client: AppClient, token: str) -> ClientWebSocketResponse:
+    ws = await client.ws_connect("/inbox/ws", headers={"Origin": HUB_ORIGIN, **bearer(token)})
+    await ws.send_json({"type": "ping"})  # answered once the socket serves (subscribed)
+    await receive(ws, "pong")
+    return ws
+
+
+async def messages_until(
+    ws: ClientWebSocketResponse, conversation_id: int, within: float = 30
+) -> list[dict[str, Any]]:
+    """Every message.created frame up to and including the first one of this conversation."""
+    seen: list[dict[str, Any]] = []
+    async with asyncio.timeout(within):
+        while True:
+            frame = (await receive(ws, "message.created", within=within))["data"]
+            seen.append(frame)
+            if frame["conversation_id"] == conversation_id:
+                return seen
+
+
+async def test_removing_an_agent_from_a_queue_stops_its_events_on_the_open_socket_at_once(
+    make_client: ClientFactory, db: Database
+) -> None:
+    client = await make_client(run_workers=False)
+    _admin_id, admin = await staff_token(db, "admin@example.com", "admin")
+    member_id, member = await staff_token(db, "member@example.com", "agent")
+    _sup_id, supervisor = await staff_token(db, "sup@example.com", "supervisor")
+    queue_id = await queue_with(db, "vip", member_id)
+
+    # A: a conversation in the queue. B: one with no ticket (everyone's), the barrier.
+    token_a, visitor_a = await new_visitor(client)
+    token_b, visitor_b = await new_visitor(client)
+    widget_a, widget_b = await open_widget(client, token_a), await open_widget(client, token_b)
+    sent = await send_text(widget_a, "msg-a-0001", "my order is late")
+    assert sent["type"] == "ack", sent
+    assert (await send_text(widget_b, "msg-b-0001", "hello"))["type"] == "ack"
+    conversation_a = await conversation_of(db, visitor_a)
+    conversation_b = await conversation_of(db, visitor_b)
+    await into_queue(db, conversation_a, queue_id)
+
+    member_ws, supervisor_ws = (
+        await agent_socket(client, member),
+        await agent_socket(client, supervisor),
+    )
+    assert (await send_text(widget_a, "msg-a-0002", "still waiting"))["type"] == "ack"
+    seen = await messages_until(member_ws, conversation_a)
+    assert seen[-1]["message"]["text"] == "still waiting"
+    assert (
+        await client.get(f"/api/v1/conversations/{conversation_a}", headers=bearer(member))
+    ).status == 200
+
+    removed = await client.delete(
+        f"/api/v1/queues/{queue_id}/members/{member_id}", headers=bearer(admin)
+    )
+    assert removed.status == 200, await removed.text()
+
+    # The next message in A, then one in B: the member's socket, still open, shows B's
+    # and never A's; the supervisor's shows both, in order.
+    assert (await send_text(widget_a, "msg-a-0003", "my card ends 4242"))["type"] == "ack"
+    assert (await send_text(widget_b, "msg-b-0002", "barrier"))["type"] == "ack"
+    member_saw = await messages_until(member_ws, conversation_b)
+    assert [f["conversation_id"] for f in member_saw] == [conversation_b]
+    assert member_saw[0]["message"]["text"] == "barrier"
+    supervisor_saw = await messages_until(supervisor_ws, conversation_b)
+    texts = [f["message"]["text"] for f in supervisor_saw]
+    assert texts[-2:] == ["my card ends 4242", "barrier"]
+    # Typing in A is refused too, and REST agrees, at once.
+    await member_ws.send_json({"type": "typing", "conversation_id": conversation_a, "typing": True})
+    assert (await receive(member_ws, "error"))["code"] == "not_found"
+    gone = await client.get(f"/api/v1/conversations/{conversation_a}", headers=bearer(member))
+    assert gone.status == 404
+    for ws in (member_ws, supervisor_ws, widget_a, widget_b):
+        await ws.close()
+
+
+async def test_lists_search_and_profiles_show_an_outsider_nothing_of_another_queue(
+    make_client: ClientFactory, db: Database
+) -> None:
+    client = await make_client(run_workers=False)
+    member_id, member = await staff_token(db, "member@example.com", "agent")
+    _out_id, outsider = await staff_token(db, "outsider@example.com", "agent")
+    queue_id = await queue_with(db, "vip", member_id)
+    hidden, hidden_customer = await customer_writes(db, "v_hidden", "zebrafish refund please")
+    public, public_customer = await customer_writes(db, "v_public", "zebrafish opening hours")
+    ticket_id = await into_queue(db, hidden, queue_id)
+    public_ticket = (await open_ticket(db, public)).id
+
+    async def get(token: str, path: str) -> Any:
+        response = await client.get(f"/api/v1{path}", headers=bearer(token))
+        assert response.status == 200, (path, await response.text())
+        return await response.json()
+
+    for token, sees_hidden in ((member, True), (outsider, False)):
+        listed = {c["id"] for c in (await get(token, "/conversations"))["conversations"]}
+        assert (hidden in listed) is sees_hidden and public in listed
+        tickets = {t["id"] for t in (await get(token, "/tickets"))["tickets"]}
+        assert (ticket_id in tickets) is sees_hidden and public_ticket in tickets
+        inbox = await get(token, "/inbox/conversations")
+        inbox_ids = {c["id"] for c in inbox["conversations"]}
+        assert (hidden in inbox_ids) is sees_hidden and public in inbox_ids
+        found = (await get(token, "/search?q=zebrafish"))["results"]
+        texts = repr(found["messages"]["items"])
+        assert ("refund" in texts) is sees_hidden and "opening hours" in texts
+        for kind in ("customers", "tickets"):
+            ids = {item["id"] for item in found[kind]["items"]}
+            assert not ids & {hidden_customer, ticket_id} or sees_hidden, kind
+        profile = await client.get(f"/api/v1/customers/{hidden_customer}", headers=bearer(token))
+        assert profile.status == (200 if sees_hidden else 404)
+        visible_profile = await get(token, f"/customers/{public_customer}")
+        assert [c["id"] for c in visible_profile["customer"]["conversations"]] == [public]
