@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from playwright.async_api import Page, expect
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from conversations.canned import do_create_canned
 from customers.models import Customer
@@ -17,6 +17,7 @@ from switchboard.appkeys import BOT_RUNTIME, DB
 from tests.bot.dialogue_support import DEMO_KB, webchat_with_bot
 from tests.browser.test_widget_journey import open_widget
 from tests.conftest import PASSWORD, create_user
+from tickets.service import do_create_ticket
 
 
 async def log_in(context: Any, base: str, email: str) -> Page:
@@ -75,6 +76,8 @@ async def test_agent_works_a_conversation_from_arrival_to_solved(
     await widget.locator("#widget-send").click()
     await expect(shown).to_contain_text("转接人工客服", timeout=15_000)
     await db.run(lambda s: s.execute(update(Customer).values(name="Maria Lopez")))
+    async with db.reading() as session:
+        customer_id = (await session.execute(select(Customer.id))).scalar_one()
 
     alex_context = await browser.new_context(viewport={"width": 1280, "height": 900})
     alex = await log_in(alex_context, base, "alex@example.com")
@@ -126,6 +129,26 @@ async def test_agent_works_a_conversation_from_arrival_to_solved(
     await expect(shown).not_to_contain_text("refund policy")
     sent = messages.locator("li", has_text="I'll sort this out")
     await expect(sent).to_have_attribute("data-delivery-status", "sent", timeout=10_000)
+
+    # Tags, and a merge: the customer phoned earlier about the same thing (another
+    # ticket); this one is merged into it, after a confirmation, and work goes on there.
+    await alex.fill("#ticket-tag-input", "refund")
+    await alex.press("#ticket-tag-input", "Enter")
+    await expect(alex.locator("#ticket-tags")).to_contain_text("refund")
+    earlier = await db.run(
+        lambda s: do_create_ticket(
+            s,
+            customer_id=customer_id,
+            actor=f"agent:{admin_id}",
+            subject="Phone call about a refund",
+        )
+    )
+    await alex.click("#ticket-merge")
+    await expect(alex.locator("#merge-dialog")).to_be_visible()
+    await expect(alex.locator("#merge-target")).to_contain_text("Phone call about a refund")
+    await alex.click("#merge-confirm")
+    await expect(alex.locator("#merge-dialog")).to_be_hidden()
+    await expect(alex.locator("#ticket-ref")).to_have_text(f"Ticket #{earlier.id}")
 
     # Keyboard: "?" lists the shortcuts; "s" solves.
     await alex.locator("#messages").click()
