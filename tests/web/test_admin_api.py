@@ -15,7 +15,10 @@ from knowledge_base.commands import import_file
 from switchboard.models import ApiToken, AuthSession
 from switchboard.tx import Database
 from tests.bot.dialogue_support import DEMO_KB
+from tests.channels.slack.support import SECRET as SLACK_SECRET
+from tests.channels.slack.support import TOKEN as SLACK_TOKEN
 from tests.conftest import AppClient, ClientFactory, login
+from tests.fakes.slack_api import FakeSlackApi
 from tests.fakes.telegram_api import TOKEN, FakeTelegramApi
 from tests.knowledge_base.support import HOURS
 from tests.security.support import bearer, staff_token, use_cheap_password_hashing
@@ -319,34 +322,85 @@ async def test_connection_test_per_channel(make_client: ClientFactory, db: Datab
     api = FakeTelegramApi()
     await api.start()
     try:
-        client = await make_client(
-            telegram_bot_token=TOKEN, telegram_api_url=api.url, email_address="help@example.com"
-        )
-        _me, admin = await _admin(db)
-        inboxes = (await (await client.get("/api/v1/inboxes", headers=admin)).json())["inboxes"]
-        by_kind = {i["kind"]: i for i in inboxes}
-        assert by_kind["telegram"]["webhook_url"].startswith(
-            "http://127.0.0.1:8080/webhooks/telegram/"
-        )
+        async with FakeSlackApi(token=SLACK_TOKEN).serve() as slack:
+            client = await make_client(
+                telegram_bot_token=TOKEN,
+                telegram_api_url=api.url,
+                slack_bot_token=SLACK_TOKEN,
+                slack_signing_secret=SLACK_SECRET,
+                slack_api_url=slack.api_url,
+            )
+            _me, admin = await _admin(db)
+            listed = await client.get("/api/v1/inboxes", headers=admin)
+            by_kind = {i["kind"]: i for i in (await listed.json())["inboxes"]}
+            assert by_kind["telegram"]["webhook_url"].startswith(
+                "http://127.0.0.1:8080/webhooks/telegram/"
+            )
 
-        telegram = await (
-            await client.post(f"/api/v1/inboxes/{by_kind['telegram']['id']}/test", headers=admin)
-        ).json()
-        assert telegram["ok"] is True, telegram
-        assert telegram["detail"].startswith("getMe: @")
-        assert api.calls("getMe")
+            async def test(kind: str) -> dict[str, Any]:
+                response = await client.post(
+                    f"/api/v1/inboxes/{by_kind[kind]['id']}/test", headers=admin
+                )
+                assert response.status == 200
+                return await response.json()  # type: ignore[no-any-return]
 
-        webchat = await (
-            await client.post(f"/api/v1/inboxes/{by_kind['webchat']['id']}/test", headers=admin)
-        ).json()
-        assert webchat["ok"] is True
+            telegram = await test("telegram")
+            assert telegram["ok"] is True, telegram
+            assert telegram["detail"].startswith("getMe: @")
+            assert api.calls("getMe")
+            assert TOKEN not in str(telegram)
 
-        if "email" in by_kind:  # SMTP on localhost:587, where nothing listens in tests
-            email = await (
-                await client.post(f"/api/v1/inboxes/{by_kind['email']['id']}/test", headers=admin)
-            ).json()
-            assert email["ok"] is False and "SMTP" in email["detail"]
+            answered = await test("slack")
+            assert answered == {
+                "inbox_id": by_kind["slack"]["id"],
+                "kind": "slack",
+                "ok": True,
+                "detail": "auth.test: switchboard in Acme",
+            }
+            slack.fail_next("auth.test", 200, error="invalid_auth")
+            refused = await test("slack")
+            assert refused["ok"] is False and "invalid_auth" in refused["detail"]
 
-        assert (await client.post("/api/v1/inboxes/2147483000/test", headers=admin)).status == 404
+            assert (await test("webchat"))["ok"] is True
+            if "email" in by_kind:  # SMTP on localhost:587, where nothing listens in tests
+                email = await test("email")
+                assert email["ok"] is False and "SMTP" in email["detail"]
+
+            missing = await client.post("/api/v1/inboxes/2147483000/test", headers=admin)
+            assert missing.status == 404
     finally:
         await api.close()
+
+
+async def test_email_connection_test_reaches_the_smtp_server(
+    make_client: ClientFactory, db: Database
+) -> None:
+    from tests.channels.email.conftest import _PortZeroController
+
+    class Quiet:
+        async def handle_DATA(self, *_args: Any) -> str:
+            return "250 OK"
+
+    controller = _PortZeroController(Quiet(), hostname="127.0.0.1", port=0, ready_timeout=10)
+    controller.start()
+    try:
+        client = await make_client(
+            email_address="help@example.com",
+            smtp_host="127.0.0.1",
+            smtp_port=controller.port,
+            smtp_tls="none",
+        )
+        _me, admin = await _admin(db)
+        listed = await client.get("/api/v1/inboxes", headers=admin)
+        email_id = next(i["id"] for i in (await listed.json())["inboxes"] if i["kind"] == "email")
+        answered = await (
+            await client.post(f"/api/v1/inboxes/{email_id}/test", headers=admin)
+        ).json()
+        assert answered["ok"] is True, answered
+        assert answered["detail"] == (
+            f"SMTP 127.0.0.1:{controller.port} EHLO ok; no IMAP mailbox configured"
+        )
+    finally:
+        controller.stop()
+    down = await (await client.post(f"/api/v1/inboxes/{email_id}/test", headers=admin)).json()
+    assert down["ok"] is False and down["detail"].startswith("SMTP 127.0.0.1:")
