@@ -87,16 +87,36 @@ def user_view(user: User, queue_ids: list[int] | None = None) -> dict[str, Any]:
 
 
 async def users(request: web.Request) -> web.Response:
+    """Every user (active or not) by id, a page at a time (`cursor`: the last id seen)."""
     _admin(request)
+    limit = _limit(request, default=MAX_LIMIT)
+    after = 0
+    if request.query.get("cursor"):
+        found = row_id_from(request.query["cursor"])
+        if found is None:
+            raise InvalidInput("cursor is not one this API gave out", code="invalid_filter")
+        after = found
     async with request.config_dict[DB].reading() as session:
-        rows = list((await session.execute(select(User).order_by(User.id))).scalars())
+        query = select(User).where(User.id > after).order_by(User.id).limit(limit + 1)
+        rows = list((await session.execute(query)).scalars())
+        more, rows = len(rows) > limit, rows[:limit]
+        ids = [u.id for u in rows]
         memberships = (
-            await session.execute(select(QueueMember.user_id, QueueMember.queue_id))
+            await session.execute(
+                select(QueueMember.user_id, QueueMember.queue_id)
+                .where(QueueMember.user_id.in_(ids))
+                .order_by(QueueMember.queue_id)
+            )
         ).all()
     queues: dict[int, list[int]] = {}
     for user_id, queue_id in memberships:
         queues.setdefault(user_id, []).append(queue_id)
-    return web.json_response({"users": [user_view(u, sorted(queues.get(u.id, []))) for u in rows]})
+    return web.json_response(
+        {
+            "users": [user_view(u, queues.get(u.id, [])) for u in rows],
+            "next_cursor": str(rows[-1].id) if more and rows else None,
+        }
+    )
 
 
 def _role(raw: object) -> str:
@@ -582,7 +602,16 @@ def openapi_paths() -> dict[str, Any]:
     }
     return {
         "/users": {
-            "get": _admin_only(_op("Every user with role, state and queues (admins)", obj)),
+            "get": _admin_only(
+                _op(
+                    "Users by id with role, state and queues, a page at a time (admins)",
+                    obj,
+                    params=[
+                        query("cursor", "next_cursor of the page before"),
+                        query("limit", "1 to 200"),
+                    ],
+                )
+            ),
             "post": _admin_only(
                 _op(
                     "Create a user; without a password, the response carries a one-time one",

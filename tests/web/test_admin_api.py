@@ -104,6 +104,16 @@ async def test_create_users_with_a_one_time_or_a_chosen_password(
     await login(client, "new@example.com", one_time)  # the generated password works
     listed = await (await client.get("/api/v1/users", headers=admin)).json()
     assert "password" not in str(listed) and one_time not in str(listed)
+    first = await (await client.get("/api/v1/users?limit=1", headers=admin)).json()
+    rest = await (
+        await client.get(f"/api/v1/users?cursor={first['next_cursor']}", headers=admin)
+    ).json()
+    assert [u["email"] for u in first["users"] + rest["users"]] == [
+        "root@example.com",
+        "new@example.com",
+    ]
+    assert rest["next_cursor"] is None
+    assert (await client.get("/api/v1/users?cursor=x", headers=admin)).status == 400
 
     chosen = await client.post(
         "/api/v1/users",

@@ -108,10 +108,17 @@
 
   var usersById = {};
   function loadUsers() {
-    return api('GET', '/users').then(function (data) {
+    var all = [];
+    function page(cursor) {
+      return api('GET', '/users' + (cursor ? '?cursor=' + encodeURIComponent(cursor) : '')).then(function (data) {
+        all = all.concat(data.users);
+        return data.next_cursor ? page(data.next_cursor) : all;
+      });
+    }
+    return page(null).then(function (users) {
       usersById = {};
-      data.users.forEach(function (u) { usersById[u.id] = u; });
-      return data.users;
+      users.forEach(function (u) { usersById[u.id] = u; });
+      return users;
     });
   }
 
