@@ -166,7 +166,22 @@ async def test_agent_works_a_conversation_from_arrival_to_solved(
     await li_context.close()
     await expect(alex.locator("#presence")).to_be_hidden(timeout=10_000)
 
-    # The profile panel, and the same view on a tablet.
+    # The profile panel: edited in place.
+    await alex.fill("#profile-tier", "Gold")
+    await alex.press("#profile-tier", "Tab")
+    await expect(alex.locator("#profile-status")).to_have_text("Saved.")
+    await alex.fill("#profile-tag-input", "vip")
+    await alex.press("#profile-tag-input", "Enter")
+    await expect(alex.locator("#profile-tags")).to_contain_text("vip")
+    await alex.fill("#profile-note-text", "Prefers email <b>after 6pm</b>")
+    await alex.click("#profile-note-form button[type=submit]")
+    await expect(alex.locator("#profile-notes")).to_contain_text("Prefers email <b>after 6pm</b>")
+    await expect(alex.locator("#profile-notes")).to_contain_text("Alex Agent")
+    async with db.reading() as session:
+        saved = await session.get(Customer, customer_id)
+        assert saved is not None and saved.tier == "gold"  # tiers are normalised
+
+    # The same view on a tablet.
     await screenshot(alex, "inbox-profile-1280")
     await alex.set_viewport_size({"width": 768, "height": 1024})
     if await alex.locator("#profile-panel").is_visible():
