@@ -62,6 +62,7 @@ def document(server_url: str) -> dict[str, Any]:
             **_csat_paths(),
             **_admin_paths(),
             **_conversation_paths(),
+            **_supervisor_paths(),
             "/me": {"get": _op("The calling user", {"type": "object"})},
             "/conversations": {
                 "get": _op(
@@ -722,6 +723,12 @@ def _conflict(operation: dict[str, Any], description: str) -> dict[str, Any]:
         "content": {"application/json": {"schema": _ERROR}},
     }
     return operation
+
+
+def _supervisor_paths() -> dict[str, Any]:
+    from web.supervisor_openapi import supervisor_paths  # it imports this module's helpers
+
+    return supervisor_paths()
 
 
 def _routing_paths() -> dict[str, Any]:

@@ -309,3 +309,10 @@ async def test_presence_reaches_supervisors_not_agents(client: AppClient, db: Da
     assert reply["type"] == "pong"
     await agent_socket.close()
     await supervisor_socket.close()
+
+
+async def test_openapi_lists_the_dashboard_routes(client: AppClient) -> None:
+    paths = (await (await client.get("/api/v1/openapi.json")).json())["paths"]
+    assert "409" in paths["/supervisor/tickets/{id}/assign"]["post"]["responses"]
+    for path in ("/supervisor/overview", "/supervisor/tickets.csv", "/reports/{name}.csv"):
+        assert "403" in paths[path]["get"]["responses"]
