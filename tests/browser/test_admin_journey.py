@@ -173,6 +173,13 @@ async def test_admin_edits_an_article_and_the_bot_answers_with_it(
             await expect(admin.locator("#users-table tbody")).to_contain_text("ada@example.com")
         if section == "rules":
             await expect(admin.locator("#rules-table tbody")).to_contain_text("Refunds to billing")
+            await (
+                admin.locator("#rules-table tbody tr")
+                .first.get_by_role("button", name="History")
+                .click()
+            )
+            await expect(admin.locator("#rule-history tbody tr")).to_have_count(1)
+            await expect(admin.locator("#rule-history")).to_contain_text("Ada Admin")
         await admin.wait_for_load_state("networkidle")
         await screenshot(admin, f"admin-{section}")
 

@@ -643,6 +643,23 @@
       }
     }, load);
 
+    function versions(rule) {
+      api('GET', '/routing/rules/' + rule.id + '/versions').then(function (data) {
+        var box = $('rule-history');
+        $('rule-history-title').textContent = t('History of {name}', { name: rule.name });
+        rows(box.querySelector('tbody'), data.versions.slice().reverse(), function (v) {
+          return el('tr', {}, [
+            cell('v' + v.version),
+            cell(v.change),
+            cell(userLabel(v.actor_user_id)),
+            cell(SB.formatDateTime(v.created_at)),
+            el('td', {}, [el('code', { className: 'admin-details', text: JSON.stringify(v.rule) })])
+          ]);
+        });
+        box.hidden = false;
+      }).catch(failed);
+    }
+
     function move(index, by) {
       var order = ids.slice();
       var moved = order.splice(index, 1)[0];
@@ -651,6 +668,7 @@
     }
 
     function load() {
+      loadUsers().catch(function () {});
       api('GET', '/routing/rules').then(function (data) {
         ids = data.rules.map(function (r) { return r.id; });
         rows(tbody, data.rules, function (r) {
@@ -662,6 +680,7 @@
             cell('v' + r.version),
             el('td', { className: 'admin-actions' }, [
               button(t('Edit'), function () { edit('rule', r); }),
+              button(t('History'), function () { versions(r); }, 'btn-ghost'),
               i > 0 ? button(t('Move up'), function () { move(i, -1); }, 'btn-ghost') : null,
               i < ids.length - 1 ? button(t('Move down'), function () { move(i, 1); }, 'btn-ghost') : null,
               button(t('Delete'), function () {
