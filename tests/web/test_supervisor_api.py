@@ -316,3 +316,18 @@ async def test_openapi_lists_the_dashboard_routes(client: AppClient) -> None:
     assert "409" in paths["/supervisor/tickets/{id}/assign"]["post"]["responses"]
     for path in ("/supervisor/overview", "/supervisor/tickets.csv", "/reports/{name}.csv"):
         assert "403" in paths[path]["get"]["responses"]
+
+
+async def test_every_report_answers_for_every_period(client: AppClient, db: Database) -> None:
+    _, supervisor = await staff_token(db, "boss@example.com", "supervisor")
+    await arrange(db)
+    for period in ("today", "7d", "30d"):
+        for name in ("first_response", "resolution", "sla", "csat", "containment"):
+            response = await client.get(
+                f"/api/v1/reports/{name}?period={period}&tz=America/New_York",
+                headers=bearer(supervisor),
+            )
+            assert response.status == 200, await response.text()
+            data = await response.json()
+            assert len(data["series"]) == {"today": 24, "7d": 7, "30d": 30}[period]
+            assert data["period"]["tz"] == "America/New_York"
