@@ -412,6 +412,7 @@
         el.messages.setAttribute('aria-busy', 'false');
         scrollToBottom();
         markRead(id);
+        markMentionsRead(id);
         loadAssist(token);
         if (!options.keepFocus && window.matchMedia('(min-width: 761px)').matches) {
           el.text.focus({ preventScroll: true });
@@ -454,8 +455,12 @@
       state.readTimer = null;
       if (state.openId !== id) return;
       api('POST', API + '/conversations/' + id + '/read', {}).catch(function () { /* next message retries */ });
-      api('POST', API + '/mentions/read', { conversation_id: id }).catch(function () { /* harmless */ });
     }, 150);
+  }
+
+  /* Opening a conversation reads the mentions in it (once per open, not per message). */
+  function markMentionsRead(id) {
+    api('POST', API + '/mentions/read', { conversation_id: id }).catch(function () { /* harmless */ });
   }
 
   // ------------------------------------------------------------------ history (every channel)
