@@ -171,6 +171,15 @@ async def test_admin_edits_an_article_and_the_bot_answers_with_it(
             await expect(card).to_contain_text("Connected")
         if section == "users":
             await expect(admin.locator("#users-table tbody")).to_contain_text("ada@example.com")
+            await admin.fill("#user-email", "sam@example.com")
+            await admin.fill("#user-name", "Sam <b>Agent</b>")
+            await admin.click("#user-form button[type=submit]")
+            await expect(admin.locator("#one-time-password")).not_to_be_empty()
+            sam = admin.locator("#users-table tbody tr", has_text="sam@example.com")
+            await expect(sam).to_contain_text("Sam <b>Agent</b>")  # shown as text
+            admin.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+            await sam.get_by_role("button", name="Deactivate").click()
+            await expect(sam).to_contain_text("deactivated")
         if section == "rules":
             await expect(admin.locator("#rules-table tbody")).to_contain_text("Refunds to billing")
             await (
