@@ -33,10 +33,14 @@ ADDRESS_LIMIT = (20, 900)  # failed logins per client address per 15 minutes
 USER_KEY = web.RequestKey("user", User)
 SESSION_KEY = web.RequestKey("auth_session", AuthSession)
 TOKEN_KEY = web.RequestKey("session_token", str)
-# Routes (by name) whose POST is authorised by something in the URL, not the session:
-# the CSAT rating form (`web.csat`) posts to its signed, single-survey, expiring link
-# and carries no CSRF token, so a staff session in the same browser must not refuse it.
-CSRF_EXEMPT_ROUTES = frozenset({"csat-rate"})
+# Routes (by name) whose POST is authorised by something other than the session, which
+# they never read, so a staff session in the same browser must not refuse them: the
+# CSAT rating form (`web.csat`) posts to its signed, single-survey, expiring link; the
+# widget (`web.widget`, served from the hub's origin, so its requests carry a logged-in
+# agent's cookie) authenticates by visitor token; channel webhooks by their signature.
+CSRF_EXEMPT_ROUTES = frozenset(
+    {"csat-rate", "widget-session", "widget-upload", "webhook", "webhook-slack"}
+)
 
 
 def current_user(request: web.Request) -> User | None:

@@ -100,4 +100,4 @@ async def receive(request: web.Request) -> web.StreamResponse:
 
 def setup(app: web.Application) -> None:
     """Register before `web.webhooks.setup`, whose `/webhooks/{kind}/{key}` is generic."""
-    app.router.add_post(f"/webhooks/{KIND}/{{key}}", receive)
+    app.router.add_post(f"/webhooks/{KIND}/{{key}}", receive, name="webhook-slack")

@@ -75,4 +75,4 @@ async def receive(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_post("/webhooks/{kind}/{key}", receive)
+    app.router.add_post("/webhooks/{kind}/{key}", receive, name="webhook")

@@ -496,7 +496,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 def setup(app: web.Application) -> None:
     app.router.add_get("/widget.js", loader)
     app.router.add_get("/widget/frame", frame)
-    app.router.add_post("/widget/session", session)
-    app.router.add_post("/widget/upload", upload)
+    app.router.add_post("/widget/session", session, name="widget-session")
+    app.router.add_post("/widget/upload", upload, name="widget-upload")
     app.router.add_get("/widget/attachments/{id}", attachment)
     app.router.add_get("/widget/ws", websocket)
