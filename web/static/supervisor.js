@@ -11,6 +11,7 @@
   var SVG = 'http://www.w3.org/2000/svg';
   var REPORTS = ['first_response', 'resolution', 'sla', 'csat', 'containment', 'handoff_reasons'];
   var REFRESH_DELAY = 400;
+  var MIN_REFRESH_GAP = 2000;
 
   var csrfToken = '';
   var floor = { queues: [], agents: [] };
@@ -18,6 +19,7 @@
   var queueNames = {}; // queue id -> name
   var filters = { period: '7d', from: '', to: '', queue_id: '' };
   var refreshTimer = null;
+  var lastRefresh = 0;
   var drill = null; // { title, query, cursor }
   var assigning = null; // { ticketId, assigneeId }
 
@@ -283,13 +285,17 @@
     }, function (err) { showError($('sv-error'), err.message); });
   }
 
+  // One re-read for a burst of events, and at most one every MIN_REFRESH_GAP: a busy
+  // floor sends many events, and each re-read counts every active ticket.
   function scheduleRefresh() {
     if (refreshTimer) return;
+    var wait = Math.max(REFRESH_DELAY, MIN_REFRESH_GAP - (Date.now() - lastRefresh));
     refreshTimer = setTimeout(function () {
       refreshTimer = null;
+      lastRefresh = Date.now();
       loadFloor();
       if (drill && $('sv-drill').open) reloadDrill();
-    }, REFRESH_DELAY);
+    }, wait);
   }
 
   function fillQueueFilter() {
