@@ -65,6 +65,11 @@ class Viewing:
         self._window_start = 0.0
         self._frames = 0
 
+    def concerns(self, event: ConversationPresence) -> bool:
+        """Whether this page shows the event's conversation: other pages drop it before
+        any access check (every viewer's heartbeat reaches every agent socket)."""
+        return self._current is not None and self._current[0] == event.conversation_id
+
     def _allowed(self) -> bool:
         now = time.monotonic()
         if now - self._window_start > PER_SECONDS:

@@ -134,6 +134,8 @@ async def _serve_agent(
                         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"session ended")
                         return
                     continue
+                if isinstance(event, ConversationPresence) and not viewing.concerns(event):
+                    continue  # presence matters only to pages showing that conversation
                 if not await _may_forward(db, user, event):
                     continue
                 frame = _frame_for(event)

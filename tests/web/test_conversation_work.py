@@ -310,12 +310,15 @@ async def test_who_else_is_viewing_a_conversation_across_processes(
     each sees the other; Li's page closing tells Kim at once."""
     await create_user(db, "kim@example.com", "agent", "Kim")
     li_http, li_auth, _ = await _teammate(db, client, make_client, backend, "li@example.com", "Li")
-    _, email_conv, _ = await _customer_on_two_channels(db)
+    _, email_conv, chat_conv = await _customer_on_two_channels(db)
     await login(client, "kim@example.com")
     kim = await client.ws_connect("/inbox/ws")
     await kim.send_json({"type": "viewing", "conversation_id": email_conv, "hello": True})
+    # Kim's other tab shows another conversation: presence in this one is not its business.
+    elsewhere = await client.ws_connect("/inbox/ws")
+    await elsewhere.send_json({"type": "viewing", "conversation_id": chat_conv})
     li = await li_http.ws_connect("/inbox/ws", headers=li_auth)
-    for socket in (li, kim):
+    for socket in (li, kim, elsewhere):
         await socket.send_json({"type": "ping"})
         await receive(socket, "pong")
 
@@ -330,6 +333,10 @@ async def test_who_else_is_viewing_a_conversation_across_processes(
     while answer["data"]["name"] != "Kim":
         answer = await receive(li, "conversation.presence")
     assert answer["data"]["state"] == "viewing"
+    await elsewhere.send_json({"type": "ping"})
+    while (frame := await elsewhere.receive_json(timeout=5))["type"] != "pong":
+        assert frame["type"] != "conversation.presence", frame
+    await elsewhere.close()
 
     await li.close()
     gone = await receive(kim, "conversation.presence")
