@@ -111,7 +111,10 @@ def _serve(settings: Settings, *, demo_page: bool = False, banner: str = "") -> 
 
 
 async def _create_user(settings: Settings, email: str, name: str, role: str, password: str) -> None:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from switchboard import accounts
+    from switchboard.audit import record
     from switchboard.bus import InProcessBus
     from switchboard.db import create_engine, create_sessionmaker
     from switchboard.tx import Database
@@ -119,11 +122,17 @@ async def _create_user(settings: Settings, email: str, name: str, role: str, pas
     engine = create_engine(settings.database_url)
     try:
         db = Database(engine, create_sessionmaker(engine), InProcessBus())
-        await db.run(
-            lambda s: accounts.do_create_user(
+
+        async def create(s: AsyncSession) -> None:
+            user = await accounts.do_create_user(
                 s, email=email, name=name, role=role, password=password
             )
-        )
+            await record(
+                s, "user.created", actor_label="cli", target_type="user", target_id=user.id,
+                target_label=user.email, details={"role": role, "name": user.name},
+            )  # fmt: skip
+
+        await db.run(create)
     finally:
         await engine.dispose()
 

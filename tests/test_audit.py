@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from switchboard.audit import AuditEntry, record
+from switchboard.models import User
 from switchboard.settings import Settings
 from switchboard.tx import Database
 from tests.conftest import AppClient, create_user, login
@@ -81,14 +82,20 @@ async def test_security_events_are_recorded_with_the_address(
     assert "not it at all" not in str(entries)
 
 
-async def test_a_token_made_on_the_command_line_is_recorded(
+async def test_users_and_tokens_made_on_the_command_line_are_recorded(
     client: AppClient, db: Database, settings: Settings
 ) -> None:
-    from switchboard.cli import _create_token
+    from switchboard.cli import _create_token, _create_user
 
-    user_id = await create_user(db, "bot@example.com", "agent")
+    await _create_user(settings, "bot@example.com", "Bot", "agent", "a long enough password")
+    async with db.reading() as session:
+        user_id = (
+            await session.execute(select(User.id).where(User.email == "bot@example.com"))
+        ).scalar_one()
     _admin_id, token = await staff_token(db, "root@example.com", "admin")
     await _create_token(settings, "bot@example.com", "ci")
+    made = await _entries(client, bearer(token), action="user.created")
+    assert [(e["actor"], e["target"]) for e in made] == [("cli", "bot@example.com")]
     entry = await _entries(client, bearer(token), action="token.created")
     assert len(entry) == 1  # the test helper's token skips the CLI: only the CLI's is here
     assert entry[0]["target_id"] == str(user_id) and entry[0]["actor"] == "cli"
