@@ -165,15 +165,22 @@
       });
     }
 
-    function load() {
+    var PAGE = 100;
+    var shown = 0;
+
+    function load(more) {
       var params = new URLSearchParams();
       var q = $('kb-search').value.trim();
       if (q) params.set('q', q);
       if ($('kb-status').value) params.set('status', $('kb-status').value);
-      params.set('limit', '200');
+      if (!more) shown = 0;
+      params.set('limit', String(PAGE));
+      params.set('offset', String(shown));
       return api('GET', '/kb/articles?' + params.toString()).then(function (data) {
-        clear(list_);
-        $('kb-list-empty').hidden = data.articles.length > 0;
+        if (!more) clear(list_);
+        shown += data.articles.length;
+        $('kb-more').hidden = data.articles.length < PAGE;
+        $('kb-list-empty').hidden = shown > 0;
         data.articles.forEach(function (a) {
           var badge = el('span', {
             className: 'badge ' + (a.status === 'published' ? 'badge-ok' : ''),
@@ -299,8 +306,9 @@
       }).catch(failed);
     });
     $('kb-new').addEventListener('click', function () { fill(null); $('kb-key').focus(); });
-    $('kb-filter').addEventListener('submit', function (event) { event.preventDefault(); load(); });
-    $('kb-status').addEventListener('change', load);
+    $('kb-filter').addEventListener('submit', function (event) { event.preventDefault(); load(false); });
+    $('kb-status').addEventListener('change', function () { load(false); });
+    $('kb-more').addEventListener('click', function () { load(true); });
     $('kb-answer').addEventListener('input', function () {
       clearTimeout(previewTimer);
       previewTimer = setTimeout(preview, 300);
@@ -312,8 +320,16 @@
         $('try-inbox').appendChild(el('option', { value: inbox.id, text: inbox.name + ' (' + inbox.kind + ')' }));
       });
     }).catch(function () {});
+    var tryTimer = null;
+    $('try-text').addEventListener('input', function () {
+      clearTimeout(tryTimer);
+      if ($('try-text').value.trim().length >= 3) {
+        tryTimer = setTimeout(function () { $('try-form').requestSubmit(); }, 700);
+      }
+    });
     $('try-form').addEventListener('submit', function (event) {
       event.preventDefault();
+      clearTimeout(tryTimer);
       var payload = { text: $('try-text').value };
       if ($('try-inbox').value) payload.inbox_id = Number($('try-inbox').value);
       $('try-submit').disabled = true;
@@ -339,7 +355,7 @@
       }).catch(failed).then(function () { $('try-submit').disabled = false; });
     });
 
-    load();
+    load(false);
     loadUsers().catch(function () {});
     fill(null);
   }
