@@ -338,24 +338,40 @@ async def do_intake_returning_senders(
     if len(by_conversation) != len(items):
         raise ValueError("one message per conversation")
     previews = {cid: preview(text) for cid, (_m, _k, text) in by_conversation.items()}
-    advanced = {
-        row.id: dict(row._mapping)
-        for row in await connection.execute(
+    # PostgreSQL takes the batch as arrays in statements of a fixed text (a message's
+    # raw payload, which no batched channel has, would need the per-row form).
+    arrays = connection.dialect.name == "postgresql" and all(m.raw is None for m, _k, _t in items)
+    if arrays:
+        advance = connection.execute(
+            statements.ADVANCE_MANY_PG,
+            {"at": now, "ids": list(previews), "previews": list(previews.values())},
+        )
+    else:
+        advance = connection.execute(
             statements.advance_many(list(previews)),
             {"at": now, **statements.preview_params(previews)},
         )
-    }
+    advanced = {row.id: dict(row._mapping) for row in await advance}
     if len(advanced) != len(items):
         raise DuplicateInBatch("a conversation is gone")
     rows = {
         cid: _inbound_row(msg, cid, advanced[cid]["last_seq"], text, now)
         for cid, (msg, _known, text) in by_conversation.items()
     }
-    insert_many = statements.INSERT_MESSAGES_UNLESS_DUPLICATE[connection.dialect.name]
-    inserted = {
-        (row.inbox_id, row.external_id): row.id
-        for row in await connection.execute(insert_many, list(rows.values()))
-    }
+    if arrays:
+        batch = list(rows.values())
+        first = batch[0]
+        insert = connection.execute(
+            statements.INSERT_MESSAGES_PG,
+            {
+                **{name: [row[name] for row in batch] for name in statements.PG_ROW_ARRAYS},
+                **{name: first[name] for name in statements.PG_BATCH_SCALARS},
+            },
+        )
+    else:
+        insert_many = statements.INSERT_MESSAGES_UNLESS_DUPLICATE[connection.dialect.name]
+        insert = connection.execute(insert_many, list(rows.values()))
+    inserted = {(row.inbox_id, row.external_id): row.id for row in await insert}
     if len(inserted) != len(rows):
         raise DuplicateInBatch("a message in the batch was stored before")
     results = []

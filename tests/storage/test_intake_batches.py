@@ -4,17 +4,20 @@ exactly its own outcome — stored once, refused alone, or recognised as a dupli
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from channels.base import InboundAttachment
+from channels.base import InboundAttachment, InboundMessage
+from conversations import statements
 from conversations.events import INBOX_TOPIC, MessageCreated
 from conversations.intake import IntakeBatcher
 from conversations.models import Message
-from conversations.service import KnownThread
+from conversations.service import KnownThread, _inbound_row, do_intake
 from switchboard.errors import InvalidInput
 from switchboard.inboxes import do_ensure_inbox
 from switchboard.tx import Database
@@ -164,3 +167,59 @@ async def test_a_repeated_message_among_returning_senders_is_not_stored_twice(
     assert [r.duplicate for r in results] == [n == 2 for n in range(6)]
     assert [r.seq for r in results] == [2, 2, 1, 2, 2, 2]
     assert await count(db, Message) == 11
+
+
+def test_the_postgresql_batch_statement_writes_every_column_of_a_message() -> None:
+    """A column added to `messages` must be added to the array statement too (or it would
+    silently miss a Python-side default there while the per-row path applies it)."""
+    written = {"id", *statements.PG_ROW_ARRAYS, *statements.PG_BATCH_SCALARS}
+    assert written == set(statements.messages.c.keys())
+    row = _inbound_row(inbound(1, "x", "hi"), 1, 1, "hi", datetime.now(UTC))
+    assert set(row) == written - {"id"}
+
+
+async def test_a_batched_message_is_stored_like_a_message_stored_alone(
+    batcher: IntakeBatcher, db: Database, inbox: int
+) -> None:
+    senders = await returning_senders(batcher, inbox, 4)
+    sent_at = datetime(2026, 12, 5, 9, 30, tzinfo=UTC)
+
+    def message(n: int, sender: str, key: str) -> InboundMessage:
+        return dataclasses.replace(
+            inbound(inbox, f"{key}-{n}", "Mon colis 📦 <b>n'est pas</b> arrivé", sender=sender),
+            sent_at=sent_at if n % 2 else None,
+            subject="Re: order 1042" if n % 2 else None,
+            html="<p>Mon colis</p>" if n % 2 else None,
+            automatic=n == 3,
+        )
+
+    batched = await asyncio.gather(
+        *(
+            batcher.submit(message(n, sender, "batched"), known)
+            for n, (sender, known) in enumerate(senders)
+        )
+    )
+    alone = [
+        await db.run(lambda s, n=n, sender=sender: do_intake(s, message(n, sender, "alone")))
+        for n, (sender, _known) in enumerate(senders)
+    ]
+    same_for_both = [
+        c for c in statements.messages.c if c.key not in {"id", "seq", "external_id", "created_at"}
+    ]
+    async with db.reading() as session:
+        stored = {
+            row.id: row
+            for row in await session.execute(
+                select(statements.messages.c.id, *same_for_both).where(
+                    statements.messages.c.id.in_([r.message_id for r in batched + alone])
+                )
+            )
+        }
+    for b, a in zip(batched, alone, strict=True):
+        assert b.seq == 2 and a.seq == 3
+        assert tuple(stored[b.message_id])[1:] == tuple(stored[a.message_id])[1:]
+    assert stored[batched[1].message_id].sent_at == sent_at
+    assert stored[batched[3].message_id].automatic is True
+    # The event carries what was stored.
+    assert batched[1].message is not None
+    assert batched[1].message["subject"] == "Re: order 1042"
