@@ -236,9 +236,10 @@ async def stop_tasks(tasks: list[asyncio.Task[None]]) -> None:
 
 def create_app(settings: Settings, *, demo_page: bool = False) -> web.Application:
     app = web.Application(
-        middlewares=[error_middleware, security_headers, auth.auth_middleware],
+        middlewares=[error_middleware, auth.auth_middleware],
         client_max_size=settings.upload_max_bytes + 256 * 1024,
     )
+    app.on_response_prepare.append(security_headers)  # every answer, errors and streams too
     app[SETTINGS] = settings
     app[VISITOR_TOKENS] = VisitorTokens(settings.secret_key)
     aiohttp_jinja2.setup(

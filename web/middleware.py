@@ -1,4 +1,5 @@
-"""The one error middleware and the security headers every response carries."""
+"""The one error middleware, and the security headers every response carries (set by
+`security_headers` on `on_response_prepare`)."""
 
 from __future__ import annotations
 
@@ -60,12 +61,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response(error_body("internal_error", "internal server error"), status=500)
 
 
-@web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """`on_response_prepare`: every answer, just before its headers go out, so errors,
+    redirects and streamed downloads (CSV exports) carry them too. An error's JSON may
+    echo what the caller sent, and must never be sniffed as HTML."""
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "same-origin")
     if response.content_type == "text/html":
         headers.setdefault("Content-Security-Policy", DEFAULT_CSP)
-    return response

@@ -641,6 +641,7 @@ async def world(client: AppClient, db: Database) -> World:
 class Answer:
     status: int
     body: bytes
+    headers: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 async def call(world: World, key: str, route: Route, caller: str, ids: dict[str, Any]) -> Answer:
@@ -676,7 +677,7 @@ async def call(world: World, key: str, route: Route, caller: str, ids: dict[str,
     elif body is not None:
         kwargs["json"] = body
     response = await client.request(method, url, params=query, **kwargs)
-    return Answer(response.status, await response.read())
+    return Answer(response.status, await response.read(), dict(response.headers))
 
 
 def _matrix() -> list[Any]:
