@@ -8,6 +8,7 @@ ticket's timeline with its actor, and emit events published after commit
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from types import SimpleNamespace
@@ -101,6 +102,12 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+@functools.cache
+def _allowed_statuses(status: str) -> tuple[str, ...]:
+    # Per status, once: a page of 50 views asked the lifecycle 50 times.
+    return tuple(s.value for s in allowed_next(TicketStatus(status)))
+
+
 def ticket_view(
     ticket: Ticket,
     tags: Sequence[str],
@@ -122,7 +129,7 @@ def ticket_view(
         "tags": list(tags),
         "conversation_ids": list(conversation_ids),
         "merged_into_id": ticket.merged_into_id,
-        "allowed_statuses": [s.value for s in allowed_next(TicketStatus(ticket.status))],
+        "allowed_statuses": list(_allowed_statuses(ticket.status)),
         "created_at": ticket.created_at.isoformat(),
         "updated_at": ticket.updated_at.isoformat(),
         "solved_at": _iso(ticket.solved_at),
