@@ -34,7 +34,6 @@ from sqlalchemy import (
     delete,
     exists,
     func,
-    literal,
     or_,
     select,
 )
@@ -199,23 +198,32 @@ def filter_clause(filters: ListFilter, user_id: int) -> ColumnElement[bool]:
 
 
 def _read_seq(user_id: int) -> Any:
-    # Correlated to the message (the enclosing EXISTS), not to the outer conversation.
-    return (
+    """The seq `user_id` has read the (outer) conversation up to, or 0."""
+    read = (
         select(ConversationRead.last_read_seq)
         .where(
             ConversationRead.user_id == user_id,
-            ConversationRead.conversation_id == Message.conversation_id,
+            ConversationRead.conversation_id == Conversation.id,
         )
+        .correlate(Conversation)
         .scalar_subquery()
     )
+    return func.coalesce(read, 0)
 
 
 def unread_clause(user_id: int) -> ColumnElement[bool]:
-    """The conversation has customer messages `user_id` has not read."""
-    return exists().where(
-        Message.conversation_id == Conversation.id,
-        Message.seq > func.coalesce(_read_seq(user_id), 0),
-        Message.direction == Direction.INBOUND,
+    """The conversation has customer messages `user_id` has not read. The messages are
+    looked at only when something came after the agent's read position, and always per
+    conversation (the read position names the outer row, so PostgreSQL cannot turn this
+    into a hash of every message)."""
+    read = _read_seq(user_id)
+    return and_(
+        Conversation.last_seq > read,
+        exists().where(
+            Message.conversation_id == Conversation.id,
+            Message.seq > read,
+            Message.direction == Direction.INBOUND,
+        ),
     )
 
 
@@ -374,11 +382,6 @@ async def list_items(
     return [list_item(c, extras) for c in rows]
 
 
-async def _capped_count(session: AsyncSession, where: ColumnElement[bool]) -> int:
-    capped = select(literal(1)).select_from(Conversation).where(where).limit(COUNT_CAP).subquery()
-    return int((await session.execute(select(func.count()).select_from(capped))).scalar_one())
-
-
 async def view_counts(
     session: AsyncSession,
     *,
@@ -386,16 +389,24 @@ async def view_counts(
     visible: ColumnElement[bool],
     views: Mapping[str, ListFilter],
 ) -> dict[str, dict[str, int]]:
-    """Per view: how many conversations it holds and how many of them have unread
-    customer messages for this agent (each capped at `COUNT_CAP`)."""
+    """Per view: how many conversations it holds and how many of them have customer
+    messages this agent has not read. One statement per view, reading at most
+    `COUNT_CAP` conversations: past the cap both figures are lower bounds (the page
+    shows "999+"), and each view costs the same whatever the backlog."""
     unread = unread_clause(user_id)
     counts: dict[str, dict[str, int]] = {}
     for key, filters in views.items():
-        where = and_(visible, filter_clause(filters, user_id))
-        counts[key] = {
-            "total": await _capped_count(session, where),
-            "unread": await _capped_count(session, and_(where, unread)),
-        }
+        capped = (
+            select(case((unread, 1), else_=0).label("unread"))
+            .select_from(Conversation)
+            .where(visible, filter_clause(filters, user_id))
+            .limit(COUNT_CAP)
+            .subquery()
+        )
+        total, unread_total = (
+            await session.execute(select(func.count(), func.coalesce(func.sum(capped.c.unread), 0)))
+        ).one()
+        counts[key] = {"total": int(total), "unread": int(unread_total)}
     return counts
 
 

@@ -54,6 +54,9 @@ MAX_QUERY_TERMS = 12
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 CATCH_UP_BATCH = 2000
+# A term matching at most this many messages drives the search (see `search_messages`).
+SELECTIVE = 5000
+CHUNK = 500
 SETTLE_SECONDS = 30
 STATE_NAME = "messages"
 _HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
@@ -214,10 +217,17 @@ async def pending(session: AsyncSession) -> bool:
 # --- searching -----------------------------------------------------------------------------
 
 
-def _term_match(query: Query, term: str) -> ColumnElement[bool]:
-    if query.is_prefix(term):
-        return and_(MessageTerm.term >= term, MessageTerm.term < term + "\U0010ffff")
-    return MessageTerm.term == term
+def _term_match(query: Query, term: str, *, estimable: bool = False) -> ColumnElement[bool]:
+    """Postings of one query term. As a range (the default) it reads the primary key;
+    `estimable` (PostgreSQL, where a term is checked per message, not looked up) says it
+    as a prefix LIKE instead, whose row count PostgreSQL estimates from statistics: it
+    estimates the range's artificial upper bound at one row and would plan as if every
+    term were rare. Terms hold no % or _."""
+    if not query.is_prefix(term):
+        return MessageTerm.term == term
+    if estimable:
+        return MessageTerm.term.like(term + "%")
+    return and_(MessageTerm.term >= term, MessageTerm.term < term + "\U0010ffff")
 
 
 def _snippet(text: str, query: Query, width: int = 160) -> str:
@@ -248,6 +258,12 @@ def _page(kind: Kind, items: list[dict[str, Any]], limit: int) -> ResultPage:
     return ResultPage(items, encode_cursor(kind, items[-1]["id"]) if more and items else None)
 
 
+async def _postings(session: AsyncSession, match: ColumnElement[bool], cap: int) -> int:
+    """How many messages a term matches, counting no further than `cap`."""
+    capped = select(MessageTerm.message_id).where(match).limit(cap).subquery()
+    return int((await session.execute(select(func.count()).select_from(capped))).scalar_one())
+
+
 async def search_messages(
     session: AsyncSession,
     query: Query,
@@ -256,7 +272,16 @@ async def search_messages(
     cursor: str | None = None,
     limit: int = PAGE_SIZE,
 ) -> ResultPage:
-    """Messages holding every term, newest first, in conversations the caller may see."""
+    """Messages holding every term, newest first, in conversations the caller may see.
+
+    When some term is rare (at most `SELECTIVE` messages), its messages are the
+    candidates, read newest first in chunks, so a rare term costs the same however many
+    messages exist; when every term is common, the newest messages are scanned until a
+    page is full, which stops early because matches are dense."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    matches = [_term_match(query, term) for term in query.terms]
+    checks = [_term_match(query, t, estimable=dialect == "postgresql") for t in query.terms]
+    before = decode_cursor(cursor, Kind.MESSAGES) if cursor else None
     statement = (
         select(
             Message.id,
@@ -279,12 +304,30 @@ async def search_messages(
         .order_by(Message.id.desc())
         .limit(limit + 1)
     )
-    for term in query.terms:
-        statement = statement.where(
-            exists().where(MessageTerm.message_id == Message.id, _term_match(query, term))
+    counts = [await _postings(session, match, SELECTIVE + 1) for match in matches]
+    rarest = min(range(len(matches)), key=lambda i: counts[i])
+    for i, check in enumerate(checks):
+        if i != rarest or counts[rarest] > SELECTIVE:
+            statement = statement.where(exists().where(MessageTerm.message_id == Message.id, check))
+    rows: list[Any] = []
+    if counts[rarest] > SELECTIVE:
+        if before is not None:
+            statement = statement.where(Message.id < before)
+        rows = list(await session.execute(statement))
+    else:
+        candidates = sorted(
+            (
+                await session.execute(select(MessageTerm.message_id).where(matches[rarest]))
+            ).scalars(),
+            reverse=True,
         )
-    if cursor:
-        statement = statement.where(Message.id < decode_cursor(cursor, Kind.MESSAGES))
+        if before is not None:
+            candidates = [c for c in candidates if c < before]
+        for start in range(0, len(candidates), CHUNK):
+            chunk = candidates[start : start + CHUNK]
+            rows += list(await session.execute(statement.where(Message.id.in_(chunk))))
+            if len(rows) > limit:
+                break
     items = [
         {
             "id": row.id,
@@ -300,7 +343,7 @@ async def search_messages(
             "customer_name": row.name or row.email,
             "channel": row.channel,
         }
-        for row in await session.execute(statement)
+        for row in rows
     ]
     return _page(Kind.MESSAGES, items, limit)
 
@@ -338,12 +381,14 @@ async def search_customers(
                 _like(Customer.name, spellings),
                 _like(Customer.email, spellings),
                 _like(Customer.phone, spellings),
-                exists().where(
-                    Identity.customer_id == Customer.id,
-                    or_(
-                        _like(Identity.external_id, spellings),
-                        _like(Identity.display_name, spellings),
-                    ),
+                # Uncorrelated: the identities are scanned once, not once per customer.
+                Customer.id.in_(
+                    select(Identity.customer_id).where(
+                        or_(
+                            _like(Identity.external_id, spellings),
+                            _like(Identity.display_name, spellings),
+                        )
+                    )
                 ),
             ),
         )

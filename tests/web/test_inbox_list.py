@@ -361,3 +361,25 @@ async def test_search_pages_and_refuses_bad_queries(
     assert (await _search(client, "q=p_rcel&kind=tickets"))["tickets"]["items"] == []
     anonymous = await make_client(run_workers=False)
     assert (await anonymous.get("/api/v1/search?q=parcel")).status == 401
+
+
+async def test_search_scanning_newest_first_finds_the_same(
+    make_client: ClientFactory, floor: Floor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no term rare enough to drive the search (as for common words in a big
+    hub), the newest messages are scanned instead: the same answers, newest first."""
+    import conversations.search
+
+    monkeypatch.setattr(conversations.search, "SELECTIVE", 0)
+    await customer_writes(floor.db, "v-mine", "the invoice again", n=1, inbox_id=floor.inbox)
+    ana = await make_client(run_workers=False)
+    await login(ana, "ana@example.com")
+    found = (await _search(ana, "q=invoi&kind=messages"))["messages"]["items"]
+    assert [m["snippet"] for m in found] == ["the invoice again", "my invoice is wrong"]
+    page = (await _search(ana, "q=invoice&kind=messages&limit=1"))["messages"]
+    rest = await _search(ana, f"q=invoice&kind=messages&cursor={page['next_cursor']}")
+    assert [m["snippet"] for m in rest["messages"]["items"]] == ["my invoice is wrong"]
+    assert (await _search(ana, "q=到账"))["messages"]["items"][0]["conversation_id"] == (
+        floor.billing_open
+    )
+    assert (await _search(ana, "q=refund"))["messages"]["items"] == []
