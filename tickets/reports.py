@@ -4,7 +4,7 @@ A report covers a `Period` (local days or hours of one time zone, turned into UT
 bounds here, so DST days are 23 or 25 hours long) split into buckets; each row's bucket
 is a CASE over the bucket bounds, so the database groups by local day without knowing
 the zone. Durations are seconds between two stored times (`seconds_between`: julianday
-on SQLite, EXTRACT(EPOCH) on PostgreSQL). Percentiles are nearest-rank: the smallest
+on SQLite, date_part('epoch') on PostgreSQL). Percentiles are nearest-rank: the smallest
 value whose `cume_dist()` reaches p (the median of 1, 2, 3, 4 is 2), one window pass,
 no per-dialect percentile function.
 
@@ -88,7 +88,9 @@ class seconds_between(FunctionElement[float]):
 @compiles(seconds_between)
 def _seconds_default(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
     end, start = list(element.clauses)
-    return f"EXTRACT(EPOCH FROM ({compiler.process(end, **kw)} - {compiler.process(start, **kw)}))"
+    # date_part, not EXTRACT: EXTRACT returns numeric since PostgreSQL 14, slower to
+    # sort and average than the double date_part returns.
+    return f"date_part('epoch', {compiler.process(end, **kw)} - {compiler.process(start, **kw)})"
 
 
 @compiles(seconds_between, "sqlite")
@@ -254,14 +256,14 @@ async def _durations(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(overall, per bucket) stats of `rows` (columns `b`: bucket, `s`: seconds)."""
     base = rows.subquery("durations")
-    windowed = select(
+    half, ninety = literal(0.5, Float), literal(0.9, Float)
+    # Two statements, each with only the window it needs (a window is a sort of every row).
+    in_bucket = select(
         base.c.b,
         base.c.s,
         func.cume_dist().over(partition_by=base.c.b, order_by=base.c.s).label("cd"),
-        func.cume_dist().over(order_by=base.c.s).label("cda"),
-    ).subquery("ranked")
-    w = windowed.c
-    half, ninety = literal(0.5, Float), literal(0.9, Float)
+    ).subquery("ranked_in_bucket")
+    w = in_bucket.c
     per_bucket = await session.execute(
         select(
             w.b,
@@ -272,13 +274,17 @@ async def _durations(
         ).group_by(w.b)
     )
     found = {int(b): _stats(n, avg, med, p) for b, n, avg, med, p in per_bucket}
+    overall = select(base.c.s, func.cume_dist().over(order_by=base.c.s).label("cd")).subquery(
+        "ranked"
+    )
+    o = overall.c
     n, avg, med, p = (
         await session.execute(
             select(
                 func.count(),
-                func.avg(w.s),
-                func.min(case((w.cda >= half, w.s))),
-                func.min(case((w.cda >= ninety, w.s))),
+                func.avg(o.s),
+                func.min(case((o.cd >= half, o.s))),
+                func.min(case((o.cd >= ninety, o.s))),
             )
         )
     ).one()
