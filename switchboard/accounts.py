@@ -37,7 +37,7 @@ def token_digest(token: str) -> str:
 
 def normalise_email(email: str) -> str:
     email = email.strip().lower()
-    if "@" not in email or len(email) > 320 or any(c.isspace() for c in email):
+    if "@" not in email or len(email) > 320 or any(c.isspace() or c < " " for c in email):
         raise InvalidInput("not an email address", code="invalid_email")
     return email
 

@@ -45,17 +45,24 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+def _text(value: str) -> str:
+    # PostgreSQL refuses NUL in text; a login form or a body may carry one.
+    return value.replace("\x00", "")
+
+
 def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return _text(value)
     if isinstance(value, dict):
         return {
-            str(k): "[hidden]" if str(k).lower() in SECRET_KEYS else _scrub(v)
+            _text(str(k)): "[hidden]" if str(k).lower() in SECRET_KEYS else _scrub(v)
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
-    if isinstance(value, str | int | float | bool) or value is None:
+    if isinstance(value, int | float | bool) or value is None:
         return value
-    return str(value)
+    return _text(str(value))
 
 
 def _bounded(details: dict[str, Any] | None) -> dict[str, Any]:
@@ -87,12 +94,12 @@ async def record(
     entry = AuditEntry(
         created_at=utcnow(),
         actor_user_id=actor.id if actor is not None else None,
-        actor_label=label[:320],
-        action=action[:64],
-        target_type=target_type[:40],
-        target_id="" if target_id is None else str(target_id)[:64],
-        target_label=(target_label or "")[:MAX_LABEL],
-        address=(address or "")[:64],
+        actor_label=_text(label)[:320],
+        action=_text(action)[:64],
+        target_type=_text(target_type)[:40],
+        target_id="" if target_id is None else _text(str(target_id))[:64],
+        target_label=_text(target_label or "")[:MAX_LABEL],
+        address=_text(address or "")[:64],
         details=_bounded(details),
     )
     session.add(entry)

@@ -57,6 +57,12 @@ async def test_security_events_are_recorded_with_the_address(
         allow_redirects=False,
     )
     assert wrong.status == 401
+    nul = await client.post(
+        "/login",
+        data={"email": "eve\x00@example.com", "password": "x", "csrf_token": form_token},
+        allow_redirects=False,
+    )
+    assert nul.status == 401  # recorded without the NUL, never a 500
     csrf = await login(client, "ann@example.com")
     out = await client.post("/logout", data={"csrf_token": csrf}, allow_redirects=False)
     assert out.status == 303
@@ -67,7 +73,9 @@ async def test_security_events_are_recorded_with_the_address(
     )
     assert everywhere.status == 303
 
-    entries = await _entries(client, admin, action="auth.")
+    eve = await _entries(client, admin, actor="eve")
+    assert [(e["action"], e["actor"]) for e in eve] == [("auth.login_failed", "eve@example.com")]
+    entries = await _entries(client, admin, action="auth.", actor="ann")
     assert [e["action"] for e in entries] == [
         "auth.sessions_revoked",
         "auth.login",

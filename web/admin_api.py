@@ -127,7 +127,7 @@ def _role(raw: object) -> str:
 
 
 def _name(raw: object) -> str:
-    if not isinstance(raw, str) or len(raw.strip()) > 200:
+    if not isinstance(raw, str) or len(raw.strip()) > 200 or "\x00" in raw:
         raise InvalidInput("name must be a string of at most 200 characters")
     return raw.strip()
 
@@ -141,8 +141,8 @@ async def create_user(request: web.Request) -> web.Response:
     admin = _admin(request)
     data = await read_json_object(request)
     email = data.get("email")
-    if not isinstance(email, str):
-        raise InvalidInput("email is required")
+    if not isinstance(email, str) or "\x00" in email:
+        raise InvalidInput("email is required", code="invalid_email")
     role = _role(data.get("role", "agent"))
     name = _name(data.get("name", ""))
     password = data.get("password")

@@ -130,6 +130,8 @@ async def test_create_users_with_a_one_time_or_a_chosen_password(
         {"email": "not an email"},
         {"email": "y@example.com", "password": "short"},
         {"role": "agent"},
+        {"email": "nul\u0000@example.com"},
+        {"email": "nul@example.com", "name": "N\u0000L"},
     ):
         refused = await client.post("/api/v1/users", json=bad, headers=admin)
         assert refused.status == 400, bad
