@@ -515,9 +515,11 @@
       total.setAttribute('aria-label', t('{n} conversations', { n: formatCount(entry.total, cap) }));
       node.appendChild(total);
       if (entry.unread > 0) {
-        var unread = make('span', 'view-unread', formatCount(entry.unread, cap));
-        unread.setAttribute('aria-label', t('{n} with unread messages', { n: formatCount(entry.unread, cap) }));
-        unread.title = t('{n} with unread messages', { n: formatCount(entry.unread, cap) });
+        // Past the cap the server counted unread among the first `cap` only: a lower bound.
+        var unreadText = entry.total >= cap ? Math.min(entry.unread, cap - 1) + '+' : formatCount(entry.unread, cap);
+        var unread = make('span', 'view-unread', unreadText);
+        unread.setAttribute('aria-label', t('{n} with unread messages', { n: unreadText }));
+        unread.title = t('{n} with unread messages', { n: unreadText });
         node.appendChild(unread);
       }
     }
