@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -392,7 +392,9 @@ async def report_csv_route(request: web.Request) -> web.StreamResponse:
     async def chunks() -> AsyncIterator[list[Sequence[Any]]]:
         yield report_rows(data)
 
-    first, last = period.labels[0][:10], period.labels[-1][:10]
+    zone = check_zone(period.zone)
+    first = period.start.astimezone(zone).date().isoformat()
+    last = (period.end - timedelta(seconds=1)).astimezone(zone).date().isoformat()
     name = f"{report.value}-{first}" + (f"-{last}" if last != first else "")
     return await stream_csv(request, f"{name}.csv", chunks())
 

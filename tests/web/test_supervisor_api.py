@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -331,3 +332,8 @@ async def test_every_report_answers_for_every_period(client: AppClient, db: Data
             data = await response.json()
             assert len(data["series"]) == {"today": 24, "7d": 7, "30d": 30}[period]
             assert data["period"]["tz"] == "America/New_York"
+    today = await client.get(
+        "/api/v1/reports/sla.csv?period=today&tz=America/New_York", headers=bearer(supervisor)
+    )
+    name = today.headers["Content-Disposition"].split('filename="')[1].rstrip('"')
+    assert re.fullmatch(r"sla-\d{4}-\d{2}-\d{2}\.csv", name), name
