@@ -251,7 +251,15 @@ async def test_search_filters_and_pages_through_everything(client: AppClient, db
             break
     assert len(seen) == 8 and seen == sorted(seen, reverse=True) and len(set(seen)) == 8
 
-    for bad in ({"cursor": "abc"}, {"since": "yesterday"}, {"limit": "0"}, {"q": "x" * 201}):
+    for bad in (
+        {"cursor": "abc"},
+        {"cursor": "99999999999"},
+        {"since": "yesterday"},
+        {"until": "9999-12-31T23:59-01:00"},  # no UTC equivalent
+        {"limit": "0"},
+        {"q": "x" * 201},
+        {"actor": "a\x00b"},
+    ):
         response = await client.get("/api/v1/audit", params=bad, headers=admin)
         assert response.status == 400, bad
     _sid, supervisor = await staff_token(db, "sup@example.com", "supervisor")
