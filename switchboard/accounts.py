@@ -60,6 +60,11 @@ async def do_create_user(
     return user
 
 
+async def hash_password(password: str) -> str:
+    """The Argon2 hash of a new password, computed off the event loop."""
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
 async def authenticate(session: AsyncSession, email: str, password: str) -> User | None:
     """The active user with this email and password, or None (same cost either way)."""
     try:

@@ -1,7 +1,7 @@
 """Admin-only JSON routes under /api/v1 for the admin console (`web.admin`): users and
-roles, the audit log, the knowledge base's revert/diff/preview, the "try the bot" box
-and turning a missed question into a phrasing. Every route is `access_admin`: a
-supervisor or agent gets 403, a non-staff caller 404, anonymous 401.
+roles, the audit log, the knowledge base's revert/diff/preview, the "try the bot" box,
+turning a missed question into a phrasing, and the inbox connection test. Every route is
+`access_admin`: a supervisor or agent gets 403, a non-staff caller 404, anonymous 401.
 
 Every write records an audit entry (`switchboard.audit.record`) in its own transaction.
 """
@@ -40,6 +40,7 @@ from switchboard.models import ApiToken, Role, User
 from web.access import access_admin, row_id_from
 from web.bodies import read_json_object
 from web.clientip import client_address
+from web.kb_api import _detail as article_detail
 
 MAX_LIMIT = 200
 MAX_QUERY = 200
@@ -264,7 +265,7 @@ async def reset_password(request: web.Request) -> web.Response:
         user = await session.get(User, user_id, with_for_update=True)
         if user is None:
             raise NotFound("user not found")
-        user.password_hash = await asyncio.to_thread(accounts._hasher.hash, password)
+        user.password_hash = await accounts.hash_password(password)
         revoked = await do_revoke_everything(session, user.id)
         await record(
             session, "user.password_reset", actor=admin, address=_where(request),
@@ -432,9 +433,7 @@ async def revert(request: web.Request) -> web.Response:
             target_type="article", target_id=article.id, target_label=article.key,
             details={"to_version": old.version, "new_version": article.version},
         )  # fmt: skip
-        from web.kb_api import _detail
-
-        return _detail(article)
+        return article_detail(article)
 
     return web.json_response({"article": await request.config_dict[DB].run(write)})
 
