@@ -22,6 +22,8 @@ from tests.tickets.support import customer_writes, make_inbox, open_ticket
 from tickets.models import Ticket
 from tickets.sla_models import SlaClock
 
+XSS_SUBJECT = '<img src=x onerror="window.__xss=1">Refund'
+
 
 async def set_ticket(db: Database, ticket_id: int, **values: Any) -> None:
     async def write(session: Any) -> None:
@@ -55,7 +57,11 @@ async def arrange(db: Database) -> dict[str, int]:
     ):
         conversation_id, _ = await customer_writes(db, f"journey-{name}", text, inbox_id=inbox)
         ticket = await open_ticket(db, conversation_id)
-        await set_ticket(db, ticket.id, queue_id=queue_id, assignee_user_id=assignee, subject=None)
+        # The held ticket's subject is hostile: it must show as text and run nothing.
+        subject = XSS_SUBJECT if name == "held" else None
+        await set_ticket(
+            db, ticket.id, queue_id=queue_id, assignee_user_id=assignee, subject=subject
+        )
         ids[name] = ticket.id
         ids[f"{name}_conversation"] = conversation_id
         ids["inbox"] = inbox
@@ -133,6 +139,9 @@ async def test_breach_appears_live_and_the_supervisor_reassigns(
     row = billing.locator(f'.sv-soon-row[data-ticket-id="{late}"]').first
     await expect(row).to_be_visible()
     await expect(page.locator(".sv-chart-card")).to_have_count(6)
+    held = page.locator(f'tr[data-agent-id="{ids["ann"]}"] li[data-ticket-id="{ids["held"]}"]')
+    await expect(held).to_contain_text(XSS_SUBJECT)
+    assert await page.evaluate("window.__xss === undefined")
     await page.evaluate("window.__sameDocument = true")
     await screenshot(page, "supervisor-dashboard-1280")
 
@@ -188,4 +197,15 @@ async def test_breach_appears_live_and_the_supervisor_reassigns(
     await expect(card.locator("table")).to_be_visible()
     await page.set_viewport_size({"width": 768, "height": 1024})
     await screenshot(page, "supervisor-dashboard-768")
+
+    # In Chinese, chosen per user: the page and the script's strings follow.
+    token = await page.locator('meta[name="csrf-token"]').get_attribute("content")
+    changed = await page.request.patch(
+        f"{base}/api/v1/me", data={"locale": "zh"}, headers={"X-CSRF-Token": token or ""}
+    )
+    assert changed.ok
+    await page.reload()
+    await expect(page.locator("h1")).to_have_text("主管仪表盘")
+    await expect(billing.locator(".kpi-label").first).to_have_text("等待中")
+    await expect(page.locator('.sv-chart-card[data-report="sla"] h3')).to_have_text("SLA 达标率")
     await context.close()
