@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import difflib
 import secrets
+import ssl
 from datetime import UTC, datetime
 from typing import Any
 
@@ -790,7 +791,11 @@ async def _check_email(setup: InboxSetup, adapter: object) -> tuple[bool, str]:
         port=adapter.smtp_port,
         use_tls=adapter.smtp_tls == "ssl",
         start_tls=adapter.smtp_tls == "starttls",
-        tls_context=adapter._tls_context() if adapter.smtp_tls != "none" else None,
+        tls_context=(
+            ssl.create_default_context(cafile=adapter.smtp_cafile)
+            if adapter.smtp_tls != "none"
+            else None
+        ),
         username=adapter.smtp_username,
         password=adapter.smtp_password if adapter.smtp_username else None,
         timeout=CONNECTION_TIMEOUT,
