@@ -30,10 +30,9 @@ from knowledge_base.service import (
 )
 from switchboard.appkeys import DB
 from switchboard.audit import record
-from switchboard.errors import Forbidden, InvalidInput, NotFound
-from switchboard.models import Role, User
-from web.access import MAX_ROW_ID, STAFF_ROLES
-from web.auth import require_user
+from switchboard.errors import InvalidInput, NotFound
+from switchboard.models import User
+from web.access import MAX_ROW_ID, access_admin, access_staff
 from web.bodies import read_json_object
 from web.clientip import client_address
 
@@ -46,17 +45,11 @@ DEFAULT_LIMIT = 50
 
 
 def _reader(request: web.Request) -> User:
-    user = require_user(request)
-    if user.role not in STAFF_ROLES:
-        raise Forbidden("only staff read the knowledge base")
-    return user
+    return access_staff(request)
 
 
 def _admin(request: web.Request) -> User:
-    user = require_user(request)
-    if user.role != Role.ADMIN:
-        raise Forbidden("only admins change the knowledge base")
-    return user
+    return access_admin(request, "the knowledge base")
 
 
 def _article_id(request: web.Request) -> int:

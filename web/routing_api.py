@@ -20,33 +20,29 @@ from switchboard.appkeys import DB
 from switchboard.audit import record
 from switchboard.errors import Forbidden, InvalidInput, NotFound
 from switchboard.models import Role, User
-from tickets.access import STAFF_ROLES, access_ticket_by_id, ticket_id_from
 from tickets.checks import TicketChanges
 from tickets.service import claim_conflict, do_update_ticket, full_view, lock_ticket
-from web.auth import require_user
+from web.access import (
+    access_admin,
+    access_reader,
+    access_staff,
+    access_ticket_by_id,
+    ticket_id_from,
+)
 from web.bodies import read_json_object
 from web.clientip import client_address
 
 
 def _staff(request: web.Request) -> User:
-    user = require_user(request)
-    if user.role not in STAFF_ROLES:
-        raise NotFound("not found")
-    return user
+    return access_staff(request)
 
 
 def _supervisor(request: web.Request) -> User:
-    user = _staff(request)
-    if user.role not in (Role.SUPERVISOR, Role.ADMIN):
-        raise Forbidden("only supervisors and admins see this")
-    return user
+    return access_reader(request, "this")
 
 
 def _admin(request: web.Request) -> User:
-    user = _staff(request)
-    if user.role != Role.ADMIN:
-        raise Forbidden("only admins change routing")
-    return user
+    return access_admin(request, "routing")
 
 
 def _path_id(request: web.Request, name: str = "id", what: str = "queue") -> int:

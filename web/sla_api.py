@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.appkeys import DB
 from switchboard.audit import record
-from switchboard.errors import Forbidden, NotFound
-from switchboard.models import Role, User
+from switchboard.errors import NotFound
+from switchboard.models import User
 from tickets.access import ticket_id_from
 from tickets.sla_admin import (
     calendar_view,
@@ -32,23 +32,17 @@ from tickets.sla_admin import (
     policy_view,
 )
 from tickets.sla_models import SlaCalendar, SlaPolicy
-from web.auth import require_user
+from web.access import access_admin, access_reader
 from web.bodies import read_json_object
 from web.clientip import client_address
 
 
 def _reader(request: web.Request) -> User:
-    user = require_user(request)
-    if user.role not in (Role.SUPERVISOR, Role.ADMIN):
-        raise Forbidden("only supervisors and admins see SLA settings")
-    return user
+    return access_reader(request, "SLA settings")
 
 
 def _admin(request: web.Request) -> User:
-    user = require_user(request)
-    if user.role != Role.ADMIN:
-        raise Forbidden("only admins change SLA settings")
-    return user
+    return access_admin(request, "SLA settings")
 
 
 def _id(request: web.Request, what: str) -> int:
