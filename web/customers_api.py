@@ -38,10 +38,10 @@ from switchboard.models import User
 from web.access import (
     access_customer_by_id,
     access_merge_by_id,
+    access_staff,
     may_see_customer,
     visible_conversations,
 )
-from web.auth import require_user
 from web.bodies import read_json_object
 
 MAX_CONVERSATIONS_SHOWN = 100
@@ -104,7 +104,7 @@ async def _profile(session: AsyncSession, user: User, customer: Customer) -> dic
 
 
 async def customer(request: web.Request) -> web.Response:
-    user = require_user(request)
+    user = access_staff(request)
     async with request.config_dict[DB].reading() as session:
         found = await access_customer_by_id(session, user, request.match_info["id"])
         return web.json_response({"customer": await _profile(session, user, found)})
@@ -112,7 +112,7 @@ async def customer(request: web.Request) -> web.Response:
 
 async def update_customer(request: web.Request) -> web.Response:
     """Change the profile: tier, lifecycle_stage, tags, attributes (nothing else)."""
-    user = require_user(request)
+    user = access_staff(request)
     raw_id = request.match_info["id"]
     changes = check_profile_changes(await read_json_object(request))
 
@@ -125,14 +125,14 @@ async def update_customer(request: web.Request) -> web.Response:
 
 
 async def customer_notes(request: web.Request) -> web.Response:
-    user = require_user(request)
+    user = access_staff(request)
     async with request.config_dict[DB].reading() as session:
         found = await access_customer_by_id(session, user, request.match_info["id"])
         return web.json_response({"notes": [note_view(n) for n in await notes(session, found.id)]})
 
 
 async def add_customer_note(request: web.Request) -> web.Response:
-    user = require_user(request)
+    user = access_staff(request)
     raw_id = request.match_info["id"]
     data = await read_json_object(request)
     unknown = sorted(set(data) - {"body"})
@@ -148,7 +148,7 @@ async def add_customer_note(request: web.Request) -> web.Response:
 
 
 async def suggestions(request: web.Request) -> web.Response:
-    user = require_user(request)
+    user = access_staff(request)
     async with request.config_dict[DB].reading() as session:
         found = await access_customer_by_id(session, user, request.match_info["id"])
         rows = [
@@ -161,7 +161,7 @@ async def suggestions(request: web.Request) -> web.Response:
 
 async def merge(request: web.Request) -> web.Response:
     """Merge the record named by `other_id` into the one in the path."""
-    user = require_user(request)
+    user = access_staff(request)
     raw_survivor = request.match_info["id"]
     data = await read_json_object(request)
     other = data.get("other_id")
@@ -180,7 +180,7 @@ async def merge(request: web.Request) -> web.Response:
 
 
 async def undo_merge(request: web.Request) -> web.Response:
-    user = require_user(request)
+    user = access_staff(request)
     raw_id = request.match_info["id"]
 
     async def write(session: AsyncSession) -> dict[str, Any]:

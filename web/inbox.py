@@ -33,11 +33,12 @@ from switchboard.tx import Database
 from tickets.events import TicketEvent
 from web.access import (
     access_conversation_by_id,
+    access_staff,
     may_see_conversation,
     may_see_inbox,
     may_see_ticket_view,
 )
-from web.auth import TOKEN_KEY, csrf_token, current_user, require_user
+from web.auth import TOKEN_KEY, csrf_token, current_user
 from web.collision import ConversationPresence, Viewing
 from web.origin import origin_allowed
 from web.sockets import SOCKETS
@@ -99,7 +100,7 @@ async def _may_forward(db: Database, user: User, event: object) -> bool:
 async def inbox_socket(request: web.Request) -> web.StreamResponse:
     if not origin_allowed(request):
         raise web.HTTPForbidden(text="foreign origin")
-    user = require_user(request)
+    user = access_staff(request)
     sockets = request.config_dict[SOCKETS]
     ws = web.WebSocketResponse(heartbeat=25, max_msg_size=AGENT_WS_MAX_MSG)
     # The socket is the agent's presence for routing (online while one is open, offline
