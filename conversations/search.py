@@ -163,11 +163,25 @@ async def catch_up(session: AsyncSession, limit: int = CATCH_UP_BATCH) -> int:
             .limit(limit)
         )
     ).all()
+    newest: list[Any] = []
+    if len(rows) == limit:
+        # A backlog: the newest messages too, so what just arrived is found now, while
+        # the backlog is worked through from the watermark.
+        newest = list(
+            (
+                await session.execute(
+                    select(Message.id, Message.text, Message.subject, Message.created_at)
+                    .where(Message.id > rows[-1][0])
+                    .order_by(Message.id.desc())
+                    .limit(limit)
+                )
+            ).all()
+        )
     settled_before = utcnow() - timedelta(seconds=SETTLE_SECONDS)
     new_watermark = watermark
     values: list[dict[str, Any]] = []
     fresh = 0
-    for message_id, text, subject, created_at in rows:
+    for message_id, text, subject, created_at in [*rows, *newest]:
         if (message_id, str(created_at)) not in _recent:
             fresh += 1
             values.extend(
@@ -189,7 +203,7 @@ async def catch_up(session: AsyncSession, limit: int = CATCH_UP_BATCH) -> int:
             .where(SearchIndexState.name == STATE_NAME)
             .values(last_id=new_watermark)
         )
-    for message_id, _text, _subject, created_at in rows:
+    for message_id, _text, _subject, created_at in [*rows, *newest]:
         if message_id > new_watermark:
             _recent[(message_id, str(created_at))] = None
     while len(_recent) > _RECENT_MAX:
