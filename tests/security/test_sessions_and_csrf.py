@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import ClientWebSocketResponse
+from aiohttp import ClientWebSocketResponse, WSServerHandshakeError
 from aiohttp.test_utils import TestClient
 
 from switchboard.tx import Database
 from tests.conftest import AppClient, ClientFactory, create_user, login, widget_session
-from tests.security.support import bearer, receive, staff_token
+from tests.security.support import bearer, new_visitor, receive, staff_token
 from tests.security.test_access_matrix import ROUTES
 from web.auth import CSRF_EXEMPT_ROUTES
 
@@ -165,3 +165,23 @@ async def test_deactivating_a_user_ends_their_sessions_tokens_and_open_sockets(
     except Exception as exc:  # WSServerHandshakeError
         refused = getattr(exc, "status", None)
     assert refused == 401
+
+
+async def test_both_sockets_refuse_a_handshake_from_a_foreign_origin(
+    client: AppClient, db: Database
+) -> None:
+    """Cross-site websocket hijacking: the agent socket rides on the session cookie, the
+    widget socket on a token a hostile page could have copied; both check the Origin."""
+    await create_user(db, "alex@example.com")
+    await login(client, "alex@example.com")
+    visitor, _ = await new_visitor(client)
+    for path, params in (("/inbox/ws", {}), ("/widget/ws", {"token": visitor})):
+        for origin, expected in (("https://evil.example", 403), (HUB_ORIGIN, 101)):
+            try:
+                ws = await client.ws_connect(path, params=params, headers={"Origin": origin})
+            except WSServerHandshakeError as exc:
+                status = exc.status
+            else:
+                status = 101
+                await ws.close()
+            assert status == expected, (path, origin, status)
