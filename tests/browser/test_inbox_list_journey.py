@@ -67,6 +67,18 @@ async def test_agent_sees_a_new_conversation_live_reads_it_and_finds_it_by_searc
     await expect(agent.locator("#search-results")).to_be_hidden()
     await expect(agent.locator("#list-side")).to_be_visible()
 
+    # A filter saved as the agent's own view, listed with its count.
+    await agent.locator("#list-filters > summary").click()
+    await agent.select_option("#filter-channel", "webchat")
+    await agent.click("#view-save")
+    await agent.fill("#view-name", "Web chats")
+    await agent.click("#view-form-submit")
+    saved = agent.locator("#saved-view-list .view-button", has_text="Web chats")
+    await expect(saved).to_have_attribute("aria-pressed", "true")
+    await expect(saved.locator(".view-total")).to_have_text("1", timeout=10_000)
+    await expect(agent.locator("#list-title")).to_have_text("Web chats")
+    await expect(agent.locator("#conversation-list [data-conversation-id]")).to_have_count(1)
+
     await agent.set_viewport_size({"width": 768, "height": 900})
     await agent.goto(f"{base}/inbox")
     await expect(agent.locator("#conversation-list [data-conversation-id]").first).to_be_visible()
