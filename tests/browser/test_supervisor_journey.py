@@ -143,6 +143,7 @@ async def test_breach_appears_live_and_the_supervisor_reassigns(
     await expect(held).to_contain_text(XSS_SUBJECT)
     assert await page.evaluate("window.__xss === undefined")
     await page.evaluate("window.__sameDocument = true")
+    await billing.locator(".sv-open").focus()  # a keyboard user resting on a number
     await screenshot(page, "supervisor-dashboard-1280")
 
     # The first-response clock falls due: moved into the past, and the customer's next
@@ -159,6 +160,8 @@ async def test_breach_appears_live_and_the_supervisor_reassigns(
     await expect(alert).to_be_visible(timeout=20_000)
     await expect(billing.locator(".sv-breached")).to_have_text("1", timeout=10_000)
     assert await page.evaluate("window.__sameDocument === true"), "the page was reloaded"
+    # The floor was re-drawn, and the keyboard focus stayed on the same number.
+    await expect(billing.locator(".sv-open")).to_be_focused()
 
     # Drill into the breached number and reassign: Ann is at capacity (409 shown), Ben has room.
     await billing.locator(".sv-breached").click()

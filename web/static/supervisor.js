@@ -266,7 +266,34 @@
     return el('span', { className: 'sv-load-bar', 'aria-hidden': 'true' }, [fill]);
   }
 
+  // The floor is re-drawn on every refresh; whoever was on a button there (keyboard or
+  // screen reader) stays on the same button afterwards.
+  function focusedKey(container) {
+    var active = document.activeElement;
+    if (!active || !container.contains(active) || !active.getAttribute('aria-label')) return null;
+    var label = active.getAttribute('aria-label');
+    var same = container.querySelectorAll('[aria-label]');
+    var nth = 0;
+    for (var i = 0; i < same.length; i++) {
+      if (same[i] === active) break;
+      if (same[i].getAttribute('aria-label') === label) nth++;
+    }
+    return { label: label, nth: nth };
+  }
+
+  function restoreFocus(container, key) {
+    if (!key) return;
+    var nth = 0;
+    var all = container.querySelectorAll('[aria-label]');
+    for (var i = 0; i < all.length; i++) {
+      if (all[i].getAttribute('aria-label') !== key.label) continue;
+      if (nth++ === key.nth) { all[i].focus(); return; }
+    }
+  }
+
   function renderFloor(data) {
+    var queuesKey = focusedKey($('sv-queues'));
+    var agentsKey = focusedKey($('sv-agents'));
     floor = data;
     people = {};
     data.agents.forEach(function (a) { people[a.id] = a; });
@@ -274,6 +301,8 @@
     data.queues.forEach(function (q) { if (q.id !== null) queueNames[q.id] = q.name; });
     renderQueues();
     renderAgents();
+    restoreFocus($('sv-queues'), queuesKey);
+    restoreFocus($('sv-agents'), agentsKey);
     fillQueueFilter();
     $('sv-updated').textContent = t('Updated {time}', { time: SB.formatTime(data.at) });
   }
@@ -751,6 +780,10 @@
       Array.prototype.forEach.call(document.querySelectorAll('.sv-countdown'), tickCountdown);
     }, 1000);
     loadFloor().then(loadReports);
+    // Today's charts fill in as the day goes on; longer periods change little.
+    setInterval(function () {
+      if (filters.period === 'today' && !document.hidden) loadReports();
+    }, 60000);
     startLive();
   }
 
