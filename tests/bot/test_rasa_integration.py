@@ -4,7 +4,8 @@ scripts/rasa_server.py: the same path an operator follows.
 A module fixture builds Rasa's own Python 3.10 environment (or reuses it: CI builds
 it in .ci/run, under ~/.cache/switchboard), imports the bilingual demo knowledge base
 into a fresh SQLite database and exports it with what `switchboard kb import` and
-`switchboard kb export-rasa` run, trains Rasa on that export and serves it on a free
+`switchboard kb export-rasa` run, trains Rasa on that export (or reuses the model an
+earlier run trained on the very same inputs, see `_trained`) and serves it on a free
 loopback port. Without Python 3.10 or a network to install Rasa from, the tests are
 skipped, unless SWITCHBOARD_TEST_REQUIRE_SERVICES=1 (CI), where they fail.
 """
@@ -12,6 +13,7 @@ skipped, unless SWITCHBOARD_TEST_REQUIRE_SERVICES=1 (CI), where they fail.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import shutil
 import socket
@@ -53,6 +55,32 @@ async def _export_demo_kb(work: Path) -> None:
     await commands.run(settings, "export-rasa", str(work / "data"))
 
 
+EPOCHS = 40
+MODEL_CACHE = rasa_server.DEFAULT_VENV.parent / "test-models"
+
+
+def _trained(data: Path, out: Path) -> Path:
+    """Train on the export, or reuse the model an earlier run trained on exactly the same
+    export, settings, Rasa version and training code (kept next to Rasa's environment in
+    ~/.cache/switchboard): training is 20-100 s of the suite, and a change to any of its
+    inputs trains afresh."""
+    digest = hashlib.sha256(f"{rasa_server.RASA_VERSION} epochs={EPOCHS}".encode())
+    for part in (data / "nlu.yml", data / "domain.yml", Path(rasa_server.__file__)):
+        digest.update(part.read_bytes())
+    cached = MODEL_CACHE / digest.hexdigest()[:24] / f"{rasa_server.MODEL_NAME}.tar.gz"
+    model = out / cached.name
+    if cached.is_file():
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cached, model)
+        return model
+    model = rasa_server.train(data, out, epochs=EPOCHS, log=False)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_name(cached.name + ".partial")
+    shutil.copyfile(model, partial)
+    partial.replace(cached)
+    return model
+
+
 # Module scope: the server (~1 GB) is gone before the rest of the suite runs.
 @pytest.fixture(scope="module")
 def rasa_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -62,7 +90,7 @@ def rasa_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _skip_or_fail(f"cannot build Rasa {rasa_server.RASA_VERSION}: {error}")
     work = tmp_path_factory.mktemp("rasa")
     asyncio.run(_export_demo_kb(work))
-    model = rasa_server.train(work / "data", work / "models", epochs=40, log=False)
+    model = _trained(work / "data", work / "models")
     log_file = work / "rasa-run.log"
     try:
         process, url = rasa_server.start(model, _free_port(), log_file=log_file)
