@@ -62,6 +62,7 @@ def document(server_url: str) -> dict[str, Any]:
             **_csat_paths(),
             **_admin_paths(),
             **_conversation_paths(),
+            **_inbox_paths(),
             **_supervisor_paths(),
             "/me": {"get": _op("The calling user", {"type": "object"})},
             "/conversations": {
@@ -741,6 +742,12 @@ def _conversation_paths() -> dict[str, Any]:
     from web.conversation_openapi import conversation_paths  # it imports this module's helpers
 
     return conversation_paths()
+
+
+def _inbox_paths() -> dict[str, Any]:
+    from web.inbox_openapi import inbox_paths  # it imports this module's helpers
+
+    return inbox_paths()
 
 
 def _csat_paths() -> dict[str, Any]:

@@ -383,3 +383,15 @@ async def test_search_scanning_newest_first_finds_the_same(
         floor.billing_open
     )
     assert (await _search(ana, "q=refund"))["messages"]["items"] == []
+
+
+async def test_every_inbox_list_route_is_in_the_openapi_document(client: AppClient) -> None:
+    document = await (await client.get("/api/v1/openapi.json")).json()
+    for path, methods in {
+        "/inbox/conversations": {"get"},
+        "/inbox/counts": {"get"},
+        "/inbox/views": {"get", "post"},
+        "/inbox/views/{id}": {"patch", "delete"},
+        "/search": {"get"},
+    }.items():
+        assert methods <= set(document["paths"][path]), path
