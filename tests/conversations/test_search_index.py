@@ -31,9 +31,7 @@ async def _indexed(db: Database) -> set[int]:
 
 async def _find(db: Database, q: str) -> list[str]:
     async with db.reading() as session:
-        page = await search.search_messages(
-            session, search.check_query(q), visible=true()
-        )
+        page = await search.search_messages(session, search.check_query(q), visible=true())
         return [item["snippet"] for item in page.items]
 
 
