@@ -42,7 +42,9 @@ import json
 import os
 import random
 import time
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from bench.intake import Hub, fresh_target, percentile
 
@@ -424,7 +426,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 out["open_conversation"] = _ms(opens)
 
                 # 3. Search.
-                queries = {
+                queries: dict[str, Callable[[], str]] = {
                     "order_number": lambda: str(rng.randint(1, ORDER_MOD - 1)),
                     "common_word": lambda: "refund",
                     "two_words": lambda: "invoice amount",
@@ -433,14 +435,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     "customer_email": lambda: f"c{rng.randint(1, customers)}@exa",
                 }
                 for name, make in queries.items():
-                    for who, pick in (
+                    pickers: list[tuple[str, Callable[[], str]]] = [
                         ("agent", lambda: tokens[rng.randint(1, agents)]),
                         ("supervisor", lambda: tokens[supervisor]),
-                    ):
+                    ]
+                    for who, pick in pickers:
                         times = []
                         for _ in range(max(20, args.queries // 4)):
-                            q = make()
-                            url = f"{base}/api/v1/search?q={q}"
+                            url = f"{base}/api/v1/search?q={quote(make())}"
                             times.append(await _timed_get(http, url, pick()))
                         out[f"search_{name}_{who}"] = _ms(times)
 
