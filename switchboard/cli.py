@@ -289,6 +289,9 @@ async def _seed_demo(settings: Settings) -> None:
         from knowledge_base.commands import seed_demo
 
         await seed_demo(db)
+        from switchboard.demo_floor import do_seed_floor
+
+        await db.run(do_seed_floor)
         from bot.service import do_enable_bot_on_webchat
 
         # The demo page's visitors meet the bot answering from the demo knowledge base.
