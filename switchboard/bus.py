@@ -212,7 +212,7 @@ class RedisBus:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for event in events:
-                    pipe.publish(self._channel, self._origin + event.to_json().encode())
+                    pipe.publish(self._channel, self._origin + event.encode())
                 await pipe.execute()
         except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
             # The change is committed already; live viewers re-sync when Redis is back.

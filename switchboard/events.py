@@ -8,8 +8,9 @@ that caused it, so automation can ignore its own effects.
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any, ClassVar, TypeVar
+
+import orjson
 
 _REGISTRY: dict[str, type[Event]] = {}
 
@@ -26,9 +27,14 @@ class Event:
         return ()
 
     def to_json(self) -> str:
+        return self.encode().decode()
+
+    def encode(self) -> bytes:
+        """The event as UTF-8 JSON (what the bus sends)."""
         # Not dataclasses.asdict: it deep-copies every nested dict, once per event.
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return json.dumps({"type": self.type_name, "data": data})
+        # Non-string keys become strings, as the standard library's json makes them.
+        return orjson.dumps({"type": self.type_name, "data": data}, option=orjson.OPT_NON_STR_KEYS)
 
 
 def register(cls: E) -> E:
@@ -40,7 +46,7 @@ def register(cls: E) -> E:
 
 
 def from_json(raw: str | bytes) -> Event:
-    payload: dict[str, Any] = json.loads(raw)
+    payload: dict[str, Any] = orjson.loads(raw)
     cls = _REGISTRY[payload["type"]]
     return cls(**payload["data"])
 

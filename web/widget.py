@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
+import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 from sqlalchemy import select
 
@@ -263,7 +264,8 @@ class WidgetSocket:
 
     async def send(self, payload: dict[str, Any]) -> None:
         if not self.ws.closed:
-            await self.ws.send_json(payload)
+            # orjson writes UTF-8 bytes straight into a text frame (no str round trip).
+            await self.ws.send_frame(orjson.dumps(payload), WSMsgType.TEXT)
 
     async def error(self, code: str, message: str, client_msg_id: str | None = None) -> None:
         frame: dict[str, Any] = {"type": "error", "code": code, "message": message}

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
+from aiohttp import WSMsgType
 
 from conversations.service import IntakeResult
 from tests.conftest import AppClient, create_user, login, widget_session
@@ -149,8 +151,9 @@ class _RecordingSocket:
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
 
-    async def send_json(self, payload: dict[str, Any]) -> None:
-        self.sent.append(payload)
+    async def send_frame(self, data: bytes, opcode: WSMsgType) -> None:
+        assert opcode == WSMsgType.TEXT  # the widget parses text frames only
+        self.sent.append(json.loads(data))
 
 
 def _socket_at(cursor: int, conversation_id: int | None) -> tuple[WidgetSocket, _RecordingSocket]:
