@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from switchboard.db import Base, UTCDateTime, utcnow
@@ -14,7 +14,12 @@ STATUSES = ("draft", "published")
 
 
 class Article(Base):
-    """The current state of an article; `version` names its latest ArticleVersion."""
+    """The live state of an article; `version` names the ArticleVersion holding it.
+
+    A published article may also have a pending draft (`draft`: its content fields, with
+    `draft_version`, its author and time): customers, the bot and search see only the
+    live columns until the draft is published. `draft` is null whenever the article is
+    not published (an unpublished article is all draft: edits change it directly)."""
 
     __tablename__ = "kb_articles"
 
@@ -32,6 +37,12 @@ class Article(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    draft: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    draft_version: Mapped[int | None] = mapped_column()
+    draft_author_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    draft_saved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ArticleVersion(Base):
@@ -52,4 +63,6 @@ class ArticleVersion(Base):
     status: Mapped[str] = mapped_column(String(20))
     author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     change_note: Mapped[str] = mapped_column(String(500), default="")
+    # A save of a published article's pending draft (never live unless published later).
+    is_draft: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
