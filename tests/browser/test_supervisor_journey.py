@@ -79,18 +79,11 @@ async def history(db: Database, inbox: int, queue_id: int, agent: int) -> None:
         )
         ticket = await open_ticket(db, conversation_id)
         created = now - timedelta(minutes=opened)
-        await set_ticket(
-            db,
-            ticket.id,
-            queue_id=queue_id,
-            assignee_user_id=agent,
-            status="solved",
-            created_at=created,
-            solved_at=created + timedelta(minutes=90),
-        )
         await message_at(db, conversation_id, AuthorKind.AGENT, created + timedelta(minutes=reply))
 
-        async def rows(
+        # Solved together with its rating: the hub's CSAT worker, looking for solved
+        # tickets without a survey, never sees this one without.
+        async def solve(
             session: Any,
             t: int = ticket.id,
             c: Any = created,
@@ -98,14 +91,22 @@ async def history(db: Database, inbox: int, queue_id: int, agent: int) -> None:
             conv: int = conversation_id,
             late: int = reply,
         ) -> None:
-            session.add(
-                clock_row(
-                    t, "first_response", "hit" if late < 30 else "missed", c + timedelta(minutes=30)
+            await session.execute(
+                update(Ticket)
+                .where(Ticket.id == t)
+                .values(
+                    queue_id=queue_id,
+                    assignee_user_id=agent,
+                    status="solved",
+                    created_at=c,
+                    solved_at=c + timedelta(minutes=90),
                 )
             )
+            met = "hit" if late < 30 else "missed"
+            session.add(clock_row(t, "first_response", met, c + timedelta(minutes=30)))
             session.add(survey_row(t, conv, inbox, r, c + timedelta(minutes=100)))
 
-        await db.run(rows)
+        await db.run(solve)
     for n, kinds in enumerate((["answer"], ["answer"], ["answer", "handoff"])):
         conversation_id, _ = await customer_writes(
             db, f"journey-bot-{n}", "How do I reset my password?", inbox_id=inbox
