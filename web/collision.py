@@ -10,23 +10,35 @@ carries `hello`, and pages already showing the conversation answer with their ow
 none, or the socket closing) publishes "left"; a page that vanished without a word (its
 process died) is forgotten by the others when its heartbeats stop. Who is *typing* is
 the existing `conversations.events.Typing` (agent side), shown next to this.
+
+The customer sees an agent typing where the channel can show it (`CUSTOMER_SEES_TYPING`):
+web chat hears the same `Typing` event on the conversation's topic; Telegram gets
+`sendChatAction` from `TypingRelay` (the adapter's `send_typing`, throttled per chat,
+best effort, off the socket's loop). Slack and email have no typing indicator for a bot,
+so nothing is sent there and the reply box says so.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 import time
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from aiohttp import web
 
 from conversations.events import INBOX_TOPIC
+from conversations.models import Conversation
+from switchboard.adapters import AdapterSource
 from switchboard.bus import EventBus
 from switchboard.errors import DomainError
 from switchboard.events import Event, register
 from switchboard.models import User
 from switchboard.tx import Database
 from web.access import access_conversation_by_id
+
+log = logging.getLogger(__name__)
 
 VIEWING = "viewing"
 LEFT = "left"
@@ -120,3 +132,56 @@ class Viewing:
                 hello=hello,
             )
         )
+
+
+# Channels where the customer sees that an agent is typing (the inbox's reply box says
+# which do not). Web chat: the widget; Telegram: sendChatAction.
+CUSTOMER_SEES_TYPING = frozenset({"webchat", "telegram"})
+# Channels whose adapter is asked to show it (web chat needs no adapter: the bus does it).
+RELAYED_TYPING = frozenset({"telegram"})
+# One typing request may take this long before it is dropped (it is stale by then).
+TYPING_TIMEOUT = 5.0
+# Requests in flight per socket; more keystrokes meanwhile are dropped, not queued.
+MAX_TYPING_IN_FLIGHT = 4
+
+
+@runtime_checkable
+class ShowsTyping(Protocol):
+    """An adapter that can show the customer "typing…" (best effort, never raises)."""
+
+    async def send_typing(self, thread_key: str) -> bool: ...
+
+
+class TypingRelay:
+    """An agent socket's typing, shown to the customer on channels whose adapter can.
+
+    Fire and forget: the socket's loop never waits for the channel; a slow or failing
+    channel loses an indicator, nothing else."""
+
+    def __init__(self, adapters: AdapterSource) -> None:
+        self._adapters = adapters
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def agent_typing(self, conversation: Conversation) -> None:
+        if conversation.channel not in RELAYED_TYPING or len(self._tasks) >= MAX_TYPING_IN_FLIGHT:
+            return
+        task = asyncio.create_task(
+            self._relay(conversation.inbox_id, conversation.channel, conversation.thread_key),
+            name="typing-relay",
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _relay(self, inbox_id: int, channel: str, thread_key: str) -> None:
+        try:
+            async with asyncio.timeout(TYPING_TIMEOUT):
+                adapter = await self._adapters.for_inbox(inbox_id, channel)
+                if isinstance(adapter, ShowsTyping):
+                    await adapter.send_typing(thread_key)
+        except Exception:  # best effort: logged, never retried
+            log.warning("typing indicator for inbox %s not shown", inbox_id, exc_info=True)
+
+    async def aclose(self) -> None:
+        """Let requests in flight finish (each is bounded by TYPING_TIMEOUT)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -24,7 +24,7 @@ from conversations.mentions import MentionCreated
 from routing.events import SUPERVISOR_TOPIC, AgentPresenceChanged
 from routing.presence import agent_connected
 from switchboard import accounts
-from switchboard.appkeys import BUS, DB
+from switchboard.appkeys import BUS, DB, REGISTRY
 from switchboard.bus import Resync
 from switchboard.errors import DomainError
 from switchboard.events import SessionsEnded, user_topic
@@ -39,7 +39,7 @@ from web.access import (
     may_see_ticket_view,
 )
 from web.auth import TOKEN_KEY, csrf_token, current_user
-from web.collision import ConversationPresence, Viewing
+from web.collision import ConversationPresence, TypingRelay, Viewing
 from web.origin import origin_allowed
 from web.sockets import SOCKETS
 
@@ -163,8 +163,11 @@ async def _serve_agent(
                 typing=is_typing,
             )
         )
+        if is_typing:
+            relay.agent_typing(conversation)  # Telegram: "typing…" in the customer's chat
 
     viewing = Viewing(db, bus, user)
+    relay = TypingRelay(request.config_dict[REGISTRY])
     task = asyncio.create_task(forward())
     try:
         async for msg in ws:
@@ -192,6 +195,8 @@ async def _serve_agent(
     finally:
         with contextlib.suppress(Exception):
             await viewing.leave()  # "X is viewing" goes away when the page does
+        with contextlib.suppress(Exception):
+            await relay.aclose()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from telegram import Bot, KeyboardButton, Message, ReplyKeyboardMarkup
+from telegram.constants import ChatAction
 from telegram.error import BadRequest, RetryAfter, TelegramError
 
 from channels.base import (
@@ -51,6 +52,12 @@ _PROGRESS_KEPT = 1000
 # Long button labels are cut (the bot accepts the cut label as the pick, and the full
 # text is in the message above the keyboard); the same length as bot.policy.BUTTON_TEXT.
 _BUTTON_TEXT = 120
+# "typing…" shows for about 5 s or until the bot's next message: once per 4 s per chat
+# keeps it on while an agent types, and a burst of keystrokes costs one request.
+TYPING_INTERVAL = 4.0
+# Chats remembered for that throttle (oldest forgotten first).
+_TYPING_KEPT = 10_000
+log = logging.getLogger(__name__)
 # In a file URL the token's colon comes percent-encoded.
 _TOKEN_IN_URL = re.compile(r"/bot[0-9]+(?::|%3A)[A-Za-z0-9_-]+", re.IGNORECASE)
 
@@ -113,6 +120,8 @@ class TelegramAdapter:
         self._bot: Bot | None = None
         self._starting = asyncio.Lock()
         self._progress: OrderedDict[int, tuple[int, str]] = OrderedDict()
+        # chat id -> when typing may next be sent (throttle, or a 429's retry_after).
+        self._typing_next: OrderedDict[int, float] = OrderedDict()
 
     # --- the webhook (pure) ----------------------------------------------------------------
 
@@ -204,6 +213,40 @@ class TelegramAdapter:
                 raise
             first = first or f"{chat_id}:{sent.message_id}"
         return DeliveryReceipt(external_id=first)
+
+    async def send_typing(self, thread_key: str) -> bool:
+        """Show the customer "typing…" (sendChatAction) while an agent types; whether a
+        request was made.
+
+        Best effort and never in the way of a reply: it takes no pacing slot (an agent's
+        keystrokes never wait behind the outbox), is sent at most once per
+        `TYPING_INTERVAL` per chat, is never retried, and a 429 silences it for that chat
+        until Telegram's retry_after has passed. Failures are logged, never raised."""
+        match = _CHAT_KEY.fullmatch(thread_key)
+        if match is None or not self._token:
+            return False
+        chat_id = int(match.group(1))
+        now = self._clock()
+        if now < self._typing_next.get(chat_id, 0.0):
+            return False
+        self._typing_next[chat_id] = now + TYPING_INTERVAL
+        self._typing_next.move_to_end(chat_id)
+        while len(self._typing_next) > _TYPING_KEPT:
+            self._typing_next.popitem(last=False)
+        try:
+            bot = await self._ready()
+            await bot.send_chat_action(chat_id=chat_id, action=ChatAction.TYPING)
+        except RetryAfter as exc:
+            seconds = retry_seconds(exc)
+            self._typing_next[chat_id] = self._clock() + max(seconds, TYPING_INTERVAL)
+            log.info(
+                "telegram typing to chat %s skipped for %g s (flood control)", chat_id, seconds
+            )
+        except TelegramError as exc:
+            log.warning(
+                "telegram typing to chat %s failed: %s", chat_id, scrub(exc.message, self._token)
+            )
+        return True
 
     async def _started_for_sending(self) -> Bot:
         if not self._token:

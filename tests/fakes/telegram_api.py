@@ -38,6 +38,24 @@ BOT_USER = {
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
+# sendChatAction's actions (Bot API 7.x).
+CHAT_ACTIONS = frozenset(
+    {
+        "typing",
+        "upload_photo",
+        "record_video",
+        "upload_video",
+        "record_voice",
+        "upload_voice",
+        "upload_document",
+        "choose_sticker",
+        "find_location",
+        "record_video_note",
+        "upload_video_note",
+    }
+)
+
+
 @dataclass(frozen=True)
 class UploadedFile:
     filename: str | None
@@ -202,7 +220,7 @@ class FakeTelegramApi:
         if method == "getMe":
             return _ok(BOT_USER)
         if method == "sendChatAction":
-            return _ok(True)
+            return self._chat_action(fields)
         if method == "getFile":
             return self._get_file(fields)
         if method == "setWebhook":
@@ -252,6 +270,16 @@ class FakeTelegramApi:
                 "mime_type": upload.content_type,
             }
         return _ok(message)
+
+    def _chat_action(self, fields: dict[str, str]) -> Answer:
+        # Like the Bot API: a chat id and one of its actions, or a 400; `True` otherwise.
+        try:
+            int(fields.get("chat_id", ""))
+        except ValueError:
+            return bad_request("chat not found")
+        if fields.get("action") not in CHAT_ACTIONS:
+            return bad_request("wrong parameter action in request")
+        return _ok(True)
 
     def _get_file(self, fields: dict[str, str]) -> Answer:
         file_id = fields.get("file_id", "")
