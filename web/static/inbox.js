@@ -302,6 +302,29 @@
     var status = state.ticket ? state.ticket.status : (conv && conv.status);
     el.status.textContent = status ? statusLabel(status) : '';
     el.status.className = 'chip' + (status ? ' status-' + String(status).replace(/[^a-z_-]/gi, '') : '');
+    renderTypingNote(conv && conv.channel);
+  }
+
+  /* Whether the customer sees this agent typing: web chat (the widget) and Telegram
+     ("typing…" in the chat) do; Slack and email have no typing indicator for a bot, so
+     none is offered and the reply box says so. Teammates see it on every channel. */
+  var CUSTOMER_SEES_TYPING = { webchat: true, telegram: true };
+  var NO_TYPING = { slack: true, email: true };
+
+  function renderTypingNote(channel) {
+    if (!el.typingNote) {
+      var actions = el.form && el.form.querySelector('.reply-actions');
+      if (!actions) return;
+      el.typingNote = make('span', 'reply-typing-note', '');
+      el.typingNote.id = 'reply-typing-note';
+      actions.insertBefore(el.typingNote, actions.querySelector('button') || null);
+    }
+    var text = '';
+    if (CUSTOMER_SEES_TYPING[channel]) text = t('The customer sees when you are typing');
+    else if (NO_TYPING[channel]) text = t('{channel} shows the customer no typing indicator', { channel: channelLabel(channel) });
+    el.typingNote.textContent = text;
+    el.typingNote.dataset.channel = channel || '';
+    setHidden(el.typingNote, !text);
   }
 
   /* The bot's standing: answering, or handed off with why and its best guesses. */
@@ -1293,7 +1316,7 @@
     return live ? live.send(frame) : false;
   }
 
-  /* The customer sees "… is typing" where the channel can show it (web chat); teammates
+  /* The customer sees "… is typing" where the channel can show it (web chat, Telegram); teammates
      viewing the conversation see it too. Internal notes are never announced. */
   function noteTyping() {
     if (state.openId == null || el.private.checked || !el.text.value) return;
