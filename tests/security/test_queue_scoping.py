@@ -160,3 +160,33 @@ async def test_lists_search_and_profiles_show_an_outsider_nothing_of_another_que
         assert profile.status == (200 if sees_hidden else 404)
         visible_profile = await get(token, f"/customers/{public_customer}")
         assert [c["id"] for c in visible_profile["customer"]["conversations"]] == [public]
+
+
+async def test_the_conversation_rule_case_by_case(client: AppClient, db: Database) -> None:
+    """`web.access.visible_conversations` for an agent outside the queue, one case per
+    branch; a supervisor sees every one of them."""
+    member_id, _member = await staff_token(db, "member@example.com", "agent")
+    agent_id, agent = await staff_token(db, "agent@example.com", "agent")
+    _sup_id, supervisor = await staff_token(db, "sup@example.com", "supervisor")
+    queue_id = await queue_with(db, "vip", member_id)
+
+    bot_only, _ = await customer_writes(db, "v_case_bot")  # no ticket at all
+    unrouted, _ = await customer_writes(db, "v_case_unrouted")
+    await open_ticket(db, unrouted)  # a ticket in no queue
+    queued, _ = await customer_writes(db, "v_case_queued")
+    await into_queue(db, queued, queue_id)
+    assigned, _ = await customer_writes(db, "v_case_assigned")
+    assigned_ticket = await into_queue(db, assigned, queue_id)
+    await db.run(
+        lambda s: s.execute(
+            update(Ticket).where(Ticket.id == assigned_ticket).values(assignee_user_id=agent_id)
+        )
+    )
+
+    async def status(token: str, conversation_id: int) -> int:
+        path = f"/api/v1/conversations/{conversation_id}"
+        return (await client.get(path, headers=bearer(token))).status
+
+    expected = {bot_only: 200, unrouted: 200, queued: 404, assigned: 200}
+    assert {c: await status(agent, c) for c in expected} == expected
+    assert {c: await status(supervisor, c) for c in expected} == dict.fromkeys(expected, 200)
