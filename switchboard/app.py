@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -224,14 +223,20 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
     await stop_tasks(tasks)
 
 
-async def stop_tasks(tasks: list[asyncio.Task[None]]) -> None:
-    """Let each worker finish its pass (never mid-transaction), then cancel stragglers."""
+async def stop_tasks(tasks: list[asyncio.Task[None]], grace: float = 10.0) -> None:
+    """Let each worker finish its pass (never mid-transaction), then cancel stragglers.
+    One grace period for them all, not one each in turn: a stop never takes longer than
+    the slowest pass (or `grace`)."""
+    if not tasks:
+        return
+    await asyncio.wait(tasks, timeout=grace)
     for task in tasks:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(task), timeout=10)
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for task, result in zip(tasks, results, strict=True):
+        if isinstance(result, Exception):
+            # Said, not raised: the rest of the shutdown (connections, files) still runs.
+            log.error("%s had failed", task.get_name(), exc_info=result)
 
 
 def create_app(settings: Settings, *, demo_page: bool = False) -> web.Application:

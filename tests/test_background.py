@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
+import pytest
+
 from switchboard.background import BackgroundWorker
 from switchboard.bus import InProcessBus
 
@@ -115,3 +117,38 @@ async def test_a_nap_without_a_stop_sleeps_its_time() -> None:
     assert loop.time() - start >= 0.05
     worker.stop()
     assert not await worker.nap(LONG_POLL)  # stopping already: no nap at all
+
+
+async def test_stopping_workers_waits_one_grace_period_for_them_all() -> None:
+    from switchboard.app import stop_tasks
+
+    async def a_pass(seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    finishing = [asyncio.create_task(a_pass(0.05)) for _ in range(2)]
+    hung = [asyncio.create_task(a_pass(LONG_POLL)) for _ in range(3)]
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    await stop_tasks([*hung, *finishing], grace=0.5)
+    # Before: each task's grace period began when the one before it gave up (1.5 s here).
+    assert loop.time() - start < 1.0
+    assert all(t.done() and not t.cancelled() for t in finishing)
+    assert all(t.cancelled() for t in hung)
+
+
+async def test_a_worker_that_outlives_the_grace_is_cancelled_and_a_failed_one_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from switchboard.app import stop_tasks
+
+    async def stuck() -> None:
+        await asyncio.sleep(LONG_POLL)
+
+    async def failed() -> None:
+        raise RuntimeError("broke earlier")
+
+    hung = asyncio.create_task(stuck(), name="stuck-worker")
+    broken = asyncio.create_task(failed(), name="broken-worker")
+    await asyncio.wait_for(stop_tasks([broken, hung], grace=0.1), 5)
+    assert hung.cancelled()
+    assert "broken-worker had failed" in caplog.text
