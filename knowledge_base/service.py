@@ -1,5 +1,15 @@
 """Writing and reading articles. Every save appends an ArticleVersion: the history is
-complete, and nothing a caller sends can choose the author, the version or an id."""
+complete, and nothing a caller sends can choose the author, the version or an id.
+
+Drafts of published articles: `do_update_article(..., as_draft=True)` on a published
+article saves a pending draft beside the live fields (a version marked `is_draft`) and
+changes nothing customers, the bot or search see; `do_publish` makes the draft live,
+`do_discard_draft` drops it. `Article.version` always names the version holding the
+live fields (the bot records it with every answer); new version numbers follow the
+highest one, drafts included. A live save while a draft is pending carries each field
+it changes into the draft unless the draft changed that field itself (so publishing
+the draft later does not undo, say, a phrasing added from a missed question).
+Unpublishing folds a pending draft into the article (it is then all draft anyway)."""
 
 from __future__ import annotations
 
@@ -30,6 +40,8 @@ MAX_NOTE = 500
 _CHANGED_KEY = "knowledge_base_changed_ids"
 # What a caller may set; anything else in a body (id, version, author…) is ignored.
 EDITABLE = ("key", "question", "phrasings", "answer_markdown", "locale", "category", "tags")
+# What a draft holds: the key is the bot's stable id and changes only live.
+CONTENT = ("question", "phrasings", "answer_markdown", "locale", "category", "tags")
 
 
 @dataclass(frozen=True)
@@ -116,21 +128,36 @@ def _note(note: object) -> str:
     return note.strip()
 
 
+def live_content(article: Article) -> dict[str, Any]:
+    return {
+        "question": article.question,
+        "phrasings": list(article.phrasings),
+        "answer_markdown": article.answer_markdown,
+        "locale": article.locale,
+        "category": article.category,
+        "tags": list(article.tags),
+    }
+
+
 def _snapshot(article: Article, author_user_id: int | None, note: str) -> ArticleVersion:
     return ArticleVersion(
         article_id=article.id,
         version=article.version,
-        question=article.question,
-        phrasings=list(article.phrasings),
-        answer_markdown=article.answer_markdown,
-        locale=article.locale,
-        category=article.category,
-        tags=list(article.tags),
+        **live_content(article),
         status=article.status,
         author_user_id=author_user_id,
         change_note=note,
+        is_draft=False,
         created_at=article.updated_at,
     )
+
+
+async def _next_version(session: AsyncSession, article: Article) -> int:
+    """One more than the highest version (a draft's included); the article is locked."""
+    found = await session.execute(
+        select(func.max(ArticleVersion.version)).where(ArticleVersion.article_id == article.id)
+    )
+    return max(int(found.scalar_one() or 0), article.version) + 1
 
 
 async def _key_taken(session: AsyncSession, key: str, but: int | None = None) -> bool:
@@ -183,18 +210,86 @@ async def do_update_article(
     *,
     author_user_id: int | None,
     change_note: object = None,
+    as_draft: bool = False,
 ) -> Article:
-    """Apply the edit and record it as a new version (even if nothing changed: a save)."""
+    """Apply the edit and record it as a new version (even if nothing changed: a save).
+    With `as_draft` on a published article, only its pending draft changes."""
     fields = clean_fields(data, creating=False)
+    note = _note(change_note)
     article = await _locked(session, article_id)
+    if as_draft and article.status == "published":
+        return await _save_draft(session, article, fields, author_user_id, note)
     if "key" in fields and await _key_taken(session, fields["key"], but=article.id):
         raise Conflict(f"an article with key {fields['key']!r} exists")
+    before = live_content(article)
     for name, value in fields.items():
         setattr(article, name, value)
-    await _new_version(session, article, author_user_id, _note(change_note) or "edited")
+    if article.draft is not None:
+        # Carry each live change into the draft where the draft left that field alone.
+        after = live_content(article)
+        article.draft = {
+            name: after[name]
+            if before[name] != after[name] and article.draft.get(name) == before[name]
+            else article.draft.get(name, after[name])
+            for name in CONTENT
+        }
+    await _new_version(session, article, author_user_id, note or "edited")
     if article.status == "published":
         _training_changed(session, article, author_user_id)
     return article
+
+
+async def _save_draft(
+    session: AsyncSession,
+    article: Article,
+    fields: Mapping[str, Any],
+    author_user_id: int | None,
+    note: str,
+) -> Article:
+    if "key" in fields and fields["key"] != article.key:
+        raise InvalidInput("key: a published article's key changes only in a live save")
+    draft = {**live_content(article), **(article.draft or {})}
+    draft.update({name: fields[name] for name in CONTENT if name in fields})
+    number = await _next_version(session, article)
+    now = utcnow()
+    # A new dict: the JSON column sees the change.
+    article.draft = {name: draft[name] for name in CONTENT}
+    article.draft_version = number
+    article.draft_author_user_id = author_user_id
+    article.draft_saved_at = now
+    session.add(
+        ArticleVersion(
+            article_id=article.id,
+            version=number,
+            **article.draft,
+            status=article.status,
+            author_user_id=author_user_id,
+            change_note=note or "draft saved",
+            is_draft=True,
+            created_at=now,
+        )
+    )
+    await session.flush()
+    return article
+
+
+def _take_draft(article: Article) -> int | None:
+    """Move a pending draft into the live fields; its version number, or None."""
+    if article.draft is None:
+        return None
+    number = article.draft_version
+    for name in CONTENT:
+        if name in article.draft:
+            setattr(article, name, article.draft[name])
+    _clear_draft(article)
+    return number
+
+
+def _clear_draft(article: Article) -> None:
+    article.draft = None
+    article.draft_version = None
+    article.draft_author_user_id = None
+    article.draft_saved_at = None
 
 
 def _training_changed(session: AsyncSession, article: Article, author_user_id: int | None) -> None:
@@ -213,7 +308,7 @@ def _training_changed(session: AsyncSession, article: Article, author_user_id: i
 async def _new_version(
     session: AsyncSession, article: Article, author_user_id: int | None, note: str
 ) -> Article:
-    article.version += 1
+    article.version = await _next_version(session, article)
     article.updated_at = utcnow()
     session.add(_snapshot(article, author_user_id, note))
     await session.flush()
@@ -223,12 +318,29 @@ async def _new_version(
 async def do_publish(
     session: AsyncSession, article_id: int, *, author_user_id: int | None
 ) -> Article:
+    """Publish the article, or (published already) its pending draft."""
     article = await _locked(session, article_id)
+    drafted = _take_draft(article)
     article.status = "published"
     article.published_at = utcnow()
-    await _new_version(session, article, author_user_id, "published")
+    note = "published" if drafted is None else f"published the draft (version {drafted})"
+    await _new_version(session, article, author_user_id, note)
     _training_changed(session, article, author_user_id)
     return article
+
+
+async def do_discard_draft(
+    session: AsyncSession, article_id: int, *, author_user_id: int | None
+) -> tuple[Article, int]:
+    """Drop the pending draft (its version stays in the history); the live article is
+    untouched. Returns the article and the discarded draft's version number."""
+    article = await _locked(session, article_id)
+    if article.draft is None or article.draft_version is None:
+        raise NotFound("the article has no draft")
+    number = article.draft_version
+    _clear_draft(article)
+    await session.flush()
+    return article, number
 
 
 async def do_unpublish(
@@ -237,7 +349,9 @@ async def do_unpublish(
     article = await _locked(session, article_id)
     was_published = article.status == "published"
     article.status = "draft"
-    await _new_version(session, article, author_user_id, "unpublished")
+    drafted = _take_draft(article)
+    note = "unpublished" if drafted is None else f"unpublished with the draft (version {drafted})"
+    await _new_version(session, article, author_user_id, note)
     if was_published:
         _training_changed(session, article, author_user_id)
     return article
@@ -326,6 +440,19 @@ def article_view(article: Article) -> dict[str, Any]:
         "created_at": article.created_at.isoformat(),
         "updated_at": article.updated_at.isoformat(),
         "published_at": article.published_at.isoformat() if article.published_at else None,
+        "draft": draft_view(article),
+    }
+
+
+def draft_view(article: Article) -> dict[str, Any] | None:
+    """The pending draft of a published article (its content, version, author, time)."""
+    if article.draft is None:
+        return None
+    return {
+        **{name: article.draft.get(name) for name in CONTENT},
+        "version": article.draft_version,
+        "author_user_id": article.draft_author_user_id,
+        "saved_at": article.draft_saved_at.isoformat() if article.draft_saved_at else None,
     }
 
 
@@ -341,5 +468,6 @@ def version_view(version: ArticleVersion) -> dict[str, Any]:
         "status": version.status,
         "author_user_id": version.author_user_id,
         "change_note": version.change_note,
+        "is_draft": version.is_draft,
         "created_at": version.created_at.isoformat(),
     }

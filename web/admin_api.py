@@ -407,10 +407,14 @@ async def diff(request: web.Request) -> web.Response:
 
 async def revert(request: web.Request) -> web.Response:
     """A new version whose content is that of an earlier one (history is never
-    rewritten). The status stays: a published article serves the reverted text at once."""
+    rewritten). The status stays: a published article serves the reverted text at once,
+    unless `"as_draft": true` (then the earlier content becomes its pending draft)."""
     admin = _admin(request)
     article_id = _path_id(request, "article")
     data = await read_json_object(request)
+    as_draft = data.get("as_draft", False)
+    if not isinstance(as_draft, bool):
+        raise InvalidInput("as_draft must be true or false")
 
     async def write(session: AsyncSession) -> dict[str, Any]:
         old = await _version(session, article_id, data.get("version"))
@@ -428,11 +432,14 @@ async def revert(request: web.Request) -> web.Response:
             content,
             author_user_id=admin.id,
             change_note=f"reverted to version {old.version}",
+            as_draft=as_draft,
         )
+        drafted = as_draft and article.draft is not None
+        new_version = article.draft_version if drafted else article.version
         await record(
             session, "kb.article.reverted", actor=admin, address=_where(request),
             target_type="article", target_id=article.id, target_label=article.key,
-            details={"to_version": old.version, "new_version": article.version},
+            details={"to_version": old.version, "new_version": new_version, "draft": drafted},
         )  # fmt: skip
         return article_detail(article)
 
@@ -549,6 +556,17 @@ async def missed_to_phrasing(request: web.Request) -> web.Response:
             author_user_id=admin.id,
             change_note="phrasing from a missed question",
         )
+        if article.draft is not None and text not in article.draft["phrasings"]:
+            # The draft changed the phrasings itself: add the phrasing there too, so
+            # publishing the draft keeps it.
+            article = await do_update_article(
+                session,
+                article_id,
+                {"phrasings": [*article.draft["phrasings"], text]},
+                author_user_id=admin.id,
+                change_note="phrasing from a missed question",
+                as_draft=True,
+            )
         if reply.dismissed_at is None:
             reply.dismissed_at = utcnow()
             reply.dismissed_by_user_id = admin.id

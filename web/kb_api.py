@@ -3,6 +3,11 @@
 Agents (and above) read; only admins write. A write body names content only: the id
 comes from the path, the author from the caller, the version from the history; any
 other field a caller sends is ignored (`knowledge_base.service.EDITABLE`).
+
+Drafts: PATCH with `"as_draft": true` on a published article saves its pending draft
+only (customers and the bot keep the live text); POST .../publish publishes the draft
+if there is one; DELETE .../draft discards it. GET shows both: the live fields and
+`draft` (null, or its fields with `answer_html`, version, author and time).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from knowledge_base.service import (
     LOCALE_RE,
     article_view,
     do_create_article,
+    do_discard_draft,
     do_publish,
     do_unpublish,
     do_update_article,
@@ -70,16 +76,24 @@ def _int_param(request: web.Request, name: str, default: int, top: int) -> int:
 
 
 def _detail(article: Article) -> dict[str, Any]:
-    return {**article_view(article), "answer_html": render_answer(article.answer_markdown)}
+    view = {**article_view(article), "answer_html": render_answer(article.answer_markdown)}
+    if view["draft"] is not None:
+        view["draft"]["answer_html"] = render_answer(view["draft"]["answer_markdown"])
+    return view
 
 
 async def _audit(
-    session: AsyncSession, request: web.Request, user: User, action: str, article: Article
+    session: AsyncSession,
+    request: web.Request,
+    user: User,
+    action: str,
+    article: Article,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     await record(
         session, action, actor=user, address=client_address(request), target_type="article",
         target_id=article.id, target_label=article.key,
-        details={"version": article.version, "status": article.status},
+        details={"version": article.version, "status": article.status, **(extra or {})},
     )  # fmt: skip
 
 
@@ -150,6 +164,9 @@ async def update(request: web.Request) -> web.Response:
     user = _admin(request)
     article_id = _article_id(request)
     data = await read_json_object(request, limit=ARTICLE_BODY_LIMIT)
+    as_draft = data.get("as_draft", False)
+    if not isinstance(as_draft, bool):
+        raise InvalidInput("as_draft must be true or false")
 
     async def write(session: AsyncSession) -> dict[str, Any]:
         changed = await do_update_article(
@@ -158,8 +175,15 @@ async def update(request: web.Request) -> web.Response:
             _content(data),
             author_user_id=user.id,
             change_note=data.get("change_note"),
+            as_draft=as_draft,
         )
-        await _audit(session, request, user, "kb.article.edited", changed)
+        if as_draft and changed.draft is not None:
+            await _audit(
+                session, request, user, "kb.article.draft_saved", changed,
+                {"draft_version": changed.draft_version},
+            )  # fmt: skip
+        else:
+            await _audit(session, request, user, "kb.article.edited", changed)
         return _detail(changed)
 
     return web.json_response({"article": await request.config_dict[DB].run(write)})
@@ -170,8 +194,10 @@ async def publish(request: web.Request) -> web.Response:
     article_id = _article_id(request)
 
     async def write(session: AsyncSession) -> dict[str, Any]:
+        draft = (await get_article(session, article_id)).draft_version
         done = await do_publish(session, article_id, author_user_id=user.id)
-        await _audit(session, request, user, "kb.article.published", done)
+        extra = {"draft_version": draft} if draft is not None else None
+        await _audit(session, request, user, "kb.article.published", done, extra)
         return _detail(done)
 
     return web.json_response({"article": await request.config_dict[DB].run(write)})
@@ -189,6 +215,21 @@ async def unpublish(request: web.Request) -> web.Response:
     return web.json_response({"article": await request.config_dict[DB].run(write)})
 
 
+async def discard_draft(request: web.Request) -> web.Response:
+    """Drop a published article's pending draft; the live article stays as it is."""
+    user = _admin(request)
+    article_id = _article_id(request)
+
+    async def write(session: AsyncSession) -> dict[str, Any]:
+        done, number = await do_discard_draft(session, article_id, author_user_id=user.id)
+        await _audit(
+            session, request, user, "kb.article.draft_discarded", done, {"draft_version": number}
+        )
+        return _detail(done)
+
+    return web.json_response({"article": await request.config_dict[DB].run(write)})
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/kb/articles", articles)
     app.router.add_post("/kb/articles", create)
@@ -197,3 +238,4 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/kb/articles/{id}/versions", versions)
     app.router.add_post("/kb/articles/{id}/publish", publish)
     app.router.add_post("/kb/articles/{id}/unpublish", unpublish)
+    app.router.add_delete("/kb/articles/{id}/draft", discard_draft)

@@ -431,6 +431,11 @@ _KB_SCHEMAS: dict[str, Any] = {
         "properties": {
             **{k: {} for k in ("id", "status", "version", "created_at", "updated_at")},
             **{k: {} for k in ("published_at", "answer_html", "score", *_ARTICLE_FIELDS)},
+            "draft": {
+                "type": ["object", "null"],
+                "description": "A published article's pending draft (not live): its fields,"
+                " answer_html, version, author_user_id and saved_at",
+            },
         },
     },
     "ArticleVersion": {
@@ -442,6 +447,7 @@ _KB_SCHEMAS: dict[str, Any] = {
                 "status",
                 "author_user_id",
                 "change_note",
+                "is_draft",
                 "created_at",
                 *_ARTICLE_FIELDS[1:],
             )
@@ -464,6 +470,10 @@ _KB_SCHEMAS: dict[str, Any] = {
             "category": {"type": "string", "maxLength": 100},
             "tags": {"type": "array", "maxItems": 20, "items": {"type": "string", "maxLength": 50}},
             "change_note": {"type": "string", "maxLength": 500},
+            "as_draft": {
+                "type": "boolean",
+                "description": "PATCH of a published article: save its pending draft only",
+            },
         },
     },
 }
@@ -542,10 +552,21 @@ def _kb_paths() -> dict[str, Any]:
             )
         },
         "/kb/articles/{id}/publish": {
-            "post": _admin_only(_op("Publish: the bot answers with it (admins)", one, params=[_ID]))
+            "post": _admin_only(
+                _op(
+                    "Publish (a published article: its pending draft); the bot answers with it",
+                    one,
+                    params=[_ID],
+                )
+            )
         },
         "/kb/articles/{id}/unpublish": {
             "post": _admin_only(_op("Back to draft: the bot stops using it", one, params=[_ID]))
+        },
+        "/kb/articles/{id}/draft": {
+            "delete": _admin_only(
+                _op("Discard a published article's pending draft", one, params=[_ID])
+            )
         },
     }
 
