@@ -260,6 +260,19 @@ async def article(a: Arrange) -> dict[str, Any]:
     return {"id": await a.article()}
 
 
+async def article_with_draft(a: Arrange) -> dict[str, Any]:
+    """A published article with a pending draft."""
+    article_id = await a.article()
+    admin = a.w.headers["admin"]
+    path = f"/api/v1/kb/articles/{article_id}"
+    assert (await a.w.client.post(f"{path}/publish", headers=admin)).status == 200
+    edited = await a.w.client.patch(
+        path, json={"question": "Open late?", "as_draft": True}, headers=admin
+    )
+    assert edited.status == 200, await edited.text()
+    return {"id": article_id}
+
+
 async def calendar(a: Arrange) -> dict[str, Any]:
     return {"id": await a.calendar()}
 
@@ -501,6 +514,7 @@ ROUTES: dict[str, Route] = {
     "GET /api/v1/kb/articles/{id}/versions": Route(STAFF, ids=article),
     "POST /api/v1/kb/articles/{id}/publish": Route(DENIED, ids=article, body={}),
     "POST /api/v1/kb/articles/{id}/unpublish": Route(DENIED, ids=article, body={}),
+    "DELETE /api/v1/kb/articles/{id}/draft": Route(DENIED, ids=article_with_draft),
     # SLA settings
     "GET /api/v1/sla/calendars": Route(READ_SETTINGS),
     "POST /api/v1/sla/calendars": Route(ADMIN_WRITE_201, body=lambda a, i: _async(calendar_body())),
