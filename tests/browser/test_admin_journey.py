@@ -105,11 +105,28 @@ async def test_admin_edits_an_article_and_the_bot_answers_with_it(
     await expect(admin.locator("#kb-preview")).to_contain_text("<script>alert(1)</script>")
     await admin.fill("#kb-note", "summer offer")
     before = runtime.status().fingerprint
+    # a published article: Save keeps the change in a draft, not live yet
+    await admin.click("#kb-save")
+    await expect(admin.locator("#admin-status")).to_contain_text("Draft saved")
+    await expect(admin.locator("#kb-draft-banner")).to_be_visible()
+    await expect(admin.locator("#kb-draft-banner")).to_contain_text("Draft — not live yet")
+    await expect(admin.locator("#kb-answer")).to_have_value(
+        f"**{NEW_TEXT}**, <script>alert(1)</script> no minimum."
+    )
+    await admin.get_by_role("button", name="Compare with live").click()
+    await expect(admin.locator("#kb-diff-body .diff-add").first).to_contain_text(NEW_TEXT)
+    await screenshot(admin, "admin-kb-draft")
+    await admin.fill("#try-text", "how much is shipping")
+    await admin.click("#try-submit")
+    await expect(admin.locator("#try-decision")).to_have_text("Answers")
+    await expect(admin.locator("#try-answer")).not_to_contain_text(NEW_TEXT)
+    assert runtime.status().fingerprint == before
     await admin.click("#kb-publish")
     await expect(admin.locator("#admin-status")).to_contain_text("Published")
     await expect(admin.locator("#kb-editor-state")).to_contain_text("Published")
+    await expect(admin.locator("#kb-draft-banner")).to_be_hidden()
     history = admin.locator("#kb-history tbody tr")
-    # the save (v2, with its note) and the publish (v3), newest first
+    # the draft save (v2, with its note) and the publish (v3), newest first
     await expect(history.first).to_contain_text("v3 · Published")
     await expect(history.nth(1)).to_contain_text("summer offer")
     await expect(history.nth(1)).to_contain_text("Ada Admin")

@@ -134,24 +134,45 @@
     var list_ = $('kb-list');
     var form = $('kb-editor');
     var previewTimer = null;
+    var dirty = false; // the form differs from what was last loaded or saved
+
+    function published() {
+      return !!current && current.status === 'published';
+    }
 
     function fill(article) {
       current = article;
+      dirty = false;
+      // A published article with a pending draft: the form edits the draft.
+      var shown = article && article.draft ? article.draft : article;
       $('kb-key').value = article ? article.key : '';
       $('kb-key').readOnly = !!article;
-      $('kb-question').value = article ? article.question : '';
-      $('kb-phrasings').value = article ? article.phrasings.join('\n') : '';
-      $('kb-answer').value = article ? article.answer_markdown : '';
-      $('kb-locale').value = article ? article.locale : 'en';
-      $('kb-category').value = article ? article.category : '';
-      $('kb-tags').value = article ? article.tags.join(', ') : '';
+      $('kb-question').value = shown ? shown.question : '';
+      $('kb-phrasings').value = shown ? shown.phrasings.join('\n') : '';
+      $('kb-answer').value = shown ? shown.answer_markdown : '';
+      $('kb-locale').value = shown ? shown.locale : 'en';
+      $('kb-category').value = shown ? shown.category : '';
+      $('kb-tags').value = shown ? shown.tags.join(', ') : '';
       $('kb-note').value = '';
+      $('kb-save-live').checked = false;
       var state = $('kb-editor-state');
       state.textContent = article ? (article.status === 'published' ? t('Published') : t('Draft')) + ' · v' + article.version : t('New');
       state.className = 'badge ' + (article && article.status === 'published' ? 'badge-ok' : '');
+      var drafted = !!(article && article.draft);
+      $('kb-draft-banner').hidden = !drafted;
+      if (drafted) {
+        $('kb-draft-meta').textContent = t('Version {n}, saved by {who} at {when}.', {
+          n: article.draft.version,
+          who: userLabel(article.draft.author_user_id),
+          when: SB.formatDateTime(article.draft.saved_at)
+        });
+      }
+      $('kb-save').textContent = published() ? t('Save draft') : t('Save');
+      $('kb-publish').textContent = drafted ? t('Publish draft') : t('Publish');
       $('kb-publish').disabled = !article;
-      $('kb-unpublish').disabled = !article || article.status !== 'published';
-      $('kb-live-hint').hidden = !article || article.status !== 'published';
+      $('kb-unpublish').disabled = !published();
+      $('kb-live-hint').hidden = !published();
+      $('kb-live-choice').hidden = !published();
       $('kb-diff').hidden = true;
       preview();
       history();
@@ -189,7 +210,11 @@
           list_.appendChild(el('li', { 'data-article-id': a.id }, [
             el('button', { type: 'button', className: 'admin-list-item', 'aria-pressed': 'false', onclick: function () { open(a.id); } }, [
               el('span', { className: 'admin-list-title', text: a.question }),
-              el('span', { className: 'admin-list-meta', text: a.key + ' · ' + a.locale + ' ' }, [badge])
+              el('span', { className: 'admin-list-meta', text: a.key + ' · ' + a.locale + ' ' }, [
+                badge,
+                a.draft ? ' ' : null,
+                a.draft ? el('span', { className: 'badge badge-warn', text: t('Draft pending') }) : null
+              ])
             ])
           ]));
         });
@@ -212,6 +237,8 @@
         change_note: $('kb-note').value
       };
       if (!current) data.key = $('kb-key').value.trim();
+      // A published article: the save goes to its draft unless asked to go live.
+      if (published() && !$('kb-save-live').checked) data.as_draft = true;
       return data;
     }
 
@@ -239,13 +266,19 @@
       if (!current) return;
       api('GET', '/kb/articles/' + current.id + '/versions').then(function (data) {
         var versions = data.versions.slice().reverse();
+        var draftVersion = current.draft ? current.draft.version : null;
         rows(tbody, versions, function (v) {
           var actions = el('td', { className: 'admin-actions' }, [
             v.version > 1 ? button(t('Diff'), function () { diff(v.version - 1, v.version); }) : null,
-            v.version < current.version ? button(t('Revert to this'), function () { revert(v.version); }, 'btn-ghost') : null
+            v.version !== current.version && v.version !== draftVersion
+              ? button(t('Revert to this'), function () { revert(v.version); }, 'btn-ghost') : null
           ]);
-          return el('tr', { 'data-version': v.version }, [
-            cell('v' + v.version + ' · ' + (v.status === 'published' ? t('Published') : t('Draft'))),
+          var label = v.is_draft ? t('Draft save') : v.status === 'published' ? t('Published') : t('Draft');
+          var marks = [];
+          if (v.version === current.version && current.status === 'published') marks.push(el('span', { className: 'badge badge-ok', text: t('live') }));
+          if (v.version === draftVersion) marks.push(el('span', { className: 'badge badge-warn', text: t('pending draft') }));
+          return el('tr', { 'data-version': v.version, className: v.is_draft ? 'admin-draft-row' : null }, [
+            el('td', {}, ['v' + v.version + ' · ' + label + ' '].concat(marks)),
             cell(userLabel(v.author_user_id)),
             cell(SB.formatDateTime(v.created_at)),
             cell(v.change_note),
@@ -276,21 +309,38 @@
 
     function revert(version) {
       if (!window.confirm(t('Revert to version {n}? This saves a new version.', { n: version }))) return;
-      api('POST', '/kb/articles/' + current.id + '/revert', { version: version }).then(function (data) {
+      var asDraft = published() && !$('kb-save-live').checked;
+      api('POST', '/kb/articles/' + current.id + '/revert', { version: version, as_draft: asDraft }).then(function (data) {
         fill(data.article);
         load();
-        say(t('Reverted: saved as version {n}.', { n: data.article.version }));
+        if (asDraft && data.article.draft) say(t('Reverted into the draft (version {n}); publish it to go live.', { n: data.article.draft.version }));
+        else say(t('Reverted: saved as version {n}.', { n: data.article.version }));
       }).catch(failed);
     }
 
     form.addEventListener('submit', function (event) {
       event.preventDefault();
       save().then(function (article) {
-        say(article.status === 'published' ? t('Saved: the published answer changed.') : t('Saved as a draft version.'));
+        if (article.draft) say(t('Draft saved: not live yet. Publish it when it is ready.'));
+        else say(article.status === 'published' ? t('Saved: the published answer changed.') : t('Saved as a draft version.'));
       }).catch(failed);
     });
+    $('kb-draft-diff').addEventListener('click', function () {
+      if (current && current.draft) diff(current.version, current.draft.version);
+    });
+    $('kb-draft-discard').addEventListener('click', function () {
+      if (!current || !current.draft) return;
+      if (!window.confirm(t('Discard the draft? The live article stays as it is.'))) return;
+      api('DELETE', '/kb/articles/' + current.id + '/draft').then(function (data) {
+        fill(data.article);
+        load();
+        say(t('Draft discarded: the live article is unchanged.'));
+      }).catch(failed);
+    });
+    form.addEventListener('input', function () { dirty = true; });
     $('kb-publish').addEventListener('click', function () {
-      save().then(function (article) {
+      // Unsaved edits are saved first (a published article's into its draft).
+      (dirty || !current ? save() : Promise.resolve(current)).then(function (article) {
         return api('POST', '/kb/articles/' + article.id + '/publish');
       }).then(function (data) {
         fill(data.article);
