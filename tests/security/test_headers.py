@@ -1,5 +1,6 @@
 """Security headers on every answer of every GET route, errors and redirects included,
-and markup in staff names escaped on every page (SECURITY.md 4: 20, 40; issue 6 point 8).
+no visitor token in any of them, and markup in staff names escaped on every page
+(SECURITY.md 4: 20, 37, 40; issue 6 point 8).
 The routes come from the access matrix's table, so a new page is checked here too."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from markupsafe import escape
 from sqlalchemy import update
 
 from switchboard.models import User
-from tests.security.support import XSS
+from tests.security.support import XSS, open_widget, send_text
 from tests.security.test_access_matrix import ROUTES, Arrange, World, call
 from tests.security.test_access_matrix import world as world  # the fixture, shared
 
@@ -33,12 +34,18 @@ def check_headers(key: str, caller: str, status: int, headers: dict[str, str]) -
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_every_get_route_answers_with_security_headers(world: World) -> None:
     arrange = Arrange(world)
+    # The world's visitor has a conversation, so lists and profiles include them.
+    widget = await open_widget(world.client, world.visitor_token)
+    assert (await send_text(widget, "hdr-00000001", "hello"))["type"] == "ack"
+    await widget.close()
     for key in GETS:
         route = ROUTES[key]
         for caller in ("anonymous", "customer", "outsider", "admin"):
             ids = await route.ids(arrange) if route.ids else {}
             answer = await call(world, key, route, caller, ids)
             check_headers(key, caller, answer.status, answer.headers)
+            # A visitor token is a credential: no read hands it out (SECURITY.md 4: 37).
+            assert world.visitor_token.encode() not in answer.body, (key, caller)
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
