@@ -3,6 +3,7 @@
 from bot import models as bot_models
 from channels.email import models as email_models
 from conversations import assist_models as conversations_assist_models
+from conversations import history_index as conversations_history_index
 from conversations import inbox_models as conversations_inbox_models
 from conversations import models as conversations_models
 from customers import models as customers_models
@@ -21,6 +22,7 @@ metadata = Base.metadata
 __all__ = [
     "bot_models",
     "conversations_assist_models",
+    "conversations_history_index",
     "conversations_inbox_models",
     "conversations_models",
     "customers_models",

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import BotReply
@@ -74,12 +74,85 @@ def _encode_cursor(created_at: datetime, message_id: int) -> str:
     return f"{(created_at - EPOCH) // timedelta(microseconds=1)}~{message_id}"
 
 
-def _decode_cursor(raw: str) -> tuple[datetime, int]:
+Cursor = tuple[datetime, int]
+
+
+def _decode_cursor(raw: str) -> Cursor:
     stamp, _, raw_id = raw.partition("~")
     message_id = row_id_from(raw_id)
     if message_id is None or not (stamp.isascii() and stamp.isdigit()) or len(stamp) > 17:
         raise InvalidInput("cursor is not one this API gave", code="invalid_cursor")
     return EPOCH + timedelta(microseconds=int(stamp)), message_id
+
+
+HistorySelect = Select[Message, str, str | None, str, BotReply, str]
+
+
+def _newest_first_before(query: Any, created_at: Any, row_id: Any, before: Cursor | None) -> Any:
+    if before is not None:
+        when, message_id = before
+        query = query.where(or_(created_at < when, and_(created_at == when, row_id < message_id)))
+    return query.order_by(created_at.desc(), row_id.desc())
+
+
+def history_query(
+    customer_id: int, user: User, before: Cursor | None, limit: int, *, lateral: bool
+) -> HistorySelect:
+    """A page of the customer's messages the caller may see, newest first.
+
+    The page's ids are found first, then joined with what the pane shows. On PostgreSQL
+    (`lateral`) each of the customer's conversations gives at most `limit` ids from the
+    end of its `(conversation_id, created_at, id)` index (migration 0016), and only those
+    are merged: opening a customer with 20,000 messages reads a page's worth per
+    conversation instead of all of them. SQLite (no LATERAL) filters by the
+    conversations and sorts."""
+    conversations = select(Conversation.id).where(
+        Conversation.customer_id == customer_id, visible_conversations(user)
+    )
+    if lateral:
+        mine = conversations.subquery("mine")
+        newest = _newest_first_before(
+            select(Message.id, Message.created_at).where(Message.conversation_id == mine.c.id),
+            Message.created_at,
+            Message.id,
+            before,
+        )
+        each = newest.limit(limit).lateral("each")
+        page = (
+            select(each.c.id)
+            .select_from(mine.join(each, true()))
+            .order_by(each.c.created_at.desc(), each.c.id.desc())
+            .limit(limit)
+            .subquery("page")
+        )
+    else:
+        page = (
+            _newest_first_before(
+                select(Message.id).where(Message.conversation_id.in_(conversations)),
+                Message.created_at,
+                Message.id,
+                before,
+            )
+            .limit(limit)
+            .subquery("page")
+        )
+    return (
+        select(
+            Message,
+            Conversation.channel,
+            Conversation.subject,
+            User.name,
+            BotReply,
+            Article.question,
+        )
+        .select_from(page)
+        .join(Message, Message.id == page.c.id)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .outerjoin(User, User.id == Message.author_user_id)
+        .outerjoin(BotReply, BotReply.message_id == Message.id)
+        .outerjoin(Article, Article.id == BotReply.article_id)
+        .order_by(Message.created_at.desc(), Message.id.desc())
+    )
 
 
 async def history(request: web.Request) -> web.Response:
@@ -90,32 +163,8 @@ async def history(request: web.Request) -> web.Response:
     before = _decode_cursor(request.query["before"]) if "before" in request.query else None
     async with request.config_dict[DB].reading() as session:
         conversation = await access_conversation_by_id(session, user, _conversation_id(request))
-        query = (
-            select(
-                Message,
-                Conversation.channel,
-                Conversation.subject,
-                User.name,
-                BotReply,
-                Article.question,
-            )
-            .join(Conversation, Conversation.id == Message.conversation_id)
-            .outerjoin(User, User.id == Message.author_user_id)
-            .outerjoin(BotReply, BotReply.message_id == Message.id)
-            .outerjoin(Article, Article.id == BotReply.article_id)
-            .where(Conversation.customer_id == conversation.customer_id)
-            .where(visible_conversations(user))
-            .order_by(Message.created_at.desc(), Message.id.desc())
-            .limit(limit + 1)
-        )
-        if before is not None:
-            when, message_id = before
-            query = query.where(
-                or_(
-                    Message.created_at < when,
-                    and_(Message.created_at == when, Message.id < message_id),
-                )
-            )
+        lateral = session.get_bind().dialect.name == "postgresql"
+        query = history_query(conversation.customer_id, user, before, limit + 1, lateral=lateral)
         rows = (await session.execute(query)).all()
         more = len(rows) > limit
         rows = rows[:limit]

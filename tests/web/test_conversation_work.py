@@ -4,6 +4,7 @@ detection (who else is viewing), on SQLite and on PostgreSQL with Redis."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -11,7 +12,7 @@ from sqlalchemy import func, select, update
 from bot.models import BotReply
 from channels.base import InboundMessage
 from conversations.assist_models import Mention
-from conversations.models import AuthorKind
+from conversations.models import AuthorKind, Conversation, Message
 from conversations.service import do_reply
 from knowledge_base.service import do_create_article
 from routing.models import Queue, QueueMember
@@ -210,6 +211,55 @@ async def test_history_shows_every_channel_in_order_with_bot_answers_explained(
     assert assist["suggestions"] == []  # a match on filler words is no suggestion
     mail_assist = await (await client.get(f"{API}/conversations/{email_conv}/assist")).json()
     assert mail_assist["question"] == "mail 2 from ana@example.com"
+
+
+async def test_history_pages_through_every_conversation_in_time_order_with_ties(
+    client: AppClient, db: Database
+) -> None:
+    """Paging merges the customer's conversations by (time, id) with no message lost or
+    shown twice, however the times tie (PostgreSQL reads each conversation's newest
+    through the 0016 index; SQLite sorts)."""
+    await create_user(db, "kim@example.com", "agent", "Kim")
+    customer_id, email_conv, chat_conv = await _customer_on_two_channels(db)
+    base = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+    async def more_and_shuffled_times(session: Any) -> list[int]:
+        for n in range(8):
+            for conv in (email_conv, chat_conv):
+                await do_reply(
+                    session, conversation_id=conv, text=f"r{n}", author_kind=AuthorKind.BOT
+                )
+        ids = (
+            await session.execute(
+                select(Message.id)
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .where(Conversation.customer_id == customer_id)
+            )
+        ).scalars()
+        order = []
+        for message_id in ids:
+            # Few distinct times, so many ties, not in id order across conversations.
+            when = base + timedelta(seconds=(message_id * 7) % 5)
+            await session.execute(
+                update(Message).where(Message.id == message_id).values(created_at=when)
+            )
+            order.append((when, message_id))
+        return [message_id for _, message_id in sorted(order)]
+
+    expected = await db.run(more_and_shuffled_times)
+    assert len(expected) == 19  # three conversations: two by email, one in the chat
+    await login(client, "kim@example.com")
+    seen: list[int] = []
+    url = f"{API}/conversations/{chat_conv}/history?limit=3"
+    pages = 0
+    while True:
+        page = await (await client.get(url)).json()
+        seen = [m["id"] for m in page["messages"]] + seen
+        pages += 1
+        if page["next_cursor"] is None:
+            break
+        url = f"{API}/conversations/{chat_conv}/history?limit=3&before={page['next_cursor']}"
+    assert seen == expected and pages == 7
 
 
 async def test_agent_assist_offers_the_published_answer_for_the_latest_message(
