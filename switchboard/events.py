@@ -88,5 +88,19 @@ class SessionsEnded(Event):
         return (user_topic(self.user_id),)
 
 
+@register
+@dataclasses.dataclass(frozen=True)
+class UserRoleChanged(Event):
+    """A user's role changed: their live sockets, which were authorised for the old role,
+    close at once on every process (the client reconnects under the new one)."""
+
+    type_name: ClassVar[str] = "auth.role_changed"
+
+    user_id: int
+
+    def topics(self) -> tuple[str, ...]:
+        return (user_topic(self.user_id),)
+
+
 def user_topic(user_id: int) -> str:
     return f"user:{user_id}"

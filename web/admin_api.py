@@ -37,7 +37,9 @@ from switchboard.appkeys import BOT_RUNTIME, DB, REGISTRY
 from switchboard.audit import entry_view, record, search_entries
 from switchboard.db import utcnow
 from switchboard.errors import Conflict, InvalidInput, NotFound
+from switchboard.events import UserRoleChanged
 from switchboard.models import ApiToken, Role, User
+from switchboard.tx import emit
 from web.access import access_admin, row_id_from
 from web.bodies import read_json_object
 from web.clientip import client_address
@@ -236,6 +238,8 @@ async def change_user(request: web.Request) -> web.Response:
         changed = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
         where = _where(request)
         if "role" in changed:
+            # Open sockets were authorised for the old role: they close and reconnect.
+            emit(session, UserRoleChanged(actor=f"user:{admin.id}", user_id=user.id))
             await record(
                 session, "user.role_changed", actor=admin, address=where, target_type="user",
                 target_id=user.id, target_label=user.email, details={"role": changed["role"]},

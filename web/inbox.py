@@ -27,7 +27,7 @@ from switchboard import accounts
 from switchboard.appkeys import BUS, DB, REGISTRY
 from switchboard.bus import Resync
 from switchboard.errors import DomainError
-from switchboard.events import SessionsEnded, user_topic
+from switchboard.events import SessionsEnded, UserRoleChanged, user_topic
 from switchboard.models import Role, User
 from switchboard.tx import Database
 from tickets.events import TicketEvent
@@ -45,6 +45,7 @@ from web.sockets import SOCKETS
 
 log = logging.getLogger(__name__)
 AGENT_WS_MAX_MSG = 16 * 1024
+ROLE_CHANGED = 4001  # close code: reconnect, the role this socket was opened with changed
 
 
 async def home(request: web.Request) -> web.StreamResponse:
@@ -128,6 +129,10 @@ async def _serve_agent(
             topics.append(SUPERVISOR_TOPIC)  # agents' presence, for the dashboard
         async with bus.subscribe(topics) as sub:
             async for event in sub:
+                if isinstance(event, UserRoleChanged):
+                    # Authorised for the old role: the client reconnects under the new one.
+                    await ws.close(code=ROLE_CHANGED, message=b"role changed")
+                    return
                 if isinstance(event, SessionsEnded):
                     # Every session ended (logout everywhere, deactivation): stop whatever
                     # this socket rides on. One session ended: stop if it is this one.

@@ -185,3 +185,38 @@ async def test_both_sockets_refuse_a_handshake_from_a_foreign_origin(
                 status = 101
                 await ws.close()
             assert status == expected, (path, origin, status)
+
+
+async def test_a_role_change_closes_the_users_open_sockets_at_once(
+    client: AppClient, db: Database
+) -> None:
+    """A supervisor demoted to agent must not keep a socket authorised as a supervisor
+    (which forwards every queue's events): it closes, and the reconnect is an agent's."""
+    _admin_id, admin = await staff_token(db, "admin@example.com", "admin")
+    user_id, token = await staff_token(db, "demoted@example.com", "supervisor")
+    _bystander_id, bystander = await staff_token(db, "other@example.com", "supervisor")
+    ws = await client.ws_connect("/inbox/ws", headers={"Origin": HUB_ORIGIN, **bearer(token)})
+    other = await client.ws_connect(
+        "/inbox/ws", headers={"Origin": HUB_ORIGIN, **bearer(bystander)}
+    )
+    for socket in (ws, other):
+        await _ping(socket)
+
+    renamed = await client.patch(
+        f"/api/v1/users/{user_id}", json={"name": "Still Here"}, headers=bearer(admin)
+    )
+    assert renamed.status == 200
+    await _ping(ws)  # a change that is not the role leaves the socket alone
+
+    demoted = await client.patch(
+        f"/api/v1/users/{user_id}", json={"role": "agent"}, headers=bearer(admin)
+    )
+    assert demoted.status == 200, await demoted.text()
+    assert await _closed(ws) == 4001
+    await _ping(other)
+    again = await client.ws_connect("/inbox/ws", headers={"Origin": HUB_ORIGIN, **bearer(token)})
+    await _ping(again)
+    assert (await client.get("/api/v1/me", headers=bearer(token))).status == 200
+    assert (await (await client.get("/api/v1/me", headers=bearer(token))).json())["role"] == "agent"
+    for socket in (again, other):
+        await socket.close()
