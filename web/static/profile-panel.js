@@ -97,6 +97,28 @@
     el.status.classList.toggle('is-error', !!isError);
   }
 
+  /* After a merge: "Merged." with an Undo button (POST /customer-merges/{id}/undo moves
+     back what the merge moved), until the next message replaces it. */
+  function offerUndo(merge, label) {
+    say(t('Merged {name} into this customer.', { name: label }));
+    if (!merge || merge.id == null) return;
+    var undo = make('button', 'btn btn-sm btn-ghost profile-undo', t('Undo'));
+    undo.type = 'button';
+    undo.id = 'profile-undo-merge';
+    undo.addEventListener('click', function () {
+      undo.disabled = true;
+      api('POST', API + '/customer-merges/' + encodeURIComponent(merge.id) + '/undo', {}).then(function () {
+        load(merge.survivor_id);
+        say(t('Merge undone: {name} is a separate customer again.', { name: label }));
+      }, function (err) {
+        undo.disabled = false;
+        say(err.message, true);
+      });
+    });
+    el.status.appendChild(document.createTextNode(' '));
+    el.status.appendChild(undo);
+  }
+
   // ------------------------------------------------------------------ loading
 
   function load(customerId) {
@@ -271,9 +293,10 @@
         button.addEventListener('click', function () {
           if (!window.confirm(t('Merge {name} into this customer? Their conversations and notes move here (it can be undone).', { name: label }))) return;
           button.disabled = true;
-          api('POST', API + '/customers/' + state.customerId + '/merge', { other_id: other.id }).then(function () {
-            say(t('Merged.'));
-            load(state.customerId);
+          var survivor = state.customerId;
+          api('POST', API + '/customers/' + survivor + '/merge', { other_id: other.id }).then(function (data) {
+            load(survivor);
+            offerUndo(data.merge, label);
           }, function (err) {
             button.disabled = false;
             say(err.message, true);
