@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from channels.base import InboundMessage
 from conversations import statements
@@ -327,9 +327,9 @@ async def do_intake(
 async def do_intake_returning_senders(
     session: AsyncSession, items: Sequence[tuple[InboundMessage, KnownThread, str]]
 ) -> list[IntakeResult]:
-    """Store messages of returning senders, one per conversation, in two statements for
-    the lot: one UPDATE takes every conversation's next seq, one multi-row INSERT stores
-    the messages. `items` carry text already checked. A duplicate raises
+    """Store messages of returning senders, one per conversation, with one statement for
+    the lot on PostgreSQL (two elsewhere): every conversation's next seq, then the
+    messages. `items` carry text already checked. A duplicate raises
     `DuplicateInBatch` (the caller redoes the batch one by one); so does a conversation
     that no longer exists."""
     connection = await session.connection()
@@ -337,48 +337,17 @@ async def do_intake_returning_senders(
     by_conversation = {known.conversation_id: (msg, known, text) for msg, known, text in items}
     if len(by_conversation) != len(items):
         raise ValueError("one message per conversation")
-    previews = {cid: preview(text) for cid, (_m, _k, text) in by_conversation.items()}
-    # PostgreSQL takes the batch as arrays in statements of a fixed text (a message's
+    # PostgreSQL takes the batch as arrays in one statement of a fixed text (a message's
     # raw payload, which no batched channel has, would need the per-row form).
-    arrays = connection.dialect.name == "postgresql" and all(m.raw is None for m, _k, _t in items)
-    if arrays:
-        advance = connection.execute(
-            statements.ADVANCE_MANY_PG,
-            {"at": now, "ids": list(previews), "previews": list(previews.values())},
-        )
+    if connection.dialect.name == "postgresql" and all(m.raw is None for m, _k, _t in items):
+        advanced, rows, ids = await _store_returning_senders_pg(connection, by_conversation, now)
     else:
-        advance = connection.execute(
-            statements.advance_many(list(previews)),
-            {"at": now, **statements.preview_params(previews)},
-        )
-    advanced = {row.id: dict(row._mapping) for row in await advance}
-    if len(advanced) != len(items):
-        raise DuplicateInBatch("a conversation is gone")
-    rows = {
-        cid: _inbound_row(msg, cid, advanced[cid]["last_seq"], text, now)
-        for cid, (msg, _known, text) in by_conversation.items()
-    }
-    if arrays:
-        batch = list(rows.values())
-        first = batch[0]
-        insert = connection.execute(
-            statements.INSERT_MESSAGES_PG,
-            {
-                **{name: [row[name] for row in batch] for name in statements.PG_ROW_ARRAYS},
-                **{name: first[name] for name in statements.PG_BATCH_SCALARS},
-            },
-        )
-    else:
-        insert_many = statements.INSERT_MESSAGES_UNLESS_DUPLICATE[connection.dialect.name]
-        insert = connection.execute(insert_many, list(rows.values()))
-    inserted = {(row.inbox_id, row.external_id): row.id for row in await insert}
-    if len(inserted) != len(rows):
-        raise DuplicateInBatch("a message in the batch was stored before")
+        advanced, rows, ids = await _store_returning_senders_core(connection, by_conversation, now)
     results = []
     for msg, known, _text in items:
         cid = known.conversation_id
         values = rows[cid]
-        message_id = inserted[(msg.inbox_id, msg.external_id)]
+        message_id = ids[cid]
         conversation = advanced[cid]
         conversation["last_message_at"] = now.isoformat()
         message = message_dict(message_id, values, [])
@@ -396,6 +365,75 @@ async def do_intake_returning_senders(
             IntakeResult(message_id, cid, known.customer_id, values["seq"], False, message)
         )
     return results
+
+
+_Batch = dict[int, tuple[InboundMessage, KnownThread, str]]
+_Stored = tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]], dict[int, int]]
+
+
+async def _store_returning_senders_pg(
+    connection: AsyncConnection, by_conversation: _Batch, now: datetime
+) -> _Stored:
+    """(conversation views, message rows, message ids), each by conversation id."""
+    rows = {
+        cid: _inbound_row(msg, cid, 0, text, now)  # seq: taken by the statement
+        for cid, (msg, _known, text) in by_conversation.items()
+    }
+    batch = list(rows.values())
+    first = batch[0]
+    result = await connection.execute(
+        statements.STORE_RETURNING_SENDERS_PG,
+        {
+            **{name: [row[name] for row in batch] for name in statements.PG_ROW_ARRAYS},
+            "preview": [preview(row["text"]) for row in batch],
+            **{name: first[name] for name in statements.PG_BATCH_SCALARS},
+        },
+    )
+    advanced: dict[int, dict[str, Any]] = {}
+    ids: dict[int, int] = {}
+    for row in result:
+        view = dict(row._mapping)
+        message_id = view.pop("message_id")
+        if message_id is None:
+            raise DuplicateInBatch("a message in the batch was stored before")
+        advanced[row.id], ids[row.id] = view, message_id
+        rows[row.id]["seq"] = view["last_seq"]
+    if len(advanced) != len(rows):
+        raise DuplicateInBatch("a conversation is gone")
+    return advanced, rows, ids
+
+
+async def _store_returning_senders_core(
+    connection: AsyncConnection, by_conversation: _Batch, now: datetime
+) -> _Stored:
+    """The same in two Core statements: one UPDATE for every conversation's next seq, one
+    multi-row INSERT."""
+    previews = {cid: preview(text) for cid, (_m, _k, text) in by_conversation.items()}
+    advanced = {
+        row.id: dict(row._mapping)
+        for row in await connection.execute(
+            statements.advance_many(list(previews)),
+            {"at": now, **statements.preview_params(previews)},
+        )
+    }
+    if len(advanced) != len(by_conversation):
+        raise DuplicateInBatch("a conversation is gone")
+    rows = {
+        cid: _inbound_row(msg, cid, advanced[cid]["last_seq"], text, now)
+        for cid, (msg, _known, text) in by_conversation.items()
+    }
+    insert_many = statements.INSERT_MESSAGES_UNLESS_DUPLICATE[connection.dialect.name]
+    inserted = {
+        (row.inbox_id, row.external_id): row.id
+        for row in await connection.execute(insert_many, list(rows.values()))
+    }
+    if len(inserted) != len(rows):
+        raise DuplicateInBatch("a message in the batch was stored before")
+    ids = {
+        cid: inserted[(msg.inbox_id, msg.external_id)]
+        for cid, (msg, _known, _text) in by_conversation.items()
+    }
+    return advanced, rows, ids
 
 
 def message_dict(

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     bindparam,
     case,
+    column,
     insert,
     select,
     text,
@@ -109,39 +110,17 @@ def preview_params(previews: dict[int, str]) -> dict[str, str]:
     return {f"p{n}": text for n, text in enumerate(previews.values())}
 
 
-# PostgreSQL: a batch of returning senders in two statements whose text does not depend
-# on the batch size, each row's values passed as arrays and unnested. SQLAlchemy keeps
-# one compiled form and asyncpg one prepared statement of each, instead of rendering and
-# caching a statement per batch size with a bound parameter per value (the Core forms
-# above, which SQLite still uses).
-ADVANCE_MANY_PG: TextualSelect = (
-    text(
-        """
-        UPDATE conversations AS c
-        SET last_seq = c.last_seq + 1,
-            last_message_at = :at,
-            last_preview = v.preview,
-            unread_count = c.unread_count + 1
-        FROM unnest(CAST(:ids AS INTEGER[]), CAST(:previews AS VARCHAR[])) AS v (id, preview)
-        WHERE c.id = v.id
-        RETURNING c.id, c.inbox_id, c.customer_id, c.channel, c.status, c.subject,
-                  c.last_seq, c.last_preview, c.unread_count
-        """
-    )
-    .bindparams(
-        bindparam("at", type_=UTCDateTime),
-        bindparam("ids", type_=postgresql.ARRAY(Integer)),
-        bindparam("previews", type_=postgresql.ARRAY(String)),
-    )
-    .columns(*CONVERSATION_VIEW_COLUMNS)
-)
-
-# The columns a customer message written by `INSERT_MESSAGES_PG` gets from its arrays;
-# every other column of `messages` is given as one value for the whole batch.
-PG_ROW_ARRAYS = (
+# PostgreSQL: a batch of returning senders in one statement whose text does not depend on
+# the batch size: each row's values come as arrays (unnested), a data-modifying CTE takes
+# every conversation's next seq (the row lock orders concurrent writers, as `_advance`
+# does), the INSERT stores each message under that seq and skips a duplicate, and the
+# result pairs each conversation's view with its new message id (NULL: a duplicate).
+# One round trip instead of two, one compiled form and one prepared statement, instead of
+# a statement rendered per batch size with a parameter per value (the Core forms above,
+# which SQLite still uses).
+PG_ROW_ARRAYS = (  # per message, as arrays
     "conversation_id",
     "inbox_id",
-    "seq",
     "external_id",
     "text",
     "sent_at",
@@ -149,7 +128,7 @@ PG_ROW_ARRAYS = (
     "subject",
     "automatic",
 )
-PG_BATCH_SCALARS = (
+PG_BATCH_SCALARS = (  # one value for the whole batch
     "direction",
     "author_kind",
     "author_user_id",
@@ -162,39 +141,60 @@ PG_BATCH_SCALARS = (
     "deleted_at",
     "inbound_event_id",
 )
-INSERT_MESSAGES_PG: TextualSelect = (
+PG_FROM_STATEMENT = ("id", "seq")
+STORE_RETURNING_SENDERS_PG: TextualSelect = (
     text(
         """
-        INSERT INTO messages (conversation_id, inbox_id, seq, external_id, text, sent_at,
-                              html, subject, automatic, direction, author_kind,
-                              author_user_id, private, delivery_status, delivery_error,
-                              created_at, raw, edited_at, deleted_at, inbound_event_id)
-        SELECT v.conversation_id, v.inbox_id, v.seq, v.external_id, v.text, v.sent_at,
-               v.html, v.subject, v.automatic, :direction, :author_kind,
-               :author_user_id, :private, :delivery_status, :delivery_error,
-               :created_at, :raw, :edited_at, :deleted_at, :inbound_event_id
-        FROM unnest(
-            CAST(:conversation_id AS INTEGER[]), CAST(:inbox_id AS INTEGER[]),
-            CAST(:seq AS INTEGER[]), CAST(:external_id AS VARCHAR[]), CAST(:text AS TEXT[]),
-            CAST(:sent_at AS TIMESTAMP WITH TIME ZONE[]), CAST(:html AS TEXT[]),
-            CAST(:subject AS VARCHAR[]), CAST(:automatic AS BOOLEAN[])
-        ) AS v (conversation_id, inbox_id, seq, external_id, text, sent_at, html, subject,
-                automatic)
-        ON CONFLICT (inbox_id, external_id) DO NOTHING
-        RETURNING inbox_id, external_id, id
+        WITH v AS (
+            SELECT * FROM unnest(
+                CAST(:conversation_id AS INTEGER[]), CAST(:inbox_id AS INTEGER[]),
+                CAST(:external_id AS VARCHAR[]), CAST(:text AS TEXT[]),
+                CAST(:preview AS VARCHAR[]), CAST(:sent_at AS TIMESTAMP WITH TIME ZONE[]),
+                CAST(:html AS TEXT[]), CAST(:subject AS VARCHAR[]),
+                CAST(:automatic AS BOOLEAN[])
+            ) AS v (conversation_id, inbox_id, external_id, text, preview, sent_at, html,
+                    subject, automatic)
+        ),
+        advanced AS (
+            UPDATE conversations AS c
+            SET last_seq = c.last_seq + 1,
+                last_message_at = :created_at,
+                last_preview = v.preview,
+                unread_count = c.unread_count + 1
+            FROM v
+            WHERE c.id = v.conversation_id
+            RETURNING c.id, c.inbox_id, c.customer_id, c.channel, c.status, c.subject,
+                      c.last_seq, c.last_preview, c.unread_count
+        ),
+        stored AS (
+            INSERT INTO messages (conversation_id, inbox_id, seq, external_id, text,
+                                  sent_at, html, subject, automatic, direction, author_kind,
+                                  author_user_id, private, delivery_status, delivery_error,
+                                  created_at, raw, edited_at, deleted_at, inbound_event_id)
+            SELECT v.conversation_id, v.inbox_id, a.last_seq, v.external_id, v.text,
+                   v.sent_at, v.html, v.subject, v.automatic, :direction, :author_kind,
+                   :author_user_id, :private, :delivery_status, :delivery_error,
+                   :created_at, :raw, :edited_at, :deleted_at, :inbound_event_id
+            FROM v JOIN advanced AS a ON a.id = v.conversation_id
+            ON CONFLICT (inbox_id, external_id) DO NOTHING
+            RETURNING conversation_id, id
+        )
+        SELECT a.id, a.inbox_id, a.customer_id, a.channel, a.status, a.subject,
+               a.last_seq, a.last_preview, a.unread_count, s.id AS message_id
+        FROM advanced AS a LEFT JOIN stored AS s ON s.conversation_id = a.id
         """
     )
     .bindparams(
         bindparam("conversation_id", type_=postgresql.ARRAY(Integer)),
         bindparam("inbox_id", type_=postgresql.ARRAY(Integer)),
-        bindparam("seq", type_=postgresql.ARRAY(Integer)),
         bindparam("external_id", type_=postgresql.ARRAY(String)),
         bindparam("text", type_=postgresql.ARRAY(Text)),
+        bindparam("preview", type_=postgresql.ARRAY(String)),
         bindparam("sent_at", type_=postgresql.ARRAY(UTCDateTime)),
         bindparam("html", type_=postgresql.ARRAY(Text)),
         bindparam("subject", type_=postgresql.ARRAY(String)),
         bindparam("automatic", type_=postgresql.ARRAY(Boolean)),
         *(bindparam(name, type_=messages.c[name].type) for name in PG_BATCH_SCALARS),
     )
-    .columns(messages.c.inbox_id, messages.c.external_id, messages.c.id)
+    .columns(*CONVERSATION_VIEW_COLUMNS, column("message_id", Integer))
 )

@@ -172,7 +172,9 @@ async def test_a_repeated_message_among_returning_senders_is_not_stored_twice(
 def test_the_postgresql_batch_statement_writes_every_column_of_a_message() -> None:
     """A column added to `messages` must be added to the array statement too (or it would
     silently miss a Python-side default there while the per-row path applies it)."""
-    written = {"id", *statements.PG_ROW_ARRAYS, *statements.PG_BATCH_SCALARS}
+    arrays, scalars = set(statements.PG_ROW_ARRAYS), set(statements.PG_BATCH_SCALARS)
+    assert not arrays & scalars
+    written = arrays | scalars | set(statements.PG_FROM_STATEMENT)
     assert written == set(statements.messages.c.keys())
     row = _inbound_row(inbound(1, "x", "hi"), 1, 1, "hi", datetime.now(UTC))
     assert set(row) == written - {"id"}
