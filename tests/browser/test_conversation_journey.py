@@ -42,7 +42,7 @@ async def test_agent_works_a_conversation_from_arrival_to_solved(
     await hub.app[BOT_RUNTIME].refresh()
     admin_id = await create_user(db, "root@example.com", "admin", "Root")
     await create_user(db, "alex@example.com", "agent", "Alex Agent")
-    await create_user(db, "li@example.com", "agent", "Li Wei")
+    li_id = await create_user(db, "li@example.com", "agent", "Li Wei")
     await db.run(
         lambda s: do_create_canned(
             s,
@@ -105,6 +105,10 @@ async def test_agent_works_a_conversation_from_arrival_to_solved(
     await alex.check("#reply-private")
     await alex.locator("#reply-text").press_sequentially("@Li")
     await expect(alex.locator("#mention-picker")).to_contain_text("Li Wei")
+    await expect(alex.locator("#reply-text")).to_have_attribute("aria-controls", "mention-picker")
+    await expect(alex.locator("#reply-text")).to_have_attribute(
+        "aria-activedescendant", f"mention-option-{li_id}"
+    )
     await alex.locator("#reply-text").press("Enter")
     await alex.locator("#reply-text").press_sequentially("can you check the refund policy?")
     await alex.click("#reply-send")
@@ -120,6 +124,48 @@ async def test_agent_works_a_conversation_from_arrival_to_solved(
     await expect(alex.locator("#canned-list")).to_contain_text(
         '<img src=x onerror="window.pwned=1">'
     )
+    # The picker is a WAI-ARIA combobox: the reply box controls the listbox while it is
+    # open, ↑/↓ move the highlighted option, Escape closes it.
+    reply = alex.locator("#reply-text")
+    options = alex.locator("#canned-list [role=option]")
+    await expect(options).to_have_count(2)
+    first_id, second_id = [await options.nth(i).get_attribute("id") for i in (0, 1)]
+    assert first_id and second_id
+    await expect(reply).to_have_attribute("role", "combobox")
+    await expect(reply).to_have_attribute("aria-expanded", "true")
+    await expect(reply).to_have_attribute("aria-controls", "canned-list")
+    await expect(reply).to_have_attribute("aria-activedescendant", first_id)
+    await reply.press("ArrowDown")
+    await expect(reply).to_have_attribute("aria-activedescendant", second_id)
+    await expect(options.nth(1)).to_have_attribute("aria-selected", "true")
+    await expect(options.nth(0)).to_have_attribute("aria-selected", "false")
+    await reply.press("ArrowDown")  # wraps around
+    await expect(reply).to_have_attribute("aria-activedescendant", first_id)
+    await reply.press("ArrowUp")
+    await expect(reply).to_have_attribute("aria-activedescendant", second_id)
+    await reply.press("Escape")
+    await expect(alex.locator("#canned-picker")).to_be_hidden()
+    await expect(reply).not_to_have_attribute("role", "combobox")
+    await expect(reply).not_to_have_attribute("aria-activedescendant", second_id)
+    await expect(reply).to_have_value("/gre")  # Escape only closed the list
+    # The button's picker: its search field is the combobox.
+    await alex.click("#canned-button")
+    search = alex.locator("#canned-search")
+    await expect(search).to_be_focused()
+    await expect(search).to_have_attribute("role", "combobox")
+    await expect(search).to_have_attribute("aria-expanded", "true")
+    await expect(search).to_have_attribute("aria-controls", "canned-list")
+    await expect(search).to_have_attribute("aria-activedescendant", first_id)
+    await search.press("ArrowDown")
+    await expect(search).to_have_attribute("aria-activedescendant", second_id)
+    await search.press("Escape")
+    await expect(search).to_have_attribute("aria-expanded", "false")
+    await expect(reply).to_be_focused()
+    # Typing on reopens the "/" picker; Enter picks the highlighted (first) reply.
+    await reply.press("End")
+    await reply.press_sequentially("e")
+    await expect(reply).to_have_attribute("aria-expanded", "true")
+    await expect(reply).to_have_attribute("aria-activedescendant", first_id)
     await alex.locator("#reply-text").press("Enter")
     text = "Hi Maria, I'm Alex Agent and I'll sort this out."
     await expect(alex.locator("#reply-text")).to_have_value(text)

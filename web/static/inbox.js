@@ -1147,11 +1147,13 @@
       el.cannedList.appendChild(li);
     });
     if (!list.length) {
-      el.cannedList.appendChild(make('li', 'picker-empty', state.canned && state.canned.length
-        ? t('No canned reply matches.') : t('No canned replies yet. Admins add them in the admin console.')));
+      var empty = make('li', 'picker-empty', state.canned && state.canned.length
+        ? t('No canned reply matches.') : t('No canned replies yet. Admins add them in the admin console.'));
+      empty.setAttribute('role', 'option');
+      empty.setAttribute('aria-disabled', 'true');
+      el.cannedList.appendChild(empty);
     }
-    var active = list[state.cannedIndex];
-    if (active) el.text.setAttribute('aria-activedescendant', 'canned-option-' + active.id);
+    syncCombobox();
     return list;
   }
 
@@ -1174,6 +1176,7 @@
         setHidden(el.cannedSearch, true);
         renderCanned(slashQuery());
       }
+      syncCombobox();
     };
     if (state.canned) {
       show();
@@ -1189,7 +1192,7 @@
   function closeCanned() {
     setHidden(el.canned, true);
     el.cannedButton.setAttribute('aria-expanded', 'false');
-    el.text.removeAttribute('aria-activedescendant');
+    syncCombobox();
   }
 
   function cannedOpen() {
@@ -1255,13 +1258,43 @@
       el.mentionPicker.appendChild(li);
     });
     setHidden(el.mentionPicker, false);
-    el.text.setAttribute('aria-activedescendant', 'mention-option-' + list[state.mentionIndex].id);
+    syncCombobox();
     return list;
   }
 
   function hideMentionPicker() {
     setHidden(el.mentionPicker, true);
     state.mentionIndex = 0;
+    syncCombobox();
+  }
+
+  /* The pickers follow the WAI-ARIA combobox pattern: the focused field is the combobox
+     (aria-expanded, aria-controls naming the listbox, aria-activedescendant the
+     highlighted option; ↑/↓ move, Enter or Tab picks, Escape closes). The canned search
+     field always is one. The reply box becomes one only while "/" or "@" shows a picker
+     and is a plain multi-line text box again once it closes. */
+  function syncCombobox() {
+    var open = cannedOpen() ? 'canned' : (!el.mentionPicker.hidden ? 'mention' : null);
+    var list = open === 'canned' ? el.cannedList : (open === 'mention' ? el.mentionPicker : null);
+    var active = list ? list.querySelector('[role="option"][aria-selected="true"]') : null;
+    var searchOwns = open === 'canned' && !el.cannedSearch.hidden;
+    var textOwns = open === 'mention' || (open === 'canned' && el.cannedSearch.hidden);
+    el.cannedSearch.setAttribute('aria-expanded', searchOwns ? 'true' : 'false');
+    if (searchOwns && active) el.cannedSearch.setAttribute('aria-activedescendant', active.id);
+    else el.cannedSearch.removeAttribute('aria-activedescendant');
+    if (textOwns) {
+      el.text.setAttribute('role', 'combobox');
+      el.text.setAttribute('aria-expanded', 'true');
+      el.text.setAttribute('aria-controls', list.id);
+      if (active) el.text.setAttribute('aria-activedescendant', active.id);
+      else el.text.removeAttribute('aria-activedescendant');
+    } else {
+      el.text.removeAttribute('role');
+      el.text.removeAttribute('aria-expanded');
+      el.text.removeAttribute('aria-controls');
+      el.text.removeAttribute('aria-activedescendant');
+    }
+    if (active && active.scrollIntoView) active.scrollIntoView({ block: 'nearest' });
   }
 
   function pickMention(person) {
@@ -1282,7 +1315,7 @@
   /* Arrow keys, Enter/Tab and Escape inside an open picker. True when handled. */
   function pickerKey(event) {
     var open = cannedOpen() ? 'canned' : (!el.mentionPicker.hidden ? 'mention' : null);
-    if (!open) return false;
+    if (!open || event.isComposing || event.keyCode === 229) return false; // an IME's keys are its own
     var list = open === 'canned'
       ? cannedMatches(el.cannedSearch.hidden ? slashQuery() : el.cannedSearch.value)
       : mentionMatches((mentionQuery() || { query: '' }).query);
@@ -1785,6 +1818,12 @@
       ['notifications', 'notifications']
     ].forEach(function (pair) { el[pair[0]] = $(pair[1]); });
     if (!el.messages || !el.form) return;
+    if (el.cannedSearch) {
+      el.cannedSearch.setAttribute('role', 'combobox');
+      el.cannedSearch.setAttribute('aria-controls', 'canned-list');
+      el.cannedSearch.setAttribute('aria-autocomplete', 'list');
+      el.cannedSearch.setAttribute('aria-expanded', 'false');
+    }
     SBInbox.openConversation = function (id, options) {
       openConversation(id, options);
     };
