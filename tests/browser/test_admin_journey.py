@@ -218,3 +218,150 @@ async def test_admin_edits_an_article_and_the_bot_answers_with_it(
     await tablet.close()
     await customer.close()
     await context.close()
+
+
+async def test_admin_builds_routing_and_sla_settings_with_forms(
+    browser: Any, hub: Any, screenshot: Any
+) -> None:
+    """A calendar, an SLA policy and routing rules made through the forms (no JSON), with
+    the server's validation errors shown next to the field at fault; reordering and a
+    rule's history."""
+    base = str(hub.make_url("")).rstrip("/")
+    await create_user(hub.app[DB], "ada@example.com", "admin", "Ada Admin")
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await _log_in(page, base, "ada@example.com")
+    token = await page.locator('meta[name="csrf-token"]').get_attribute("content")
+    queue = await page.request.post(
+        f"{base}/api/v1/queues",
+        data={"name": "Billing"},
+        headers={"X-CSRF-Token": token or "", "Content-Type": "application/json"},
+    )
+    assert queue.status == 201
+
+    # a calendar: time zone, weekly hours (Mon-Fri 09-17 to start with), a holiday
+    await page.goto(f"{base}/admin/sla")
+    await expect(page.locator("#calendar-form")).to_have_attribute("data-ready", "true")
+    await page.fill("#calendar-name", "Office")
+    await page.select_option("#calendar-zone", "Europe/Berlin")
+    monday = page.locator('#calendar-week [data-day="monday"]')
+    await monday.get_by_role("button", name="Add hours").click()
+    await monday.get_by_label("Monday from").nth(1).fill("10:00")
+    await monday.get_by_label("Monday until").nth(1).fill("11:00")
+    await page.fill("#calendar-holiday-new", "2026-12-25")
+    await page.click("#calendar-holiday-add")
+    await page.click("#calendar-save")
+    # overlapping hours: the server's reason, next to the weekly hours
+    hours_error = page.locator('#calendar-form [data-error-for="hours"]')
+    await expect(hours_error).to_be_visible()
+    await expect(hours_error).to_contain_text("overlap")
+    await monday.get_by_role("button", name="Remove").nth(1).click()
+    await page.click("#calendar-save")
+    office = page.locator("#calendars-table tbody tr", has_text="Office")
+    await expect(office).to_contain_text("Europe/Berlin")
+    await expect(office).to_contain_text("Monday 09:00–17:00")
+    await expect(office.locator("td").nth(3)).to_have_text("1")  # the holiday
+    await expect(page.locator("#calendar-holidays")).to_contain_text("No holidays.")
+
+    # a policy on that calendar, targets in hours and minutes
+    await page.fill("#policy-name", "Gold")
+    await page.select_option("#policy-calendar", label="Office")
+    high = page.locator('#policy-targets tr[data-priority="high"]')
+    await high.get_by_label("First response for high", exact=True).fill("0")
+    await page.click("#policy-save")
+    cell_error = page.locator('[data-error-for="targets.high.first_response"]')
+    await expect(cell_error).to_be_visible()
+    await expect(cell_error).to_contain_text("must be 1 to")
+    await high.get_by_label("First response for high", exact=True).fill("2")
+    await high.get_by_label("Resolution for high", exact=True).fill("45")
+    await high.get_by_label("Resolution for high: unit").select_option(label="minutes")
+    await page.click("#policy-save")
+    gold = page.locator("#policies-table tbody tr", has_text="Gold")
+    await expect(gold).to_contain_text("Office")
+    await expect(gold).to_contain_text("First response 2 h")
+    await expect(gold).to_contain_text("Resolution 45 min")
+    await page.wait_for_load_state("networkidle")
+    await screenshot(page, "admin-sla-forms")
+
+    # a routing rule: no action is refused next to the actions
+    await page.goto(f"{base}/admin/rules")
+    await expect(page.locator("#rule-form")).to_have_attribute("data-ready", "true")
+    await page.fill("#rule-name", "Refunds in office hours")
+    await page.select_option("#rule-add-kind", label="Keywords")
+    await page.click("#rule-add-condition")
+    await page.locator('[data-kind="keywords"] textarea').fill("refund\n退款")
+    await page.click("#rule-save")
+    actions_error = page.locator('#rule-form [data-error-for="actions"]')
+    await expect(actions_error).to_contain_text("at least one action")
+    await page.select_option("#rule-add-kind", label="Channel")
+    await page.click("#rule-add-condition")
+    await page.locator('[data-kind="channels"]').get_by_label("Email").check()
+    await page.select_option("#rule-add-kind", label="Business hours")
+    await page.click("#rule-add-condition")
+    await (
+        page.locator('[data-kind="business_hours"]')
+        .get_by_label("Calendar")
+        .select_option(label="Office")
+    )
+    await page.select_option("#rule-queue", label="Billing")
+    await page.select_option("#rule-priority", "high")
+    await page.select_option("#rule-sla", label="Gold")
+    await page.fill("#rule-tags", "refund, billing")
+    await page.click("#rule-save")
+    await expect(actions_error).to_be_hidden()
+    first = page.locator("#rules-table tbody tr", has_text="Refunds in office hours")
+    await expect(first).to_contain_text("keywords: refund, 退款")
+    await expect(first).to_contain_text("inside hours of Office")
+    await expect(first).to_contain_text("queue Billing")
+    await expect(first).to_contain_text("SLA Gold")
+
+    # a second rule, with a hand-off reason; then moved to the top
+    await page.fill("#rule-name", "People who ask for a person")
+    await page.select_option("#rule-add-kind", label="Hand-off reason")
+    await page.click("#rule-add-condition")
+    await (
+        page.locator('[data-kind="handoff_reasons"]')
+        .get_by_label("The customer asked for a person")
+        .check()
+    )
+    await page.select_option("#rule-priority", "urgent")
+    await page.click("#rule-save")
+    rows = page.locator("#rules-table tbody tr")
+    await expect(rows).to_have_count(2)
+    await expect(rows.nth(1)).to_contain_text("People who ask for a person")
+    await rows.nth(1).get_by_role("button", name="Move up").click()
+    await expect(rows.first).to_contain_text("People who ask for a person")
+
+    # edit in the form: the rule's current settings fill it; a new version
+    await rows.nth(1).get_by_role("button", name="Edit").click()
+    await expect(page.locator("#rule-name")).to_have_value("Refunds in office hours")
+    await expect(page.locator('[data-kind="keywords"] textarea')).to_have_value("refund\n退款")
+    await (
+        page.locator('[data-kind="channels"]')
+        .get_by_role("button", name="Remove condition")
+        .click()
+    )
+    await page.click("#rule-save")
+    # (v2 was the move: a reorder is a version too)
+    await expect(page.locator("#admin-status")).to_contain_text("version 3")
+    await rows.nth(1).get_by_role("button", name="History").click()
+    history = page.locator("#rule-history tbody tr")
+    await expect(history).to_have_count(3)
+    await expect(history.nth(2)).to_contain_text("channel: Email")
+    await expect(history.nth(2)).to_contain_text("Ada Admin")
+    await expect(history.first).not_to_contain_text("channel: Email")
+    await page.wait_for_load_state("networkidle")
+    await screenshot(page, "admin-rules-forms")
+
+    tablet = await browser.new_context(viewport={"width": 768, "height": 1024})
+    small = await tablet.new_page()
+    await _log_in(small, base, "ada@example.com")
+    for section in ("rules", "sla"):
+        await small.goto(f"{base}/admin/{section}")
+        await small.wait_for_load_state("networkidle")
+        await screenshot(small, f"admin-{section}-forms-768")
+    assert errors == []
+    await tablet.close()
+    await context.close()

@@ -654,75 +654,462 @@
     load();
   }
 
-  // --- JSON-edited settings: routing rules, SLA policies and calendars ------------------
+  // --- forms for routing rules, SLA policies and calendars ------------------------------
 
-  function jsonEditor(kinds, reload) {
-    var kindSelect = $('json-kind');
-    var editing = null; // {kind, id}
-    Object.keys(kinds).forEach(function (key) {
-      kindSelect.appendChild(el('option', { value: key, text: kinds[key].label }));
+  // A server error such as "conditions.keywords: must be a non-empty list" is shown next
+  // to the field whose data-error-for is the longest prefix of its path; anything else
+  // at the top of the form.
+  function clearErrors(form) {
+    Array.prototype.forEach.call(form.querySelectorAll('[data-error-for]'), function (node) {
+      node.hidden = true;
+      node.textContent = '';
     });
-    function start(kind, item) {
-      kindSelect.value = kind;
-      editing = item ? { kind: kind, id: item.id } : null;
-      $('json-body').value = JSON.stringify(kinds[kind].editable(item), null, 2);
-      $('json-editor-title').textContent = item ? t('Edit {name}', { name: item.name }) : t('Add or edit');
-      $('json-body').focus();
+    Array.prototype.forEach.call(form.querySelectorAll('[aria-invalid]'), function (node) {
+      node.removeAttribute('aria-invalid');
+    });
+    var top = form.querySelector('.alert-error');
+    if (top) top.hidden = true;
+  }
+
+  function showError(form, err, pathOf) {
+    var message = err && err.message ? err.message : t('Something went wrong.');
+    var path = pathOf(message);
+    var best = null;
+    if (path) {
+      Array.prototype.forEach.call(form.querySelectorAll('[data-error-for]'), function (node) {
+        var key = node.getAttribute('data-error-for');
+        var fits = path === key || path.indexOf(key + '.') === 0;
+        if (fits && (!best || key.length > best.getAttribute('data-error-for').length)) best = node;
+      });
     }
-    kindSelect.addEventListener('change', function () { start(kindSelect.value, null); });
-    $('json-new').addEventListener('click', function () { start(kindSelect.value, null); });
-    $('json-editor').addEventListener('submit', function (event) {
-      event.preventDefault();
+    if (!best) best = form.querySelector('.alert-error');
+    best.textContent = message;
+    best.hidden = false;
+    var field = best.closest('.field, fieldset');
+    var control = field && field.querySelector('input, select, textarea');
+    if (control) control.setAttribute('aria-invalid', 'true');
+    if (best.scrollIntoView) best.scrollIntoView({ block: 'nearest' });
+    say(t('Not saved: {problem}', { problem: message }), 'error');
+  }
+
+  function pathBeforeColon(message) {
+    var match = /^([a-z_]+(?:\.[a-z_0-9]+)*): /.exec(message);
+    return match ? match[1] : null;
+  }
+
+  function fieldBox(labelText, control, hint) {
+    var id = control.id || ('f-' + Math.random().toString(36).slice(2));
+    control.id = id;
+    return el('div', { className: 'field' }, [
+      el('label', { for: id, text: labelText }),
+      control,
+      hint ? el('p', { className: 'field-hint', text: hint }) : null
+    ]);
+  }
+
+  function checkGroup(name, options, chosen) {
+    var boxes = [];
+    var node = el('div', { className: 'admin-checks' }, options.map(function (option) {
+      var id = 'c-' + name + '-' + String(option.value).replace(/[^a-zA-Z0-9_-]/g, '_');
+      var box = el('input', { type: 'checkbox', id: id, value: option.value, checked: chosen.indexOf(option.value) >= 0 });
+      boxes.push(box);
+      return el('span', { className: 'admin-check' }, [box, el('label', { for: id, text: option.label })]);
+    }));
+    return {
+      node: node,
+      read: function () { return boxes.filter(function (b) { return b.checked; }).map(function (b) { return b.value; }); }
+    };
+  }
+
+  function timeInput(label, value) {
+    // 24:00 (the end of a day) shows as 00:00, which means midnight as an end.
+    return el('input', { type: 'time', value: value === '24:00' ? '00:00' : value, 'aria-label': label, required: true });
+  }
+
+  // A week of opening hours: day → [[from, to], ...]; `days` are the stored day keys.
+  function weekEditor(days, names, week) {
+    var container = el('div', { className: 'admin-week' });
+    var readers = [];
+    days.forEach(function (day, index) {
+      var list = el('div', { className: 'admin-intervals' });
+      var closed = el('span', { className: 'field-hint', text: t('closed') });
+      var labelId = 'day-' + day + '-' + Math.random().toString(36).slice(2, 7);
+      var spans = [];
+      function add(from, to) {
+        var start = timeInput(t('{day} from', { day: names[index] }), from);
+        var end = timeInput(t('{day} until', { day: names[index] }), to);
+        var row = el('span', { className: 'admin-interval' }, [start, ' – ', end]);
+        var entry = { start: start, end: end };
+        row.appendChild(button(t('Remove'), function () {
+          spans.splice(spans.indexOf(entry), 1);
+          list.removeChild(row);
+          closed.hidden = spans.length > 0;
+        }, 'btn-ghost'));
+        spans.push(entry);
+        list.appendChild(row);
+        closed.hidden = true;
+      }
+      (week[day] || []).forEach(function (pair) { add(pair[0], pair[1]); });
+      closed.hidden = spans.length > 0;
+      container.appendChild(el('div', { className: 'admin-day', role: 'group', 'aria-labelledby': labelId, 'data-day': day }, [
+        el('span', { className: 'admin-day-name', id: labelId, text: names[index] }),
+        closed,
+        list,
+        button(t('Add hours'), function () { add('09:00', '17:00'); })
+      ]));
+      readers.push(function (out) {
+        var pairs = spans.map(function (s) {
+          var to = s.end.value === '00:00' ? '24:00' : s.end.value;
+          return [s.start.value, to];
+        });
+        if (pairs.length) out[day] = pairs;
+      });
+    });
+    return {
+      node: container,
+      read: function () {
+        var out = {};
+        readers.forEach(function (r) { r(out); });
+        return out;
+      }
+    };
+  }
+
+  var DAY_NAMES = function () {
+    return [t('Monday'), t('Tuesday'), t('Wednesday'), t('Thursday'), t('Friday'), t('Saturday'), t('Sunday')];
+  };
+
+  function timeZones(selected) {
+    var zones = [];
+    try { zones = Intl.supportedValuesOf('timeZone'); } catch (err) { zones = []; }
+    zones = ['UTC'].concat(zones.filter(function (z) { return z !== 'UTC'; }));
+    if (selected && zones.indexOf(selected) < 0) zones.unshift(selected);
+    return zones;
+  }
+
+  function fillZones(select, selected) {
+    clear(select);
+    timeZones(selected).forEach(function (zone) {
+      select.appendChild(el('option', { value: zone, text: zone, selected: zone === selected }));
+    });
+    select.value = selected;
+  }
+
+  function jsonToggle(prefix, current, submit) {
+    var box = $(prefix + '-json');
+    box.addEventListener('toggle', function () {
+      if (box.open) $(prefix + '-json-body').value = JSON.stringify(current(), null, 2);
+    });
+    $(prefix + '-json-save').addEventListener('click', function () {
       var body;
       try {
-        body = JSON.parse($('json-body').value);
+        body = JSON.parse($(prefix + '-json-body').value);
       } catch (err) {
         say(t('That is not valid JSON.'), 'error');
         return;
       }
-      var kind = kinds[kindSelect.value];
-      var request = editing && editing.kind === kindSelect.value
-        ? api(kind.update, kind.path + '/' + editing.id, body)
-        : api('POST', kind.path, body);
-      request.then(function () {
-        say(t('Saved.'));
-        reload();
-      }).catch(failed);
+      submit(body);
     });
-    start(Object.keys(kinds)[0], null);
-    return start;
   }
+
+  function splitList(text) {
+    return text.split(',').map(function (s) { return s.trim(); }).filter(Boolean);
+  }
+
+  function optionLabel(options, value) {
+    for (var i = 0; i < options.length; i++) if (options[i].value === value) return options[i].label;
+    return value;
+  }
+
+  // --- routing rules -------------------------------------------------------------------
 
   function rulesSection() {
     var tbody = $('rules-table').querySelector('tbody');
+    var form = $('rule-form');
     var ids = [];
-    var edit = jsonEditor({
-      rule: {
-        label: t('Routing rule'),
-        path: '/routing/rules',
-        update: 'PUT',
-        editable: function (r) {
-          return r
-            ? { name: r.name, enabled: r.enabled, conditions: r.conditions, actions: r.actions }
-            : { name: '', enabled: true, conditions: { keywords: ['refund'] }, actions: { priority: 'high' } };
+    var editing = null; // the rule being edited, or null for a new one
+    var conditions = []; // {kind, node, read}
+    var refs = { inboxes: [], queues: [], policies: [], calendars: [], users: [], intents: [] };
+
+    var CHANNELS = [
+      { value: 'email', label: t('Email') }, { value: 'webchat', label: t('Web chat') },
+      { value: 'telegram', label: t('Telegram') }, { value: 'slack', label: t('Slack') }
+    ];
+    var LANGUAGES = [
+      { value: 'en', label: t('English') }, { value: 'zh', label: t('Chinese (any)') },
+      { value: 'zh-hans', label: t('Chinese (simplified)') }, { value: 'zh-hant', label: t('Chinese (traditional)') }
+    ];
+    var REASONS = [
+      { value: 'customer_asked', label: t('The customer asked for a person') },
+      { value: 'rule', label: t('A bot rule') },
+      { value: 'out_of_scope', label: t('Out of scope') },
+      { value: 'second_miss', label: t('Missed twice') },
+      { value: 'frustration', label: t('Frustration') },
+      { value: 'engine_unavailable', label: t('Bot unavailable') },
+      { value: 'agent_replied', label: t('An agent replied') }
+    ];
+    var SHORT_DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+
+    var KINDS = {
+      channels: {
+        label: t('Channel'),
+        build: function (value) { return checkGroup('channels', CHANNELS, value || []); }
+      },
+      inbox_ids: {
+        label: t('Inbox'),
+        build: function (value) {
+          var options = refs.inboxes.map(function (i) { return { value: String(i.id), label: i.name + ' (' + i.kind + ')' }; });
+          var group = checkGroup('inboxes', options, (value || []).map(String));
+          return { node: group.node, read: function () { return group.read().map(Number); } };
+        }
+      },
+      languages: {
+        label: t('Language'),
+        build: function (value) {
+          var known = LANGUAGES.map(function (l) { return l.value; });
+          var group = checkGroup('languages', LANGUAGES, value || []);
+          var other = el('input', { maxlength: '200', value: (value || []).filter(function (v) { return known.indexOf(v) < 0; }).join(', ') });
+          var node = el('div', {}, [group.node, fieldBox(t('Other languages'), other, t('Codes such as fr, ja or pt-BR, separated by commas.'))]);
+          return { node: node, read: function () { return group.read().concat(splitList(other.value)); } };
+        }
+      },
+      customer_tiers: {
+        label: t('Customer tier'),
+        build: function (value) {
+          var input = el('input', { maxlength: '1000', value: (value || []).join(', ') });
+          return { node: fieldBox(t('Any of these tiers'), input, t('Such as vip or enterprise, separated by commas.')), read: function () { return splitList(input.value); } };
+        }
+      },
+      customer_tags: {
+        label: t('Customer tag'),
+        build: function (value) {
+          var input = el('input', { maxlength: '1000', value: (value || []).join(', ') });
+          return { node: fieldBox(t('Any of these tags'), input, t('Separated by commas.')), read: function () { return splitList(input.value); } };
+        }
+      },
+      intents: {
+        label: t('Bot intent at hand-off'),
+        build: function (value) {
+          var chosen = value || [];
+          var keys = refs.intents.slice();
+          chosen.forEach(function (k) { if (keys.indexOf(k) < 0) keys.push(k); });
+          var select = el('select', { multiple: true, size: String(Math.min(8, Math.max(3, keys.length))) });
+          keys.forEach(function (k) { select.appendChild(el('option', { value: k, text: k, selected: chosen.indexOf(k) >= 0 })); });
+          return {
+            node: fieldBox(t("The bot's top guess is one of"), select, t('Articles by key; hold Ctrl or Cmd to pick several.')),
+            read: function () { return Array.prototype.filter.call(select.options, function (o) { return o.selected; }).map(function (o) { return o.value; }); }
+          };
+        }
+      },
+      handoff_reasons: {
+        label: t('Hand-off reason'),
+        build: function (value) { return checkGroup('reasons', REASONS, value || []); }
+      },
+      keywords: {
+        label: t('Keywords'),
+        build: function (value) {
+          var area = el('textarea', { rows: '3' });
+          area.value = (value || []).join('\n');
+          return { node: fieldBox(t('Any of these words or phrases in the subject or message'), area, t('One per line.')), read: function () { return lines(area.value); } };
+        }
+      },
+      business_hours: {
+        label: t('Business hours'),
+        build: function (value) {
+          value = value || { calendar_id: refs.calendars.length ? refs.calendars[0].id : null, inside: true };
+          var inside = el('select', {}, [
+            el('option', { value: 'in', text: t('inside the hours'), selected: value.inside !== false }),
+            el('option', { value: 'out', text: t('outside the hours'), selected: value.inside === false })
+          ]);
+          var source = el('select', {}, [
+            el('option', { value: 'calendar', text: t('an SLA calendar'), selected: !value.timezone }),
+            el('option', { value: 'custom', text: t('hours set here'), selected: !!value.timezone })
+          ]);
+          var calendar = el('select', {});
+          refs.calendars.forEach(function (c) {
+            calendar.appendChild(el('option', { value: c.id, text: c.name, selected: c.id === value.calendar_id }));
+          });
+          var zone = el('select', {});
+          fillZones(zone, value.timezone || 'UTC');
+          var week = weekEditor(SHORT_DAYS, DAY_NAMES(), value.weekly || { mon: [['09:00', '17:00']], tue: [['09:00', '17:00']], wed: [['09:00', '17:00']], thu: [['09:00', '17:00']], fri: [['09:00', '17:00']] });
+          var calendarBox = fieldBox(t('Calendar'), calendar);
+          var customBox = el('div', {}, [fieldBox(t('Time zone'), zone), week.node]);
+          function sync() {
+            calendarBox.hidden = source.value !== 'calendar';
+            customBox.hidden = source.value !== 'custom';
+          }
+          source.addEventListener('change', sync);
+          sync();
+          var node = el('div', {}, [
+            el('div', { className: 'admin-row' }, [fieldBox(t('Holds'), inside), fieldBox(t('Hours from'), source), calendarBox]),
+            customBox
+          ]);
+          return {
+            node: node,
+            read: function () {
+              var holds = inside.value === 'in';
+              if (source.value === 'calendar') return { calendar_id: calendar.value ? Number(calendar.value) : null, inside: holds };
+              return { timezone: zone.value, weekly: week.read(), inside: holds };
+            }
+          };
         }
       }
-    }, load);
+    };
+    var ORDER = ['channels', 'inbox_ids', 'languages', 'customer_tiers', 'customer_tags', 'intents', 'handoff_reasons', 'keywords', 'business_hours'];
+
+    function refreshAddable() {
+      var select = $('rule-add-kind');
+      clear(select);
+      ORDER.forEach(function (kind) {
+        var used = conditions.some(function (c) { return c.kind === kind; });
+        if (!used) select.appendChild(el('option', { value: kind, text: KINDS[kind].label }));
+      });
+      $('rule-add-condition').disabled = !select.options.length;
+      select.disabled = !select.options.length;
+      $('rule-no-conditions').hidden = conditions.length > 0;
+    }
+
+    function addCondition(kind, value) {
+      var built = KINDS[kind].build(value);
+      var legendId = 'cond-' + kind;
+      var entry = { kind: kind, read: built.read };
+      var node = el('fieldset', { className: 'admin-condition', 'data-kind': kind }, [
+        el('legend', { id: legendId, text: KINDS[kind].label }),
+        built.node,
+        el('p', { className: 'field-error', 'data-error-for': 'conditions.' + kind, hidden: true })
+      ]);
+      node.appendChild(el('div', { className: 'toolbar' }, [button(t('Remove condition'), function () {
+        conditions.splice(conditions.indexOf(entry), 1);
+        $('rule-conditions').removeChild(node);
+        refreshAddable();
+      }, 'btn-ghost')]));
+      entry.node = node;
+      conditions.push(entry);
+      $('rule-conditions').appendChild(node);
+      refreshAddable();
+      return node;
+    }
+
+    function fillSelect(select, items, label, chosen) {
+      var first = select.options[0];
+      clear(select);
+      select.appendChild(first);
+      items.forEach(function (item) {
+        select.appendChild(el('option', { value: item.id, text: label(item), selected: item.id === chosen }));
+      });
+      select.value = chosen ? String(chosen) : '';
+    }
+
+    function fillActionSelects(actions) {
+      fillSelect($('rule-queue'), refs.queues, function (q) { return q.name; }, actions.queue_id);
+      fillSelect($('rule-sla'), refs.policies, function (p) { return p.name; }, actions.sla_policy_id);
+      fillSelect($('rule-assign'), refs.users, function (u) { return u.name ? u.name + ' <' + u.email + '>' : u.email; }, actions.assign_user_id);
+    }
+
+    function start(rule) {
+      editing = rule;
+      clearErrors(form);
+      conditions = [];
+      clear($('rule-conditions'));
+      $('rule-editor-title').textContent = rule ? t('Edit {name}', { name: rule.name }) : t('New rule');
+      $('rule-name').value = rule ? rule.name : '';
+      $('rule-enabled').checked = rule ? rule.enabled : true;
+      var c = rule ? rule.conditions : {};
+      ORDER.forEach(function (kind) { if (c[kind] !== undefined) addCondition(kind, c[kind]); });
+      var a = rule ? rule.actions : {};
+      fillActionSelects(a);
+      $('rule-priority').value = a.priority || '';
+      $('rule-tags').value = (a.add_tags || []).join(', ');
+      $('rule-skills').value = (a.require_skills || []).join(', ');
+      $('rule-json').open = false;
+      refreshAddable();
+    }
+
+    function current() {
+      var out = { name: $('rule-name').value, enabled: $('rule-enabled').checked, conditions: {}, actions: {} };
+      conditions.forEach(function (c) { out.conditions[c.kind] = c.read(); });
+      if ($('rule-queue').value) out.actions.queue_id = Number($('rule-queue').value);
+      if ($('rule-priority').value) out.actions.priority = $('rule-priority').value;
+      if ($('rule-sla').value) out.actions.sla_policy_id = Number($('rule-sla').value);
+      if ($('rule-assign').value) out.actions.assign_user_id = Number($('rule-assign').value);
+      if (splitList($('rule-tags').value).length) out.actions.add_tags = splitList($('rule-tags').value);
+      if (splitList($('rule-skills').value).length) out.actions.require_skills = splitList($('rule-skills').value);
+      return out;
+    }
+
+    function submit(body) {
+      clearErrors(form);
+      var request = editing ? api('PUT', '/routing/rules/' + editing.id, body) : api('POST', '/routing/rules', body);
+      return request.then(function (data) {
+        say(editing ? t('Rule saved: version {n}.', { n: data.rule.version }) : t('Rule created.'));
+        return load().then(function () { start(null); });
+      }).catch(function (err) { showError(form, err, pathBeforeColon); });
+    }
+
+    function describeConditions(c) {
+      var parts = [];
+      var names = function (items, all) { return items.map(function (v) { return optionLabel(all, v); }).join(', '); };
+      if (c.channels) parts.push(t('channel: {v}', { v: names(c.channels, CHANNELS) }));
+      if (c.inbox_ids) parts.push(t('inbox: {v}', { v: c.inbox_ids.map(function (id) {
+        var found = refs.inboxes.filter(function (i) { return i.id === id; })[0];
+        return found ? found.name : '#' + id;
+      }).join(', ') }));
+      if (c.languages) parts.push(t('language: {v}', { v: c.languages.join(', ') }));
+      if (c.customer_tiers) parts.push(t('tier: {v}', { v: c.customer_tiers.join(', ') }));
+      if (c.customer_tags) parts.push(t('customer tag: {v}', { v: c.customer_tags.join(', ') }));
+      if (c.intents) parts.push(t('intent: {v}', { v: c.intents.join(', ') }));
+      if (c.handoff_reasons) parts.push(t('hand-off: {v}', { v: names(c.handoff_reasons, REASONS) }));
+      if (c.keywords) parts.push(t('keywords: {v}', { v: c.keywords.join(', ') }));
+      if (c.business_hours) {
+        var h = c.business_hours;
+        var cal = refs.calendars.filter(function (x) { return x.id === h.calendar_id; })[0];
+        var where = h.timezone ? h.timezone : (cal ? cal.name : '#' + h.calendar_id);
+        parts.push(h.inside === false ? t('outside hours of {v}', { v: where }) : t('inside hours of {v}', { v: where }));
+      }
+      return parts.length ? parts.join('; ') : t('every new ticket');
+    }
+
+    function describeActions(a) {
+      var parts = [];
+      var named = function (items, id) {
+        var found = items.filter(function (x) { return x.id === id; })[0];
+        return found ? (found.name || found.email) : '#' + id;
+      };
+      if (a.queue_id) parts.push(t('queue {v}', { v: named(refs.queues, a.queue_id) }));
+      if (a.priority) parts.push(t('priority {v}', { v: t(a.priority) }));
+      if (a.add_tags) parts.push(t('tags {v}', { v: a.add_tags.join(', ') }));
+      if (a.sla_policy_id) parts.push(t('SLA {v}', { v: named(refs.policies, a.sla_policy_id) }));
+      if (a.assign_user_id) parts.push(t('assign to {v}', { v: named(refs.users, a.assign_user_id) }));
+      if (a.require_skills) parts.push(t('skills {v}', { v: a.require_skills.join(', ') }));
+      return parts.join('; ');
+    }
 
     function versions(rule) {
       api('GET', '/routing/rules/' + rule.id + '/versions').then(function (data) {
         var box = $('rule-history');
         $('rule-history-title').textContent = t('History of {name}', { name: rule.name });
         rows(box.querySelector('tbody'), data.versions.slice().reverse(), function (v) {
+          var then = v.rule || {};
           return el('tr', {}, [
             cell('v' + v.version),
             cell(v.change),
             cell(userLabel(v.actor_user_id)),
             cell(SB.formatDateTime(v.created_at)),
-            el('td', {}, [el('code', { className: 'admin-details', text: JSON.stringify(v.rule) })])
+            el('td', {}, [
+              el('div', { text: (then.name || '') + (then.enabled === false ? ' (' + t('off') + ')' : '') }),
+              el('div', { className: 'field-hint', text: t('When: {c}', { c: describeConditions(then.conditions || {}) }) }),
+              el('div', { className: 'field-hint', text: t('Then: {a}', { a: describeActions(then.actions || {}) }) })
+            ])
           ]);
         });
         box.hidden = false;
+      }).catch(failed);
+    }
+
+    function reorder(order) {
+      return api('PUT', '/routing/rules/order', { ids: order }).then(function () {
+        say(t('Order saved.'));
+        return load();
       }).catch(failed);
     }
 
@@ -730,22 +1117,70 @@
       var order = ids.slice();
       var moved = order.splice(index, 1)[0];
       order.splice(index + by, 0, moved);
-      api('PUT', '/routing/rules/order', { ids: order }).then(load).catch(failed);
+      reorder(order);
+    }
+
+    var dragged = null;
+    function draggable(row, id) {
+      row.setAttribute('draggable', 'true');
+      row.addEventListener('dragstart', function (event) {
+        dragged = id;
+        row.classList.add('is-dragging');
+        event.dataTransfer.effectAllowed = 'move';
+        event.dataTransfer.setData('text/plain', String(id));
+      });
+      row.addEventListener('dragend', function () { row.classList.remove('is-dragging'); dragged = null; });
+      row.addEventListener('dragover', function (event) {
+        if (dragged === null || dragged === id) return;
+        event.preventDefault();
+        row.classList.add('is-drop-target');
+      });
+      row.addEventListener('dragleave', function () { row.classList.remove('is-drop-target'); });
+      row.addEventListener('drop', function (event) {
+        event.preventDefault();
+        row.classList.remove('is-drop-target');
+        if (dragged === null || dragged === id) return;
+        var order = ids.filter(function (x) { return x !== dragged; });
+        order.splice(order.indexOf(id) + (ids.indexOf(dragged) < ids.indexOf(id) ? 1 : 0), 0, dragged);
+        reorder(order);
+      });
+    }
+
+    function loadRefs() {
+      return Promise.all([
+        api('GET', '/inboxes').catch(function () { return { inboxes: [] }; }),
+        api('GET', '/queues').catch(function () { return { queues: [] }; }),
+        api('GET', '/sla/policies').catch(function () { return { policies: [] }; }),
+        api('GET', '/sla/calendars').catch(function () { return { calendars: [] }; }),
+        loadUsers().catch(function () { return []; }),
+        api('GET', '/kb/articles?limit=200').catch(function () { return { articles: [] }; })
+      ]).then(function (all) {
+        refs.inboxes = all[0].inboxes || [];
+        refs.queues = all[1].queues || [];
+        refs.policies = all[2].policies || [];
+        refs.calendars = all[3].calendars || [];
+        refs.users = (all[4] || []).filter(function (u) { return u.active && u.role !== 'customer'; });
+        var keys = {};
+        (all[5].articles || []).forEach(function (a) { keys[a.key] = true; });
+        refs.intents = Object.keys(keys).sort();
+      });
     }
 
     function load() {
-      loadUsers().catch(function () {});
-      api('GET', '/routing/rules').then(function (data) {
+      return api('GET', '/routing/rules').then(function (data) {
         ids = data.rules.map(function (r) { return r.id; });
+        $('rules-empty').hidden = data.rules.length > 0;
         rows(tbody, data.rules, function (r) {
           var i = ids.indexOf(r.id);
-          return el('tr', { 'data-rule-id': r.id }, [
-            cell(i + 1),
+          var row = el('tr', { 'data-rule-id': r.id }, [
+            el('td', {}, [el('span', { className: 'admin-grip', 'aria-hidden': 'true', text: '\u2630 ' }), String(i + 1)]),
             cell(r.name),
+            cell(describeConditions(r.conditions)),
+            cell(describeActions(r.actions)),
             el('td', {}, [el('span', { className: 'badge ' + (r.enabled ? 'badge-ok' : ''), text: r.enabled ? t('on') : t('off') })]),
             cell('v' + r.version),
             el('td', { className: 'admin-actions' }, [
-              button(t('Edit'), function () { edit('rule', r); }),
+              button(t('Edit'), function () { start(r); $('rule-name').focus(); }),
               button(t('History'), function () { versions(r); }, 'btn-ghost'),
               i > 0 ? button(t('Move up'), function () { move(i, -1); }, 'btn-ghost') : null,
               i < ids.length - 1 ? button(t('Move down'), function () { move(i, 1); }, 'btn-ghost') : null,
@@ -754,58 +1189,245 @@
               }, 'btn-ghost')
             ])
           ]);
+          draggable(row, r.id);
+          return row;
         });
       }).catch(failed);
     }
-    load();
+
+    form.addEventListener('submit', function (event) { event.preventDefault(); submit(current()); });
+    $('rule-new').addEventListener('click', function () { start(null); $('rule-name').focus(); });
+    $('rule-add-condition').addEventListener('click', function () {
+      var kind = $('rule-add-kind').value;
+      if (!kind) return;
+      var node = addCondition(kind, undefined);
+      var first = node.querySelector('input, select, textarea');
+      if (first) first.focus();
+    });
+    jsonToggle('rule', current, submit);
+    // The form is usable at once; the lists it picks from (queues, policies, people,
+    // calendars, inboxes, intents) fill in when they arrive, keeping what was chosen.
+    start(null);
+    loadRefs().then(function () {
+      var chosen = current().actions;
+      fillActionSelects(chosen);
+      form.setAttribute('data-ready', 'true');
+      return load();
+    });
   }
 
+  // --- SLA policies and business-hours calendars -----------------------------------------
+
   function slaSection() {
-    var policies = $('policies-table').querySelector('tbody');
-    var calendars = $('calendars-table').querySelector('tbody');
-    var names = {};
-    var edit = jsonEditor({
-      policy: {
-        label: t('SLA policy'),
-        path: '/sla/policies',
-        update: 'PATCH',
-        editable: function (p) {
-          return p
-            ? { name: p.name, calendar_id: p.calendar_id, targets: p.targets, escalations: p.escalations, is_default: p.is_default }
-            : { name: '', targets: { normal: { first_response: 60, resolution: 480 } } };
-        }
-      },
-      calendar: {
-        label: t('Business-hours calendar'),
-        path: '/sla/calendars',
-        update: 'PATCH',
-        editable: function (c) {
-          return c
-            ? { name: c.name, time_zone: c.time_zone, hours: c.hours, holidays: c.holidays }
-            : { name: '', time_zone: 'UTC', hours: { monday: [['09:00', '17:00']] }, holidays: [] };
-        }
-      }
-    }, load);
+    var policiesBody = $('policies-table').querySelector('tbody');
+    var calendarsBody = $('calendars-table').querySelector('tbody');
+    var policyForm = $('policy-form');
+    var calendarForm = $('calendar-form');
+    var calendars = [];
+    var editingPolicy = null;
+    var editingCalendar = null;
+    var escalations = [];
+    var targetInputs = {}; // priority → metric → {amount, unit}
+    var week = null;
+    var holidays = [];
+    var PRIORITIES = ['urgent', 'high', 'normal', 'low'];
+    var METRICS = ['first_response', 'next_response', 'resolution'];
+    var WEEKDAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
+    var metricNames = { first_response: t('First response'), next_response: t('Next response'), resolution: t('Resolution') };
+
+    function duration(minutes) {
+      if (minutes % 1440 === 0) return t('{n} d', { n: minutes / 1440 });
+      if (minutes % 60 === 0) return t('{n} h', { n: minutes / 60 });
+      return t('{n} min', { n: minutes });
+    }
+
+    function buildTargets(targets) {
+      var tbody = $('policy-targets').querySelector('tbody');
+      clear(tbody);
+      targetInputs = {};
+      PRIORITIES.forEach(function (priority) {
+        targetInputs[priority] = {};
+        var tr = el('tr', { 'data-priority': priority }, [el('th', { scope: 'row', text: t(priority) })]);
+        METRICS.forEach(function (metric) {
+          var minutes = (targets[priority] || {})[metric];
+          var hours = minutes !== undefined && minutes % 60 === 0;
+          var label = t('{metric} for {priority}', { metric: metricNames[metric], priority: t(priority) });
+          var amount = el('input', {
+            type: 'number', min: '1', step: '1', className: 'admin-amount',
+            value: minutes === undefined ? '' : String(hours ? minutes / 60 : minutes), 'aria-label': label
+          });
+          var unit = el('select', { 'aria-label': t('{what}: unit', { what: label }) }, [
+            el('option', { value: '60', text: t('hours'), selected: minutes === undefined || hours }),
+            el('option', { value: '1', text: t('minutes'), selected: minutes !== undefined && !hours })
+          ]);
+          targetInputs[priority][metric] = { amount: amount, unit: unit };
+          tr.appendChild(el('td', {}, [
+            el('span', { className: 'admin-target' }, [amount, unit]),
+            el('p', { className: 'field-error', 'data-error-for': 'targets.' + priority + '.' + metric, hidden: true })
+          ]));
+        });
+        tbody.appendChild(tr);
+      });
+    }
+
+    function policyBody() {
+      var targets = {};
+      PRIORITIES.forEach(function (priority) {
+        METRICS.forEach(function (metric) {
+          var input = targetInputs[priority][metric];
+          var raw = input.amount.value.trim();
+          if (raw === '') return;
+          var value = Number(raw);
+          targets[priority] = targets[priority] || {};
+          // Whole minutes; a non-number is sent as typed, for the server to name.
+          targets[priority][metric] = isFinite(value) ? Math.round(value * Number(input.unit.value)) : raw;
+        });
+      });
+      return {
+        name: $('policy-name').value,
+        calendar_id: $('policy-calendar').value ? Number($('policy-calendar').value) : null,
+        targets: targets,
+        escalations: escalations,
+        is_default: $('policy-default').checked
+      };
+    }
+
+    function policyPath(message) {
+      var match = /\b(targets\.[a-z]+\.[a-z_]+|targets|escalations?|calendar_id|is_default|name)\b/.exec(message);
+      if (!match) return /calendar/.test(message) ? 'calendar_id' : null;
+      return match[1] === 'escalation' ? 'escalations' : match[1];
+    }
+
+    function fillPolicyCalendars(chosen) {
+      var select = $('policy-calendar');
+      var first = select.options[0];
+      clear(select);
+      select.appendChild(first);
+      calendars.forEach(function (c) { select.appendChild(el('option', { value: c.id, text: c.name })); });
+      select.value = chosen;
+    }
+
+    function startPolicy(policy) {
+      editingPolicy = policy;
+      clearErrors(policyForm);
+      $('policy-editor-title').textContent = policy ? t('Edit {name}', { name: policy.name }) : t('New SLA policy');
+      $('policy-name').value = policy ? policy.name : '';
+      fillPolicyCalendars(policy && policy.calendar_id ? String(policy.calendar_id) : '');
+      $('policy-default').checked = !!(policy && policy.is_default);
+      escalations = policy ? policy.escalations || [] : [];
+      $('policy-escalations').textContent = escalations.length
+        ? t('{n} escalation steps are kept as they are (edit them in the JSON view).', { n: escalations.length })
+        : '';
+      buildTargets(policy ? policy.targets : { normal: { first_response: 60, resolution: 480 } });
+      $('policy-json').open = false;
+    }
+
+    function savePolicy(body) {
+      clearErrors(policyForm);
+      var request = editingPolicy ? api('PATCH', '/sla/policies/' + editingPolicy.id, body) : api('POST', '/sla/policies', body);
+      return request.then(function () {
+        say(t('Policy saved.'));
+        return load().then(function () { startPolicy(null); });
+      }).catch(function (err) { showError(policyForm, err, policyPath); });
+    }
+
+    function calendarBody() {
+      return {
+        name: $('calendar-name').value,
+        time_zone: $('calendar-zone').value,
+        hours: week.read(),
+        holidays: holidays.slice()
+      };
+    }
+
+    function calendarPath(message) {
+      if (/time zone|time_zone/.test(message)) return 'time_zone';
+      if (/holiday/.test(message)) return 'holidays';
+      if (/^name\b/.test(message)) return 'name';
+      return 'hours';
+    }
+
+    function showHolidays() {
+      var list = $('calendar-holidays');
+      clear(list);
+      holidays.sort();
+      holidays.forEach(function (day) {
+        list.appendChild(el('li', { 'data-holiday': day }, [
+          el('span', { text: SB.formatDate(day + 'T12:00:00Z') + ' (' + day + ') ' }),
+          button(t('Remove'), function () {
+            holidays.splice(holidays.indexOf(day), 1);
+            showHolidays();
+          }, 'btn-ghost')
+        ]));
+      });
+      if (!holidays.length) list.appendChild(el('li', { className: 'field-hint', text: t('No holidays.') }));
+    }
+
+    function startCalendar(calendar) {
+      editingCalendar = calendar;
+      clearErrors(calendarForm);
+      $('calendar-editor-title').textContent = calendar ? t('Edit {name}', { name: calendar.name }) : t('New calendar');
+      $('calendar-name').value = calendar ? calendar.name : '';
+      var guess = 'UTC';
+      try { guess = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'; } catch (err) { guess = 'UTC'; }
+      fillZones($('calendar-zone'), calendar ? calendar.time_zone : guess);
+      var hours = calendar ? calendar.hours : {};
+      if (!calendar) WEEKDAYS.slice(0, 5).forEach(function (d) { hours[d] = [['09:00', '17:00']]; });
+      week = weekEditor(WEEKDAYS, DAY_NAMES(), hours);
+      var box = $('calendar-week');
+      clear(box);
+      box.appendChild(week.node);
+      holidays = calendar ? calendar.holidays.slice() : [];
+      showHolidays();
+      $('calendar-json').open = false;
+    }
+
+    function saveCalendar(body) {
+      clearErrors(calendarForm);
+      var request = editingCalendar ? api('PATCH', '/sla/calendars/' + editingCalendar.id, body) : api('POST', '/sla/calendars', body);
+      return request.then(function () {
+        say(t('Calendar saved.'));
+        return load().then(function () { startCalendar(null); fillPolicyCalendars($('policy-calendar').value); });
+      }).catch(function (err) { showError(calendarForm, err, calendarPath); });
+    }
+
+    function hoursSummary(hours) {
+      var names = DAY_NAMES();
+      return WEEKDAYS.map(function (day, i) {
+        var spans = hours[day] || [];
+        return spans.length ? names[i] + ' ' + spans.map(function (s) { return s[0] + '–' + s[1]; }).join(', ') : null;
+      }).filter(Boolean).join('; ');
+    }
 
     function load() {
-      Promise.all([api('GET', '/sla/calendars'), api('GET', '/sla/policies')]).then(function (both) {
-        names = {};
-        both[0].calendars.forEach(function (c) { names[c.id] = c.name; });
-        rows(calendars, both[0].calendars, function (c) {
-          return el('tr', { 'data-calendar-id': c.id }, [cell(c.name), cell(c.time_zone), el('td', { className: 'admin-actions' }, [
-            button(t('Edit'), function () { edit('calendar', c); }),
-            button(t('Delete'), function () {
-              if (window.confirm(t('Delete the calendar {name}?', { name: c.name }))) api('DELETE', '/sla/calendars/' + c.id).then(load).catch(failed);
-            }, 'btn-ghost')
-          ])]);
+      return Promise.all([api('GET', '/sla/calendars'), api('GET', '/sla/policies')]).then(function (both) {
+        calendars = both[0].calendars;
+        var names = {};
+        calendars.forEach(function (c) { names[c.id] = c.name; });
+        rows(calendarsBody, calendars, function (c) {
+          return el('tr', { 'data-calendar-id': c.id }, [
+            cell(c.name), cell(c.time_zone), cell(hoursSummary(c.hours)), cell(c.holidays.length),
+            el('td', { className: 'admin-actions' }, [
+              button(t('Edit'), function () { startCalendar(c); $('calendar-name').focus(); }),
+              button(t('Delete'), function () {
+                if (window.confirm(t('Delete the calendar {name}?', { name: c.name }))) api('DELETE', '/sla/calendars/' + c.id).then(load).catch(failed);
+              }, 'btn-ghost')
+            ])
+          ]);
         });
-        rows(policies, both[1].policies, function (p) {
+        rows(policiesBody, both[1].policies, function (p) {
+          var summary = PRIORITIES.filter(function (pr) { return p.targets[pr]; }).map(function (pr) {
+            return t(pr) + ': ' + METRICS.filter(function (m) { return p.targets[pr][m]; }).map(function (m) {
+              return metricNames[m] + ' ' + duration(p.targets[pr][m]);
+            }).join(', ');
+          }).join('; ');
           return el('tr', { 'data-policy-id': p.id }, [
             cell(p.name),
             cell(p.calendar_id ? names[p.calendar_id] : t('around the clock')),
+            cell(summary),
             cell(p.is_default ? t('yes') : ''),
             el('td', { className: 'admin-actions' }, [
-              button(t('Edit'), function () { edit('policy', p); }),
+              button(t('Edit'), function () { startPolicy(p); $('policy-name').focus(); }),
               button(t('Delete'), function () {
                 if (window.confirm(t('Delete the policy {name}?', { name: p.name }))) api('DELETE', '/sla/policies/' + p.id).then(load).catch(failed);
               }, 'btn-ghost')
@@ -814,7 +1436,27 @@
         });
       }).catch(failed);
     }
-    load();
+
+    policyForm.addEventListener('submit', function (event) { event.preventDefault(); savePolicy(policyBody()); });
+    calendarForm.addEventListener('submit', function (event) { event.preventDefault(); saveCalendar(calendarBody()); });
+    $('policy-new').addEventListener('click', function () { startPolicy(null); $('policy-name').focus(); });
+    $('calendar-new').addEventListener('click', function () { startCalendar(null); $('calendar-name').focus(); });
+    $('calendar-holiday-add').addEventListener('click', function () {
+      var day = $('calendar-holiday-new').value;
+      if (!day) return;
+      if (holidays.indexOf(day) < 0) holidays.push(day);
+      $('calendar-holiday-new').value = '';
+      showHolidays();
+    });
+    jsonToggle('policy', policyBody, savePolicy);
+    jsonToggle('calendar', calendarBody, saveCalendar);
+    startPolicy(null);
+    startCalendar(null);
+    load().then(function () {
+      fillPolicyCalendars($('policy-calendar').value);
+      policyForm.setAttribute('data-ready', 'true');
+      calendarForm.setAttribute('data-ready', 'true');
+    });
   }
 
   // --- canned replies ------------------------------------------------------------------
