@@ -4,9 +4,11 @@ detection (who else is viewing), on SQLite and on PostgreSQL with Redis."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
+import pytest
 from sqlalchemy import func, select, update
 
 from bot.models import BotReply
@@ -17,6 +19,7 @@ from conversations.service import do_reply
 from knowledge_base.service import do_create_article
 from routing.models import Queue, QueueMember
 from switchboard.accounts import do_create_api_token
+from switchboard.adapters import StaticAdapters
 from switchboard.models import User
 from switchboard.tx import Database
 from tests.conftest import AppClient, Backend, ClientFactory, create_user, login
@@ -24,6 +27,8 @@ from tests.customers.support import email_from, email_inbox, intake, webchat_inb
 from tests.security.support import multipart_file, receive, tiny_png
 from tests.tickets.support import open_ticket
 from tickets.models import Ticket
+from web import collision
+from web.collision import CUSTOMER_SEES_TYPING, TypingRelay
 
 API = "/api/v1"
 
@@ -488,3 +493,52 @@ async def test_a_note_with_an_image_shows_it_in_the_history_served_as_a_download
     assert served.status == 200
     assert served.headers["Content-Disposition"].startswith("attachment;")
     assert served.headers["X-Content-Type-Options"] == "nosniff"
+
+
+class _ShowsTyping:
+    """An adapter that records typing requests; `stall` makes each one hang."""
+
+    def __init__(self, stall: bool = False) -> None:
+        self.shown: list[str] = []
+        self.stall = stall
+
+    async def send_typing(self, thread_key: str) -> bool:
+        self.shown.append(thread_key)
+        if self.stall:
+            await asyncio.Event().wait()
+        return True
+
+
+def _conversation(channel: str, thread_key: str = "chat:42") -> Conversation:
+    return Conversation(id=1, inbox_id=1, customer_id=1, channel=channel, thread_key=thread_key)
+
+
+async def test_typing_is_relayed_only_where_the_customer_can_see_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Telegram's adapter is asked; Slack's and email's never are (they have no typing for
+    a bot), and web chat needs no adapter (the widget hears the Typing event)."""
+    adapters: dict[str, Any] = {
+        kind: _ShowsTyping() for kind in ("telegram", "slack", "email", "webchat")
+    }
+    relay = TypingRelay(StaticAdapters(adapters))
+    for kind in adapters:
+        relay.agent_typing(_conversation(kind))
+    await relay.aclose()
+    assert {k: a.shown for k, a in adapters.items()} == {
+        "telegram": ["chat:42"],
+        "slack": [],
+        "email": [],
+        "webchat": [],
+    }
+    assert {"webchat", "telegram"} == CUSTOMER_SEES_TYPING
+
+    # A channel that hangs costs a bounded number of requests in flight, each dropped
+    # after TYPING_TIMEOUT, and never holds up the caller.
+    monkeypatch.setattr(collision, "TYPING_TIMEOUT", 0.05)
+    stuck = _ShowsTyping(stall=True)
+    relay = TypingRelay(StaticAdapters({"telegram": cast(Any, stuck)}))
+    for _ in range(10):
+        relay.agent_typing(_conversation("telegram"))
+    await relay.aclose()
+    assert len(stuck.shown) == collision.MAX_TYPING_IN_FLIGHT
