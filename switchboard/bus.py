@@ -22,6 +22,7 @@ from switchboard.events import Event, from_json
 log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 1000
+PUBLISH_BATCH = 256  # events per Redis message, at most (more when one transaction has more)
 
 
 class Resync:
@@ -143,9 +144,11 @@ class RedisBus:
     One pub/sub connection per process, however many websockets it serves. A process's
     own events go to its own subscribers at once, as on the in-process bus, not through
     Redis and back: each payload on the channel starts with its publisher's origin tag,
-    and the listener skips its own without decoding them. If Redis drops, local
-    subscribers get `Resync` when the listener reconnects, because other processes'
-    events published meanwhile were lost to them (never to the database).
+    and the listener skips its own without decoding them. A payload carries the events
+    of every transaction committed since the last one was sent, one JSON per line. If
+    Redis drops, local subscribers get `Resync` when the listener reconnects, because
+    other processes' events published meanwhile were lost to them (never to the
+    database).
     """
 
     def __init__(self, url: str, prefix: str = "switchboard:") -> None:
@@ -199,21 +202,27 @@ class RedisBus:
 
     async def _publish_loop(self) -> None:
         while True:
-            events = await self._outgoing.get()
+            # The transactions that committed meanwhile go out together.
+            waiting = [await self._outgoing.get()]
+            count = len(waiting[0])
+            while count < PUBLISH_BATCH and not self._outgoing.empty():
+                waiting.append(self._outgoing.get_nowait())
+                count += len(waiting[-1])
             try:
-                await self._send(events)
+                await self._send([event for events in waiting for event in events])
             finally:
-                self._outgoing.task_done()
+                for _ in waiting:
+                    self._outgoing.task_done()
             if _being_cancelled():
                 raise asyncio.CancelledError
 
     async def _send(self, events: Sequence[Event]) -> None:
-        """One round trip for a transaction's events, in order."""
+        """One PUBLISH for several transactions' events, in commit order: the origin tag,
+        then one JSON document per line (JSON text never holds a raw newline)."""
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for event in events:
-                    pipe.publish(self._channel, self._origin + event.encode())
-                await pipe.execute()
+            await self._redis.publish(
+                self._channel, self._origin + b"\n".join(event.encode() for event in events)
+            )
         except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
             # The change is committed already; live viewers re-sync when Redis is back.
             log.warning("events not published (Redis unavailable): %s", exc)
@@ -241,12 +250,13 @@ class RedisBus:
                         data = raw["data"]
                         if data.startswith(self._origin):
                             continue  # ours: delivered locally when published
-                        try:
-                            event = from_json(data[len(self._origin) :])
-                        except (KeyError, ValueError, TypeError):
-                            log.exception("undecodable event on the bus")
-                            continue
-                        self._fanout.deliver(event)
+                        for line in data[len(self._origin) :].split(b"\n"):
+                            try:
+                                event = from_json(line)
+                            except (KeyError, ValueError, TypeError):
+                                log.exception("undecodable event on the bus")
+                                continue
+                            self._fanout.deliver(event)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -188,6 +188,24 @@ async def test_redis_bus_gives_its_own_subscribers_its_events_once(
         await assert_nothing_queued(theirs)
 
 
+async def test_redis_events_of_many_transactions_arrive_whole_and_in_order(
+    redis_buses: list[RedisBus],
+) -> None:
+    """Transactions that commit while the previous ones are being sent share a Redis
+    message, one event per line: text with newlines must not split an event."""
+    publisher, other_process, _ = redis_buses
+    expected = [
+        event
+        for n in range(40)
+        for event in (typing(7, f"line {n}\nand the next line"), typing(7, f"after {n}"))
+    ]
+    async with other_process.subscribe([conversation_topic(7)]) as theirs:
+        for first in range(0, len(expected), 2):
+            await publisher.publish_many(expected[first : first + 2])
+        assert [await next_item(theirs) for _ in expected] == expected
+        await assert_nothing_queued(theirs)
+
+
 async def test_redis_bus_without_redis_still_serves_its_own_subscribers() -> None:
     """Redis down: other processes miss this one's events (they re-sync later), but the
     viewers connected to this process keep seeing what it commits."""
