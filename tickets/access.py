@@ -7,6 +7,8 @@ removing an agent from a queue takes effect at once. `access_ticket_by_id` is th
 chokepoint for one ticket and `visible_tickets` the same rule as a filter for lists, so
 the two can never disagree.
 An outsider gets the same 404 for a ticket that exists as for one that does not.
+`web.access` re-exports these beside the conversation and customer rules built on them;
+the web layer imports them from there.
 """
 
 from __future__ import annotations
