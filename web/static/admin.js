@@ -896,7 +896,7 @@
           var select = el('select', { multiple: true, size: String(Math.min(8, Math.max(3, keys.length))) });
           keys.forEach(function (k) { select.appendChild(el('option', { value: k, text: k, selected: chosen.indexOf(k) >= 0 })); });
           return {
-            node: fieldBox(t("The bot's top guess is one of"), select, t('Articles by key; hold Ctrl or Cmd to pick several.')),
+            node: fieldBox(t("The bot's top guess is one of"), select, t('Topics of the knowledge base; hold Ctrl or Cmd to pick several.')),
             read: function () { return Array.prototype.filter.call(select.options, function (o) { return o.selected; }).map(function (o) { return o.value; }); }
           };
         }
@@ -1161,7 +1161,13 @@
         refs.calendars = all[3].calendars || [];
         refs.users = (all[4] || []).filter(function (u) { return u.active && u.role !== 'customer'; });
         var keys = {};
-        (all[5].articles || []).forEach(function (a) { keys[a.key] = true; });
+        // The bot's intents are topics: an article's key without its locale suffix
+        // (bot.training.topic_of), so "shipping_en" and "shipping_zh_hans" are "shipping".
+        (all[5].articles || []).forEach(function (a) {
+          var suffix = '_' + a.locale.toLowerCase().replace(/-/g, '_');
+          var topic = a.key.length > suffix.length && a.key.slice(-suffix.length) === suffix ? a.key.slice(0, -suffix.length) : a.key;
+          keys[topic] = true;
+        });
         refs.intents = Object.keys(keys).sort();
       });
     }
