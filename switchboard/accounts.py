@@ -146,6 +146,25 @@ async def do_end_all_sessions(session: AsyncSession, user_id: int) -> None:
     emit(session, SessionsEnded(actor=f"user:{user_id}", user_id=user_id, token_hash=None))
 
 
+async def do_revoke_everything(session: AsyncSession, user_id: int) -> int:
+    """End every browser session and API token of the user; the number of tokens."""
+    await do_end_all_sessions(session, user_id)
+    result = await session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def do_set_password(session: AsyncSession, user_id: int, password_hash: str) -> int:
+    """A new password: every session and API token made with the old one ends."""
+    await session.execute(
+        update(User).where(User.id == user_id).values(password_hash=password_hash)
+    )
+    return await do_revoke_everything(session, user_id)
+
+
 async def do_create_api_token(session: AsyncSession, user: User, name: str) -> str:
     token = "sbt_" + secrets.token_urlsafe(32)
     session.add(ApiToken(token_hash=token_digest(token), user_id=user.id, name=name))

@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.engines.base import predict_within, unavailable
@@ -38,7 +38,7 @@ from switchboard.audit import entry_view, record, search_entries
 from switchboard.db import utcnow
 from switchboard.errors import Conflict, InvalidInput, NotFound
 from switchboard.events import UserRoleChanged
-from switchboard.models import ApiToken, Role, User
+from switchboard.models import Role, User
 from switchboard.tx import emit
 from web.access import access_admin, row_id_from
 from web.bodies import read_json_object
@@ -186,17 +186,6 @@ async def _active_admins(session: AsyncSession) -> list[int]:
     return list((await session.execute(query.order_by(User.id).with_for_update())).scalars())
 
 
-async def do_revoke_everything(session: AsyncSession, user_id: int) -> int:
-    """End every browser session and API token of the user; the number of tokens."""
-    await accounts.do_end_all_sessions(session, user_id)
-    result = await session.execute(
-        update(ApiToken)
-        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
 async def change_user(request: web.Request) -> web.Response:
     admin = _admin(request)
     user_id = _path_id(request, "user")
@@ -232,7 +221,7 @@ async def change_user(request: web.Request) -> web.Response:
         if active is not None:
             user.active = active
             if not active:
-                revoked = await do_revoke_everything(session, user.id)
+                revoked = await accounts.do_revoke_everything(session, user.id)
         await session.flush()
         after = {"role": user.role, "active": user.active, "name": user.name}
         changed = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
@@ -271,7 +260,7 @@ async def reset_password(request: web.Request) -> web.Response:
         if user is None:
             raise NotFound("user not found")
         user.password_hash = await accounts.hash_password(password)
-        revoked = await do_revoke_everything(session, user.id)
+        revoked = await accounts.do_revoke_everything(session, user.id)
         await record(
             session, "user.password_reset", actor=admin, address=_where(request),
             target_type="user", target_id=user.id, target_label=user.email,

@@ -133,6 +133,12 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+def set_session_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    """The browser's session cookie for a session just started."""
+    lifetime = int(accounts.SESSION_LIFETIME.total_seconds())
+    _set_cookie(request, response, SESSION_COOKIE, token, lifetime)
+
+
 def _set_cookie(
     request: web.Request, response: web.StreamResponse, name: str, value: str, max_age: int
 ) -> None:

@@ -1,8 +1,12 @@
-"""Each user's own interface settings: language and time zone.
+"""Each user's own settings: language, time zone and password.
 
-A page (`/preferences`, a plain form, works without scripts) and the API
-(`PATCH /api/v1/me`). Only these two fields can be changed here: a body naming anything
-else (role, email, active) is refused, so nobody changes their own role through it.
+A page (`/preferences`, plain forms, works without scripts) and the API
+(`PATCH /api/v1/me`). Only language and time zone can be changed through the API: a body
+naming anything else (role, email, active) is refused, so nobody changes their own role.
+
+Changing the password asks for the current one (throttled per user, so a borrowed
+session cannot guess it), ends every session and API token made with the old one (other
+browsers and open sockets included), and starts a fresh session for this browser.
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ from aiohttp import web
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from switchboard.appkeys import DB
+from switchboard import accounts
+from switchboard.appkeys import DB, LIMITER
+from switchboard.audit import record
 from switchboard.errors import InvalidInput
 from switchboard.models import User
-from web.auth import csrf_token, current_user, require_user
+from web.auth import csrf_token, current_user, require_user, set_session_cookie
 from web.bodies import read_json_object
+from web.clientip import client_address
 from web.i18n import LOCALE_NAMES, SUPPORTED_LOCALES
 
 EDITABLE = frozenset({"locale", "timezone"})
@@ -63,18 +70,19 @@ async def preferences_page(request: web.Request) -> web.StreamResponse:
     user = current_user(request)
     if user is None:
         raise web.HTTPFound("/login?next=/preferences")
-    return aiohttp_jinja2.render_template(
-        "preferences.html",
-        request,
-        {
-            "user": user,
-            "csrf_token": csrf_token(request),
-            "active": "preferences",
-            "locales": [(code, LOCALE_NAMES[code]) for code in SUPPORTED_LOCALES],
-            "time_zones": time_zones(),
-            "saved": request.query.get("saved") == "1",
-        },
-    )
+    return aiohttp_jinja2.render_template("preferences.html", request, _page_context(request, user))
+
+
+def _page_context(request: web.Request, user: User) -> dict[str, Any]:
+    return {
+        "user": user,
+        "csrf_token": csrf_token(request),
+        "active": "preferences",
+        "locales": [(code, LOCALE_NAMES[code]) for code in SUPPORTED_LOCALES],
+        "time_zones": time_zones(),
+        "saved": request.query.get("saved", ""),
+        "password_error": None,
+    }
 
 
 async def preferences_submit(request: web.Request) -> web.StreamResponse:
@@ -93,9 +101,69 @@ async def change_me(request: web.Request) -> web.Response:
     return web.json_response({**preferences_view(user), **changes})
 
 
+PASSWORD_LIMIT = (5, 900)  # wrong current passwords per user per 15 minutes
+
+
+async def password_submit(request: web.Request) -> web.StreamResponse:
+    user = require_user(request)  # CSRF was checked by the auth middleware
+    form = await request.post()
+    current = str(form.get("current_password", ""))[:1024]
+    new = str(form.get("new_password", ""))
+    confirm = str(form.get("confirm_password", ""))
+    limiter = request.config_dict[LIMITER]
+    key = f"password:user:{user.id}"
+    if await limiter.blocked(key, *PASSWORD_LIMIT):
+        return _password_error(request, user, "Too many wrong passwords. Try again later.", 429)
+    db = request.config_dict[DB]
+    async with db.reading() as session:
+        checked = await accounts.authenticate(session, user.email, current)
+    if checked is None or checked.id != user.id:
+        await limiter.hit(key, *PASSWORD_LIMIT)
+        return _password_error(request, user, "The current password is wrong.", 400)
+    if len(new) < accounts.MIN_PASSWORD_LENGTH or len(new) > 1024:
+        return _password_error(request, user, "The new password needs at least 10 characters.")
+    if new != confirm:
+        return _password_error(request, user, "The two new passwords differ.")
+    if new == current:
+        return _password_error(request, user, "The new password must differ from the old one.")
+    password_hash = await accounts.hash_password(new)
+
+    async def change(session: AsyncSession) -> accounts.NewSession:
+        revoked = await accounts.do_set_password(session, user.id, password_hash)
+        await record(
+            session,
+            "auth.password_changed",
+            actor=user,
+            address=client_address(request),
+            target_type="user",
+            target_id=user.id,
+            target_label=user.email,
+            details={"tokens_revoked": revoked},
+        )
+        return await accounts.do_start_session(session, user)
+
+    fresh = await db.run(change)
+    await limiter.reset(key)
+    response = web.HTTPSeeOther("/preferences?saved=password")
+    set_session_cookie(request, response, fresh.token)
+    raise response
+
+
+def _password_error(
+    request: web.Request, user: User, message: str, status: int = 400
+) -> web.StreamResponse:
+    return aiohttp_jinja2.render_template(
+        "preferences.html",
+        request,
+        {**_page_context(request, user), "password_error": message},
+        status=status,
+    )
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/preferences", preferences_page)
     app.router.add_post("/preferences", preferences_submit)
+    app.router.add_post("/preferences/password", password_submit)
 
 
 def setup_api(api: web.Application) -> None:

@@ -413,6 +413,11 @@ ROUTES: dict[str, Route] = {
     "GET /admin": Route(S(302, 302, 404, 404, 404, 200)),
     "GET /admin/{section}": Route(S(302, 302, 404, 404, 404, 200), ids=admin_section),
     "POST /preferences": Route(S(401, 401, 303, 303, 303, 303), body={"locale": "en"}),
+    # a wrong current password: refused with the form again, nothing changed
+    "POST /preferences/password": Route(
+        S(401, 401, 400, 400, 400, 400),
+        body={"current_password": "wrong", "new_password": "x" * 12, "confirm_password": "y"},
+    ),
     "GET /static": Route(PUBLIC),
     # the widget: the visitor token is the customer's credential
     "GET /widget.js": Route(PUBLIC),
@@ -686,7 +691,7 @@ async def call(world: World, key: str, route: Route, caller: str, ids: dict[str,
         kwargs["data"] = data
         kwargs["headers"] = {**headers, **content_type}
         query["inbox_id"] = str(world.inbox_id)
-    elif key in ("POST /preferences",):
+    elif key in ("POST /preferences", "POST /preferences/password"):
         kwargs["data"] = body
     elif body is not None:
         kwargs["json"] = body
