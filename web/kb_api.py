@@ -194,7 +194,9 @@ async def publish(request: web.Request) -> web.Response:
     article_id = _article_id(request)
 
     async def write(session: AsyncSession) -> dict[str, Any]:
-        draft = (await get_article(session, article_id)).draft_version
+        # Read under the row lock do_publish takes too: the draft it publishes.
+        locked = await session.get(Article, article_id, with_for_update=True)
+        draft = locked.draft_version if locked is not None else None
         done = await do_publish(session, article_id, author_user_id=user.id)
         extra = {"draft_version": draft} if draft is not None else None
         await _audit(session, request, user, "kb.article.published", done, extra)

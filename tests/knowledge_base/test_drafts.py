@@ -6,13 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.models import BotReply
 from bot.training import change_token, fingerprint
+from channels.base import InboundMessage
+from conversations.models import AuthorKind
+from conversations.service import do_reply
 from knowledge_base.io import apply_rows, parse
 from knowledge_base.search import search_articles
 from knowledge_base.service import published_training_set
 from switchboard.audit import search_entries
 from switchboard.tx import Database
 from tests.conftest import AppClient
+from tests.customers.support import intake, webchat_inbox
 from tests.knowledge_base.support import HOURS, bearer, staff_token
 
 API = "/api/v1/kb/articles"
@@ -201,3 +206,52 @@ async def test_revert_as_draft_and_import_keeps_publishing(client: AppClient, db
     assert after["answer_markdown"] == "Imported." and after["status"] == "published"
     # the pending draft had changed the answer itself, so it keeps its own
     assert after["draft"]["answer_markdown"] == LIVE
+
+
+async def test_a_missed_question_reaches_the_live_article_and_its_draft(
+    client: AppClient, db: Database
+) -> None:
+    """One click adds the phrasing live (the bot learns it now) and to a pending draft
+    that changed the phrasings itself (publishing the draft keeps it)."""
+    _admin_id, admin_token = await staff_token(db, "ada@example.com", "admin")
+    admin = bearer(admin_token)
+    article = await _published(client, admin)
+    path = f"{API}/{article['id']}"
+    await client.patch(
+        path, json={"phrasings": ["when do you open"], "as_draft": True}, headers=admin
+    )
+    chat_inbox = (await webchat_inbox(db)).id
+    asked = await intake(
+        db,
+        InboundMessage(
+            channel="webchat", inbox_id=chat_inbox, sender_id="v_1", external_id="v_1:1",
+            thread_key="v_1", text="are you open on boxing day",
+        ),
+    )  # fmt: skip
+
+    async def missed(session: Any) -> int:
+        reply = await do_reply(
+            session, conversation_id=asked.conversation_id, text="Sorry?",
+            author_kind=AuthorKind.BOT,
+        )  # fmt: skip
+        session.add(
+            BotReply(
+                message_id=reply.id, conversation_id=asked.conversation_id,
+                inbox_id=chat_inbox, question_message_id=asked.message_id, kind="rephrase",
+                guesses=[],
+            )
+        )  # fmt: skip
+        return reply.id
+
+    reply_id = await db.run(missed)
+    added = await client.post(
+        f"/api/v1/bot/missed/{reply_id}/phrasing", json={"article_id": article["id"]},
+        headers=admin,
+    )  # fmt: skip
+    assert added.status == 200, await added.text()
+    shown = (await (await client.get(path, headers=admin)).json())["article"]
+    assert "are you open on boxing day" in shown["phrasings"]
+    assert shown["draft"]["phrasings"] == ["when do you open", "are you open on boxing day"]
+    async with db.reading() as session:
+        training = await published_training_set(session)
+    assert "are you open on boxing day" in training[0].phrasings
