@@ -56,12 +56,12 @@ class Subscription:
             self._overflowed = False
         return item
 
-    def __aiter__(self) -> AsyncIterator[Event | Resync]:
-        return self._iterate()
+    def __aiter__(self) -> Subscription:
+        return self
 
-    async def _iterate(self) -> AsyncIterator[Event | Resync]:
-        while True:
-            yield await self.get()
+    async def __anext__(self) -> Event | Resync:
+        # A plain coroutine per item (an async generator would add a frame to each).
+        return await self.get()
 
 
 class EventBus(Protocol):
