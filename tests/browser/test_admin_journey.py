@@ -227,7 +227,7 @@ async def test_admin_builds_routing_and_sla_settings_with_forms(
     the server's validation errors shown next to the field at fault; reordering and a
     rule's history."""
     base = str(hub.make_url("")).rstrip("/")
-    await create_user(hub.app[DB], "ada@example.com", "admin", "Ada Admin")
+    ada = await create_user(hub.app[DB], "ada@example.com", "admin", "Ada Admin")
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
     errors: list[str] = []
@@ -277,11 +277,25 @@ async def test_admin_builds_routing_and_sla_settings_with_forms(
     await high.get_by_label("First response for high", exact=True).fill("2")
     await high.get_by_label("Resolution for high", exact=True).fill("45")
     await high.get_by_label("Resolution for high: unit").select_option(label="minutes")
+    # escalations: the two default notices, and a reassignment on a missed resolution
+    escalations = page.locator("#policy-escalations [data-escalation]")
+    await expect(escalations).to_have_count(2)
+    await page.click("#policy-escalation-add")
+    added = escalations.nth(2)
+    await added.get_by_label("Action", exact=True).select_option("reassign")
+    await added.get_by_label("Reassign to").select_option(label="Ada Admin <ada@example.com>")
+    await added.get_by_label("Resolution").check()
     await page.click("#policy-save")
     gold = page.locator("#policies-table tbody tr", has_text="Gold")
     await expect(gold).to_contain_text("Office")
     await expect(gold).to_contain_text("First response 2 h")
     await expect(gold).to_contain_text("Resolution 45 min")
+    await gold.get_by_role("button", name="Edit").click()
+    await expect(page.locator("#policy-name")).to_have_value("Gold")
+    await expect(escalations).to_have_count(3)
+    await expect(escalations.nth(2).get_by_label("Reassign to")).to_have_value(str(ada))
+    await expect(escalations.nth(2).get_by_label("Resolution")).to_be_checked()
+    await page.click("#policy-new")
     await page.wait_for_load_state("networkidle")
     await screenshot(page, "admin-sla-forms")
 

@@ -1232,7 +1232,8 @@
     var calendars = [];
     var editingPolicy = null;
     var editingCalendar = null;
-    var escalations = [];
+    var escalations = []; // {node, read}
+    var staff = [];
     var targetInputs = {}; // priority → metric → {amount, unit}
     var week = null;
     var holidays = [];
@@ -1293,7 +1294,7 @@
         name: $('policy-name').value,
         calendar_id: $('policy-calendar').value ? Number($('policy-calendar').value) : null,
         targets: targets,
-        escalations: escalations,
+        escalations: escalations.map(function (e) { return e.read(); }),
         is_default: $('policy-default').checked
       };
     }
@@ -1302,6 +1303,56 @@
       var match = /\b(targets\.[a-z]+\.[a-z_]+|targets|escalations?|calendar_id|is_default|name)\b/.exec(message);
       if (!match) return /calendar/.test(message) ? 'calendar_id' : null;
       return match[1] === 'escalation' ? 'escalations' : match[1];
+    }
+
+    function addEscalation(value) {
+      var n = Math.random().toString(36).slice(2, 8);
+      var when = el('select', { id: 'esc-when-' + n }, [
+        el('option', { value: 'warning', text: t('a target is near (warning)'), selected: value.when === 'warning' }),
+        el('option', { value: 'breach', text: t('a target is missed (breach)'), selected: value.when === 'breach' })
+      ]);
+      var action = el('select', { id: 'esc-action-' + n }, [
+        el('option', { value: 'notify', text: t('send an alert (dashboard and inbox)'), selected: value.action === 'notify' }),
+        el('option', { value: 'raise_priority', text: t('raise the priority'), selected: value.action === 'raise_priority' }),
+        el('option', { value: 'reassign', text: t('reassign'), selected: value.action === 'reassign' })
+      ]);
+      var who = el('select', { id: 'esc-user-' + n }, [el('option', { value: '', text: t('— unassign —') })]);
+      function fillUsers(chosen) {
+        while (who.options.length > 1) who.removeChild(who.lastChild);
+        staff.forEach(function (u) {
+          who.appendChild(el('option', { value: u.id, text: u.name ? u.name + ' <' + u.email + '>' : u.email }));
+        });
+        who.value = chosen ? String(chosen) : '';
+      }
+      fillUsers(value.user_id);
+      var whoBox = fieldBox(t('Reassign to'), who);
+      var metrics = checkGroup('esc-' + n, METRICS.map(function (m) { return { value: m, label: metricNames[m] }; }), value.metrics || []);
+      function sync() { whoBox.hidden = action.value !== 'reassign'; }
+      action.addEventListener('change', sync);
+      sync();
+      var entry = {
+        // The people arrive after the form is shown: refill, keeping the choice.
+        fillUsers: function () { fillUsers(who.value || value.user_id); },
+        read: function () {
+          var out = { when: when.value, action: action.value };
+          var picked = metrics.read();
+          if (picked.length) out.metrics = picked;
+          if (action.value === 'reassign' && who.value) out.user_id = Number(who.value);
+          return out;
+        }
+      };
+      var node = el('fieldset', { className: 'admin-condition', 'data-escalation': '' }, [
+        el('legend', { text: t('Escalation') }),
+        el('div', { className: 'admin-row' }, [fieldBox(t('Trigger'), when), fieldBox(t('Action'), action), whoBox]),
+        el('p', { className: 'field-hint', text: t('For these targets (none ticked: all):') }),
+        metrics.node
+      ]);
+      node.appendChild(el('div', { className: 'toolbar' }, [button(t('Remove escalation'), function () {
+        escalations.splice(escalations.indexOf(entry), 1);
+        $('policy-escalations').removeChild(node);
+      }, 'btn-ghost')]));
+      escalations.push(entry);
+      $('policy-escalations').appendChild(node);
     }
 
     function fillPolicyCalendars(chosen) {
@@ -1320,10 +1371,9 @@
       $('policy-name').value = policy ? policy.name : '';
       fillPolicyCalendars(policy && policy.calendar_id ? String(policy.calendar_id) : '');
       $('policy-default').checked = !!(policy && policy.is_default);
-      escalations = policy ? policy.escalations || [] : [];
-      $('policy-escalations').textContent = escalations.length
-        ? t('{n} escalation steps are kept as they are (edit them in the JSON view).', { n: escalations.length })
-        : '';
+      escalations = [];
+      clear($('policy-escalations'));
+      (policy ? policy.escalations || [] : [{ when: 'warning', action: 'notify' }, { when: 'breach', action: 'notify' }]).forEach(addEscalation);
       buildTargets(policy ? policy.targets : { normal: { first_response: 60, resolution: 480 } });
       $('policy-json').open = false;
     }
@@ -1456,9 +1506,14 @@
     });
     jsonToggle('policy', policyBody, savePolicy);
     jsonToggle('calendar', calendarBody, saveCalendar);
+    $('policy-escalation-add').addEventListener('click', function () {
+      addEscalation({ when: 'breach', action: 'notify' });
+    });
     startPolicy(null);
     startCalendar(null);
-    load().then(function () {
+    Promise.all([load(), loadUsers().catch(function () { return []; })]).then(function (both) {
+      staff = (both[1] || []).filter(function (u) { return u.active; });
+      escalations.forEach(function (e) { e.fillUsers(); });
       fillPolicyCalendars($('policy-calendar').value);
       policyForm.setAttribute('data-ready', 'true');
       calendarForm.setAttribute('data-ready', 'true');
