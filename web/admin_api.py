@@ -694,10 +694,14 @@ def openapi_paths() -> dict[str, Any]:
         "/kb/articles/{id}/revert": {
             "post": _admin_only(
                 _op(
-                    "Revert to an earlier version's content, saved as a new version",
+                    "Revert to an earlier version's content, saved as a new version"
+                    " (with as_draft, a published article's pending draft)",
                     obj,
                     params=[_ID],
-                    body=json_body({"version": {"type": "integer"}}, ["version"]),
+                    body=json_body(
+                        {"version": {"type": "integer"}, "as_draft": {"type": "boolean"}},
+                        ["version"],
+                    ),
                 )
             )
         },
