@@ -23,9 +23,11 @@ The archive holds password hashes, session hashes and encrypted channel credenti
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import json
 import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -143,8 +145,10 @@ async def backup(database_url: str, path: Path) -> Summary:
         raise InvalidInput("the database has no schema yet: nothing to back up")
     engine = create_engine(database_url, pool_size=1)
     summary = Summary(revision=revision)
-    partial = path.with_name(path.name + ".partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A fresh, randomly named file (O_EXCL, mode 0600, symlinks never followed) beside the
+    # target, renamed over it when complete: a file left by an earlier run, or planted,
+    # cannot lend the archive its mode or redirect it elsewhere.
+    fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb") as out:
             async with _snapshot(engine) as conn:
@@ -172,9 +176,10 @@ async def backup(database_url: str, path: Path) -> Summary:
                         count += len(rows)
                     summary.rows[table.name] = count
             _dump_line(out, {"end": summary.rows})
-        partial.replace(path)
+        os.replace(partial, path)
     except BaseException:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
         raise
     finally:
         await engine.dispose()

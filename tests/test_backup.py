@@ -248,3 +248,26 @@ def test_cli_backup_and_restore(
     assert "empty database" in capsys.readouterr().err
     assert main(["restore", str(tmp_path / "missing.gz")]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+async def test_a_file_left_at_the_archive_path_cannot_weaken_or_redirect_it(
+    sqlite_hub: str, tmp_path: Path
+) -> None:
+    """A stale world-readable partial file or a planted symlink beside the archive: the
+    archive is still written fresh with mode 0600 and the symlink's target untouched."""
+    await seed(sqlite_hub)
+    archive = tmp_path / "hub.jsonl.gz"
+    stale = tmp_path / "hub.jsonl.gz.partial"
+    stale.write_bytes(b"old")
+    stale.chmod(0o644)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tmp_path / ".hub.jsonl.gz.partial").symlink_to(victim)
+    await backup(sqlite_hub, archive)
+    assert not archive.is_symlink() and os.stat(archive).st_mode & 0o077 == 0
+    assert victim.read_text() == "keep me"
+    # An existing archive (a symlink included) is replaced, never written through.
+    archive.unlink()
+    archive.symlink_to(victim)
+    await backup(sqlite_hub, archive)
+    assert not archive.is_symlink() and victim.read_text() == "keep me"
