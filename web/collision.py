@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import time
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from aiohttp import web
@@ -37,6 +36,7 @@ from switchboard.events import Event, register
 from switchboard.models import User
 from switchboard.tx import Database
 from web.access import access_conversation_by_id
+from web.sockets import FrameBudget
 
 log = logging.getLogger(__name__)
 
@@ -74,24 +74,16 @@ class Viewing:
         self._bus = bus
         self._user = user
         self._current: tuple[int, int] | None = None  # (conversation id, inbox id)
-        self._window_start = 0.0
-        self._frames = 0
+        self._budget = FrameBudget(MAX_FRAMES, PER_SECONDS)
 
     def concerns(self, event: ConversationPresence) -> bool:
         """Whether this page shows the event's conversation: other pages drop it before
         any access check (every viewer's heartbeat reaches every agent socket)."""
         return self._current is not None and self._current[0] == event.conversation_id
 
-    def _allowed(self) -> bool:
-        now = time.monotonic()
-        if now - self._window_start > PER_SECONDS:
-            self._window_start, self._frames = now, 0
-        self._frames += 1
-        return self._frames <= MAX_FRAMES
-
     async def handle(self, ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:
         """A `viewing` frame: the conversation this page shows now (or none)."""
-        if not self._allowed():
+        if not self._budget.allow():
             await ws.send_json({"type": "error", "code": "too_many", "message": "slow down"})
             return
         raw = frame.get("conversation_id")

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from typing import Any
 
 import aiohttp_jinja2
@@ -41,10 +42,34 @@ from web.access import (
 from web.auth import TOKEN_KEY, csrf_token, current_user
 from web.collision import ConversationPresence, TypingRelay, Viewing
 from web.origin import origin_allowed
-from web.sockets import SOCKETS
+from web.sockets import SOCKETS, FrameBudget
 
 log = logging.getLogger(__name__)
 AGENT_WS_MAX_MSG = 16 * 1024
+AGENT_FRAME_LIMIT = 60  # frames per AGENT_FRAME_SECONDS from one agent socket
+AGENT_FRAME_SECONDS = 10.0
+TYPING_REPEAT_SECONDS = 2.0
+
+
+class TypingGate:
+    """Which of an agent page's typing frames are news: a change of state or
+    conversation, or "still typing" after `TYPING_REPEAT_SECONDS`. Repeats are dropped
+    before they cost a database read or a publish."""
+
+    def __init__(self) -> None:
+        self._last: tuple[int, bool] | None = None
+        self._at = 0.0
+
+    def wanted(self, conversation_id: int, typing: bool) -> bool:
+        now = time.monotonic()
+        if self._last == (conversation_id, typing) and (
+            not typing or now - self._at < TYPING_REPEAT_SECONDS
+        ):
+            return False
+        self._last, self._at = (conversation_id, typing), now
+        return True
+
+
 ROLE_CHANGED = 4001  # close code: reconnect, the role this socket was opened with changed
 
 
@@ -152,6 +177,8 @@ async def _serve_agent(
         if not isinstance(conversation_id, int) or isinstance(conversation_id, bool):
             await ws.send_json({"type": "error", "code": "bad_frame", "message": "conversation_id"})
             return
+        if not typing_gate.wanted(conversation_id, is_typing):
+            return  # nothing new to tell anyone: no database read, no publish
         try:
             async with db.reading() as session:
                 conversation = await access_conversation_by_id(session, user, conversation_id)
@@ -173,12 +200,22 @@ async def _serve_agent(
 
     viewing = Viewing(db, bus, user)
     relay = TypingRelay(request.config_dict[REGISTRY])
+    typing_gate = TypingGate()
+    # Every frame may cost a database read and a publish that fans out to every agent
+    # socket and the customer's widget: a page sends a few a second at most.
+    budget = FrameBudget(AGENT_FRAME_LIMIT, AGENT_FRAME_SECONDS)
     task = asyncio.create_task(forward())
     try:
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 if msg.type == WSMsgType.ERROR:
                     break
+                continue
+            if not budget.allow():
+                if budget.flooding:
+                    await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"flood")
+                    break
+                await ws.send_json({"type": "error", "code": "too_many", "message": "slow down"})
                 continue
             try:
                 data = json.loads(msg.data)

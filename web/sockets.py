@@ -4,12 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 
 from aiohttp import WSCloseCode, web
 
 from switchboard.errors import TooManyRequests
+
+
+class FrameBudget:
+    """At most `limit` frames per `seconds` from one socket (a fixed window): what a
+    client may send before its frames stop costing the hub database reads and bus
+    publishes."""
+
+    def __init__(self, limit: int, seconds: float) -> None:
+        self.limit, self.seconds = limit, seconds
+        self._window_start = 0.0
+        self._frames = 0
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        if now - self._window_start > self.seconds:
+            self._window_start, self._frames = now, 0
+        self._frames += 1
+        return self._frames <= self.limit
+
+    @property
+    def flooding(self) -> bool:
+        """Twice over the budget in one window: not a busy page, a flood."""
+        return self._frames > 2 * self.limit
 
 
 class SocketRegistry:

@@ -113,3 +113,53 @@ async def test_logging_out_closes_the_open_inbox_socket_of_that_session(
     await ws_second.send_json({"type": "ping"})
     assert (await receive(ws_second, "pong"))["type"] == "pong"
     await ws_second.close()
+
+
+async def test_a_typing_flood_reaches_nobody_and_closes_the_socket(
+    client: AppClient, db: Any
+) -> None:
+    """Each typing frame used to be a database read plus a publish to every agent socket
+    and the customer's widget, with no limit (found in review): repeats are now dropped
+    before either, and a socket sending far over its budget is closed with 1008."""
+    import asyncio
+
+    from aiohttp import WSMsgType
+
+    await create_user(db, "alex@example.com")
+    visitor, visitor_id = await new_visitor(client)
+    widget = await open_widget(client, visitor)
+    assert (await send_text(widget, "hello-0001", "anyone there?"))["type"] == "ack"
+    conversation_id = await conversation_of(db, visitor_id)
+    await login(client, "alex@example.com")
+    ws = await client.ws_connect("/inbox/ws", headers={"Origin": HUB_ORIGIN})
+
+    # A page typing normally: the customer hears "typing" once, not once per frame.
+    for _ in range(10):
+        await ws.send_json({"type": "typing", "conversation_id": conversation_id, "typing": True})
+    await ws.send_json({"type": "ping"})
+    assert (await receive(ws, "pong"))["type"] == "pong"
+    heard = []
+    while True:
+        try:
+            frame = await asyncio.wait_for(widget.receive_json(), 0.5)
+        except TimeoutError:
+            break
+        if frame.get("type") == "typing":
+            heard.append(frame)
+    assert len(heard) == 1
+
+    # A flood: answered "too_many", then closed as a policy violation.
+    codes = []
+    for n in range(200):
+        if ws.closed:
+            break
+        await ws.send_json(
+            {"type": "typing", "conversation_id": conversation_id, "typing": bool(n % 2)}
+        )
+    while True:
+        msg = await asyncio.wait_for(ws.receive(), 5)
+        if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING):
+            break
+        if msg.type == WSMsgType.TEXT and '"error"' in msg.data:
+            codes.append(msg.json()["code"])
+    assert "too_many" in codes and ws.close_code == 1008
