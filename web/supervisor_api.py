@@ -70,7 +70,9 @@ TICKET_PARAMS = PERIOD_PARAMS | {
 STATES = frozenset({"waiting", "open", "breached"})
 MAX_LIMIT = 200
 CSV_PAGE = 500
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# What a spreadsheet may read as the start of a formula: the ASCII signs, their
+# full-width forms (an IME types those), tab and carriage return.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
 
 
 # --- query parameters --------------------------------------------------------------------
@@ -255,7 +257,8 @@ def csv_cell(value: Any) -> str:
     if isinstance(value, int | float):
         return str(value)
     text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    # Leading spaces do not stop a spreadsheet from reading " =1+1" as a formula.
+    return "'" + text if text.lstrip(" \u3000").startswith(FORMULA_STARTS) else text
 
 
 def csv_chunk(rows: Iterable[Sequence[Any]]) -> bytes:

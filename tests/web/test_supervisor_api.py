@@ -236,7 +236,8 @@ async def test_reassign_respects_capacity(client: AppClient, db: Database) -> No
 
 def test_csv_cells_are_never_formulas() -> None:
     assert csv_cell('=HYPERLINK("http://evil")') == '\'=HYPERLINK("http://evil")'
-    for start in ("+1", "-2+3", "@SUM(A1)", "\tx", "\rx"):
+    starts = ("+1", "-2+3", "@SUM(A1)", "\tx", "\rx", "＝1+1", "＠SUM(A1)", " =1+1", "\u3000=1")
+    for start in starts:
         assert csv_cell(start) == "'" + start
     assert csv_cell(-5) == "-5"  # our own numbers stay numbers
     assert csv_cell("退款问题") == "退款问题"
