@@ -471,8 +471,8 @@
     var chart = svg('svg', { viewBox: '0 0 ' + width + ' ' + height, class: 'sv-chart', role: 'img', 'aria-hidden': 'true', focusable: 'false' });
     [0, 0.5, 1].forEach(function (f) {
       var y = top + plotH - f * plotH;
-      chart.appendChild(svg('line', { x1: left, x2: width - 8, y1: y, y2: y, class: 'sv-grid' }));
-      var label = svg('text', { x: left - 6, y: y + 4, class: 'sv-axis', 'text-anchor': 'end' });
+      chart.appendChild(svg('line', { x1: left, x2: width - 8, y1: y, y2: y, class: 'sv-grid', 'aria-hidden': 'true' }));
+      var label = svg('text', { x: left - 6, y: y + 4, class: 'sv-axis', 'text-anchor': 'end', 'aria-hidden': 'true' });
       label.textContent = (axisFormat || format)(top_ * f);
       chart.appendChild(label);
     });
@@ -489,16 +489,16 @@
         var tip = svg('title', {});
         tip.textContent = label + ' · ' + s.name + ': ' + format(v);
         bar.appendChild(tip);
-        if (onPick) bar.addEventListener('click', function () { onPick(i, s); });
+        if (onPick) pickable(bar, tip.textContent, function () { onPick(i, s); });
         chart.appendChild(bar);
       });
       if (i % every === 0) {
-        var text = svg('text', { x: left + i * group + group / 2, y: height - bottom + 16, class: 'sv-axis', 'text-anchor': 'middle' });
+        var text = svg('text', { x: left + i * group + group / 2, y: height - bottom + 16, class: 'sv-axis', 'text-anchor': 'middle', 'aria-hidden': 'true' });
         text.textContent = label.length === 10 ? label.slice(5) : label;
         chart.appendChild(text);
       }
     });
-    return chart;
+    return keyboardBars(chart);
   }
 
   /* Horizontal bars, one per category. */
@@ -509,7 +509,7 @@
     var chart = svg('svg', { viewBox: '0 0 ' + width + ' ' + height, class: 'sv-chart', role: 'img', 'aria-hidden': 'true', focusable: 'false' });
     items.forEach(function (item, i) {
       var y = 4 + i * row;
-      var label = svg('text', { x: left - 8, y: y + 16, class: 'sv-axis', 'text-anchor': 'end' });
+      var label = svg('text', { x: left - 8, y: y + 16, class: 'sv-axis', 'text-anchor': 'end', 'aria-hidden': 'true' });
       label.textContent = item.label;
       chart.appendChild(label);
       var w = Math.max(item.value ? 2 : 0, (item.value / top_) * (width - left - 48));
@@ -517,11 +517,49 @@
       var tip = svg('title', {});
       tip.textContent = item.label + ': ' + item.value;
       bar.appendChild(tip);
-      if (onPick) bar.addEventListener('click', function () { onPick(item); });
+      if (onPick) pickable(bar, tip.textContent, function () { onPick(item); });
       chart.appendChild(bar);
-      var value = svg('text', { x: left + w + 6, y: y + 16, class: 'sv-axis' });
+      var value = svg('text', { x: left + w + 6, y: y + 16, class: 'sv-axis', 'aria-hidden': 'true' });
       value.textContent = String(item.value);
       chart.appendChild(value);
+    });
+    return keyboardBars(chart);
+  }
+
+  /* A bar that drills down is a button for the keyboard and for screen readers too:
+     named by its value, Enter or Space drills as a click does. */
+  function pickable(bar, label, pick) {
+    bar.setAttribute('role', 'button');
+    bar.setAttribute('tabindex', '-1');
+    bar.setAttribute('aria-label', label);
+    bar.addEventListener('click', pick);
+    bar.addEventListener('keydown', function (event) {
+      if (event.key !== 'Enter' && event.key !== ' ') return;
+      event.preventDefault();
+      pick();
+    });
+  }
+
+  /* A chart with such bars is one Tab stop (its first bar); the arrow keys, Home and End
+     move between its bars. A chart without them stays hidden from assistive tech: the
+     table view below it says the same. */
+  function keyboardBars(chart) {
+    var bars = Array.prototype.slice.call(chart.querySelectorAll('.sv-bar[role="button"]'));
+    if (!bars.length) return chart;
+    chart.removeAttribute('aria-hidden');
+    chart.removeAttribute('focusable');
+    chart.setAttribute('role', 'group');
+    bars[0].setAttribute('tabindex', '0');
+    chart.addEventListener('keydown', function (event) {
+      var i = bars.indexOf(event.target);
+      if (i < 0) return;
+      var next = { ArrowRight: i + 1, ArrowDown: i + 1, ArrowLeft: i - 1, ArrowUp: i - 1, Home: 0, End: bars.length - 1 }[event.key];
+      if (next === undefined) return;
+      event.preventDefault();
+      next = (next + bars.length) % bars.length;
+      bars[i].setAttribute('tabindex', '-1');
+      bars[next].setAttribute('tabindex', '0');
+      bars[next].focus();
     });
     return chart;
   }
@@ -564,10 +602,15 @@
         el('a', { className: 'btn btn-ghost btn-sm', href: csv, download: true, 'aria-label': t('Download {report} as CSV', { report: title }) }, [t('CSV')])
       ]),
       el('div', { className: 'sv-summary' }, summary),
-      chart,
+      labelChart(chart, 'sv-chart-' + report),
       legendNode || null,
       table
     ]);
+  }
+
+  function labelChart(chart, titleId) {
+    if (chart.getAttribute('role') === 'group') chart.setAttribute('aria-labelledby', titleId);
+    return chart;
   }
 
   function figure(label, node) {
@@ -683,6 +726,26 @@
       tableView(title, [t('Reason'), t('Hand-offs')], rows));
   }
 
+  /* Which chart bar has the keyboard focus (its chart and place), to keep it there when
+     the charts are drawn again. */
+  function focusedBar(box) {
+    var active = document.activeElement;
+    if (!active || !box.contains(active) || !active.classList || !active.classList.contains('sv-bar')) return null;
+    var card = active.closest('[data-report]');
+    var bars = Array.prototype.slice.call(card.querySelectorAll('.sv-bar[role="button"]'));
+    return { report: card.getAttribute('data-report'), nth: bars.indexOf(active) };
+  }
+
+  function refocusBar(box, focused) {
+    var card = box.querySelector('[data-report="' + focused.report + '"]');
+    var bars = card ? card.querySelectorAll('.sv-bar[role="button"]') : [];
+    var bar = bars[Math.min(focused.nth, bars.length - 1)];
+    if (!bar) return;
+    Array.prototype.forEach.call(bars, function (b) { b.setAttribute('tabindex', '-1'); });
+    bar.setAttribute('tabindex', '0');
+    bar.focus();
+  }
+
   function loadReports() {
     var box = $('sv-charts');
     box.setAttribute('aria-busy', 'true');
@@ -692,6 +755,7 @@
     return Promise.all(REPORTS.map(function (name) {
       return api('GET', '/api/v1/reports/' + name + '?' + params);
     })).then(function (results) {
+      var focused = focusedBar(box);
       clear(box);
       box.appendChild(durationCard('first_response', t('First response time'), results[0]));
       box.appendChild(durationCard('resolution', t('Resolution time'), results[1]));
@@ -699,6 +763,7 @@
       box.appendChild(csatCard(results[3]));
       box.appendChild(containmentCard(results[4]));
       box.appendChild(reasonsCard(results[5]));
+      if (focused) refocusBar(box, focused);
       box.setAttribute('aria-busy', 'false');
       showError($('sv-error'), '');
     }, function (err) {
