@@ -11,8 +11,9 @@ page must look different while focused. At 768 px no page may scroll sideways, a
 page is screenshotted there.
 
 Then the keyboard: the shortcuts overlay and the merge dialog keep focus inside, close on
-Escape and give focus back; the supervisor's chart bars are reached with Tab and drill down
-with Enter or Space.
+Escape and give focus back; so does the profile panel where it covers the conversation (a
+tablet); the supervisor's chart bars are reached with Tab and drill down with Enter or
+Space.
 """
 
 from __future__ import annotations
@@ -334,4 +335,24 @@ async def test_chart_bars_and_dialogs_work_from_the_keyboard(
     await page.keyboard.press("Escape")
     await expect(page.locator("#merge-dialog")).to_be_hidden()
     await expect(merge).to_be_focused()
+
+    # On a tablet the profile panel opens over the conversation: it takes the focus, and
+    # Escape closes it and gives the focus back to its button.
+    await page.set_viewport_size({"width": 768, "height": 900})
+    await page.goto(f"{base}/inbox")
+    await open_conversation(page)
+    toggle, panel = page.locator("#profile-toggle"), page.locator("#profile-panel")
+    if await panel.is_visible():  # as it was left at 1280 px
+        await page.locator("#profile-close").click()
+    await expect(panel).to_be_hidden()
+    await toggle.focus()
+    await page.keyboard.press("Enter")
+    await expect(panel).to_be_visible()
+    await expect(toggle).to_have_attribute("aria-expanded", "true")
+    await expect(page.locator("#profile-close")).to_be_focused()
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Escape")
+    await expect(panel).to_be_hidden()
+    await expect(toggle).to_be_focused()
+    await expect(toggle).to_have_attribute("aria-expanded", "false")
     await context.close()

@@ -338,8 +338,21 @@
     // Wide screens show it beside the conversation; a tablet opens it over the conversation.
     setVisible(stored ? stored === 'shown' : window.matchMedia('(min-width: 1100px)').matches);
 
-    el.toggle.addEventListener('click', function () { setVisible(el.app.dataset.profile !== 'shown'); });
+    // Over the conversation (a tablet) the opened panel takes the focus, and Escape
+    // closes it and gives the focus back to the button that opened it.
+    var overlaid = function () { return !window.matchMedia('(min-width: 1101px)').matches; };
+    el.toggle.addEventListener('click', function () {
+      var show = el.app.dataset.profile !== 'shown';
+      setVisible(show);
+      if (show && overlaid()) el.close.focus();
+    });
     el.close.addEventListener('click', function () {
+      setVisible(false);
+      el.toggle.focus();
+    });
+    el.panel.addEventListener('keydown', function (event) {
+      if (event.key !== 'Escape' || event.defaultPrevented || !overlaid()) return;
+      event.preventDefault();
       setVisible(false);
       el.toggle.focus();
     });
