@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import pytest
@@ -201,10 +202,9 @@ async def test_a_batched_message_is_stored_like_a_message_stored_alone(
             for n, (sender, known) in enumerate(senders)
         )
     )
-    alone = [
-        await db.run(lambda s, n=n, sender=sender: do_intake(s, message(n, sender, "alone")))
-        for n, (sender, _known) in enumerate(senders)
-    ]
+    alone = []
+    for n, (sender, _known) in enumerate(senders):
+        alone.append(await db.run(partial(do_intake, msg=message(n, sender, "alone"))))
     same_for_both = [
         c for c in statements.messages.c if c.key not in {"id", "seq", "external_id", "created_at"}
     ]
