@@ -27,8 +27,10 @@ from playwright.async_api import Page, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 from sqlalchemy import update
 
+from knowledge_base.commands import import_file
 from switchboard.appkeys import DB
 from switchboard.models import User
+from tests.bot.dialogue_support import DEMO_KB
 from tests.browser.test_supervisor_journey import arrange
 from tests.conftest import PASSWORD, create_user
 from web.admin import SECTIONS
@@ -179,14 +181,53 @@ async def nothing(page: Page) -> None:
     return None
 
 
+async def open_filters(page: Page) -> None:
+    await page.locator("#list-filters summary").click()
+    await expect(page.locator("#filter-status")).to_be_visible()
+
+
+async def search(page: Page) -> None:
+    await page.fill("#search-input", "invoice")
+    await expect(page.locator("#search-results")).to_contain_text("invoice", timeout=10_000)
+
+
+async def open_drill(page: Page) -> None:
+    await page.locator(".sv-queue .sv-number").first.click()
+    await expect(page.locator("#sv-drill tbody tr").first).to_be_visible(timeout=10_000)
+
+
+async def open_article(page: Page) -> None:
+    await page.locator("#kb-list li").first.locator("button, a").first.click()
+    await expect(page.locator("#kb-preview")).not_to_be_empty(timeout=10_000)
+
+
+async def add_every_condition(page: Page) -> None:
+    """The rule form with one condition of each kind, so that every input shows."""
+    kinds = await page.locator("#rule-add-kind option").evaluate_all(
+        "(options) => options.map((o) => o.value)"
+    )
+    for kind in kinds:
+        if not await page.locator(f'#rule-add-kind option[value="{kind}"]').count():
+            continue
+        await page.select_option("#rule-add-kind", kind)
+        await page.click("#rule-add-condition")
+
+
 def staff_pages() -> list[tuple[str, str, Check]]:
     pages: list[tuple[str, str, Check]] = [
         ("inbox", "/inbox", nothing),
         ("inbox-conversation", "/inbox", open_conversation),
         ("inbox-shortcuts", "/inbox", open_shortcuts),
+        ("inbox-filters", "/inbox", open_filters),
+        ("inbox-search", "/inbox", search),
         ("supervisor", "/supervisor", nothing),
+        ("supervisor-drill", "/supervisor", open_drill),
     ]
     pages += [(f"admin-{key}", f"/admin/{key}", nothing) for key, _title in SECTIONS]
+    pages += [
+        ("admin-kb-article", "/admin/kb", open_article),
+        ("admin-rules-conditions", "/admin/rules", add_every_condition),
+    ]
     pages.append(("preferences", "/preferences", nothing))
     return pages
 
@@ -199,6 +240,7 @@ async def test_staff_pages_pass_axe_and_fit_a_tablet(
     base = str(hub.make_url("")).rstrip("/")
     db = hub.app[DB]
     await arrange(db)
+    await import_file(db, DEMO_KB, note="tests")
     await create_user(db, "root@example.com", "admin", "Root Admin")
     await db.run(
         lambda s: s.execute(
