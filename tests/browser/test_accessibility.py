@@ -6,9 +6,9 @@ list, an open conversation with its profile panel, the shortcuts overlay), the s
 dashboard, each section of the admin console and /preferences — in English and in Chinese,
 at 1280 px and at 768 px. A violation of impact "serious" or "critical" (or of the heading
 and landmark rules) fails the test, listed page by page; ALLOWED below names the findings
-that are false positives, each with its reason. The first 40 Tab stops of each
-page must look different while focused. At 768 px no page may scroll sideways, and each
-page is screenshotted there.
+that are false positives, each with its reason. The first 40 Tab stops of each page must
+look different while focused (checked in English). At 768 px no page may scroll sideways,
+and each page is screenshotted there.
 
 Then the keyboard: the shortcuts overlay and the merge dialog keep focus inside, close on
 Escape and give focus back; so does the profile panel where it covers the conversation (a
@@ -269,12 +269,16 @@ async def test_staff_pages_pass_axe_and_fit_a_tablet(
         await page.goto(f"{base}/login")
         await settle(page)
         await check(page, "login", width)
-    problems.extend(f"login [{locale}]: {finding}" for finding in await focus_not_visible(page))
+    # Focus styles do not depend on the language: Tab through the pages in English only.
+    check_focus = locale == "en"
+    if check_focus:
+        problems.extend(f"login: {finding}" for finding in await focus_not_visible(page))
     if locale == "zh":
         await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
 
     await log_in(page, base, "root@example.com")
     for name, path, prepare in staff_pages():
+        # Each width loads the page afresh: what a tablet shows is what it starts with.
         for width in WIDTHS:
             await page.set_viewport_size({"width": width, "height": 900})
             await page.goto(f"{base}{path}")
@@ -282,10 +286,8 @@ async def test_staff_pages_pass_axe_and_fit_a_tablet(
             await prepare(page)
             await settle(page)
             await check(page, name, width)
-            if width == 1280:
-                problems.extend(
-                    f"{name} [{locale}]: {finding}" for finding in await focus_not_visible(page)
-                )
+            if width == WIDTHS[0] and check_focus:
+                problems.extend(f"{name}: {finding}" for finding in await focus_not_visible(page))
     await context.close()
 
     assert not problems, "\n" + "\n".join(problems)
