@@ -400,4 +400,10 @@ async def test_chart_bars_and_dialogs_work_from_the_keyboard(
     await expect(panel).to_be_hidden()
     await expect(toggle).to_be_focused()
     await expect(toggle).to_have_attribute("aria-expanded", "false")
+    # The "p" shortcut does the same both ways.
+    await page.keyboard.press("p")
+    await expect(page.locator("#profile-close")).to_be_focused()
+    await page.keyboard.press("p")
+    await expect(panel).to_be_hidden()
+    await expect(toggle).to_be_focused()
     await context.close()

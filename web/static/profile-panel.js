@@ -341,11 +341,14 @@
     // Over the conversation (a tablet) the opened panel takes the focus, and Escape
     // closes it and gives the focus back to the button that opened it.
     var overlaid = function () { return !window.matchMedia('(min-width: 1101px)').matches; };
-    el.toggle.addEventListener('click', function () {
+    // The button and the "p" shortcut: hiding the panel never leaves the focus inside it.
+    var toggle = function () {
       var show = el.app.dataset.profile !== 'shown';
       setVisible(show);
       if (show && overlaid()) el.close.focus();
-    });
+      else if (!show && el.panel.contains(document.activeElement)) el.toggle.focus();
+    };
+    el.toggle.addEventListener('click', toggle);
     el.close.addEventListener('click', function () {
       setVisible(false);
       el.toggle.focus();
@@ -365,7 +368,7 @@
       var token = state.token;
       ticketTimer = setTimeout(function () { if (token === state.token) loadTickets(token); }, 300);
     });
-    SBInbox.on('toggle-profile', function () { setVisible(el.app.dataset.profile !== 'shown'); });
+    SBInbox.on('toggle-profile', toggle);
     SBInbox.on('conversation-loaded', function (data) {
       if (data && data.customer_id !== state.customerId) load(data.customer_id);
     });
