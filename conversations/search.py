@@ -57,6 +57,9 @@ CATCH_UP_BATCH = 2000
 # A term matching at most this many messages drives the search (see `search_messages`).
 SELECTIVE = 5000
 CHUNK = 500
+# When every term is common, at most this many of the newest messages are examined per
+# page; a page that did not fill within them says `truncated` (refine the search).
+MAX_SCANNED = 20_000
 SETTLE_SECONDS = 30
 STATE_NAME = "messages"
 _HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
@@ -264,6 +267,9 @@ def _snippet(text: str, query: Query, width: int = 160) -> str:
 class ResultPage:
     items: list[dict[str, Any]]
     next_cursor: str | None
+    # The scan stopped at `MAX_SCANNED` messages before the page filled: older matches
+    # may exist (`next_cursor`, when given, scans on past them).
+    truncated: bool = False
 
 
 def _page(kind: Kind, items: list[dict[str, Any]], limit: int) -> ResultPage:
@@ -291,7 +297,10 @@ async def search_messages(
     When some term is rare (at most `SELECTIVE` messages), its messages are the
     candidates, read newest first in chunks, so a rare term costs the same however many
     messages exist; when every term is common, the newest messages are scanned until a
-    page is full, which stops early because matches are dense."""
+    page is full, which stops early when matches are dense. That scan examines at most
+    `MAX_SCANNED` messages (terms that never meet, or matches only where the caller may
+    not look, would otherwise read every message); a page it leaves short says
+    `truncated`, with a cursor that scans the next `MAX_SCANNED` when asked."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     matches = [_term_match(query, term) for term in query.terms]
     checks = [_term_match(query, t, estimable=dialect == "postgresql") for t in query.terms]
@@ -324,9 +333,15 @@ async def search_messages(
         if i != rarest or counts[rarest] > SELECTIVE:
             statement = statement.where(exists().where(MessageTerm.message_id == Message.id, check))
     rows: list[Any] = []
+    floor: int | None = None
     if counts[rarest] > SELECTIVE:
+        window = select(Message.id).order_by(Message.id.desc()).offset(MAX_SCANNED).limit(1)
         if before is not None:
             statement = statement.where(Message.id < before)
+            window = window.where(Message.id < before)
+        floor = (await session.execute(window)).scalar_one_or_none()
+        if floor is not None:
+            statement = statement.where(Message.id > floor)
         rows = list(await session.execute(statement))
     else:
         candidates = sorted(
@@ -359,6 +374,9 @@ async def search_messages(
         }
         for row in rows
     ]
+    if floor is not None and len(items) <= limit:
+        # The window ran out before the page filled: go on below it if asked.
+        return ResultPage(items, encode_cursor(Kind.MESSAGES, floor + 1), truncated=True)
     return _page(Kind.MESSAGES, items, limit)
 
 

@@ -212,7 +212,11 @@ async def search_all(request: web.Request) -> web.Response:
                 page = await search.search_tickets(
                     session, query, visible=visible_tickets(user), cursor=cursor, limit=limit
                 )
-            groups[kind.value] = {"items": page.items, "next_cursor": page.next_cursor}
+            groups[kind.value] = {
+                "items": page.items,
+                "next_cursor": page.next_cursor,
+                "truncated": page.truncated,
+            }
     return web.json_response({"q": query.text, "results": groups})
 
 

@@ -385,6 +385,46 @@ async def test_search_scanning_newest_first_finds_the_same(
     assert (await _search(ana, "q=refund"))["messages"]["items"] == []
 
 
+async def test_a_scan_over_common_terms_stops_and_says_truncated(
+    make_client: ClientFactory, floor: Floor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scanning newest first examines at most MAX_SCANNED messages a page: a match older
+    than that is not reached, the page says so, and its cursor scans on to it."""
+    import conversations.search
+
+    monkeypatch.setattr(conversations.search, "SELECTIVE", 0)
+    monkeypatch.setattr(conversations.search, "MAX_SCANNED", 3)
+    for n in range(4):
+        await customer_writes(floor.db, "v-bare", f"nothing here {n}", n=n, inbox_id=floor.inbox)
+    bo = await make_client(run_workers=False)
+    await login(bo, "bo@example.com")
+    first = (await _search(bo, "q=invoice&kind=messages"))["messages"]
+    assert first["items"] == [] and first["truncated"] is True
+    assert first["next_cursor"]
+    found: list[str] = []
+    cursor, pages = first["next_cursor"], 1
+    while cursor:
+        page = (await _search(bo, f"q=invoice&kind=messages&cursor={cursor}"))["messages"]
+        found += [m["snippet"] for m in page["items"]]
+        cursor, pages = page["next_cursor"], pages + 1
+        assert pages < 10
+    assert found == ["my invoice is wrong"]
+    # An agent whose queues hold no match stops the same way (the vip refund is not hers).
+    ana = await make_client(run_workers=False)
+    await login(ana, "ana@example.com")
+    scoped = (await _search(ana, "q=refund&kind=messages"))["messages"]
+    assert scoped["items"] == [] and scoped["truncated"] is True
+    # A page that fills within the window, or a rare term, is not truncated.
+    monkeypatch.setattr(conversations.search, "MAX_SCANNED", 100)
+    whole = (await _search(bo, "q=nothing&kind=messages&limit=2"))["messages"]
+    assert len(whole["items"]) == 2 and whole["truncated"] is False
+    monkeypatch.setattr(conversations.search, "SELECTIVE", 5000)
+    monkeypatch.setattr(conversations.search, "MAX_SCANNED", 1)
+    rare = (await _search(bo, "q=invoice&kind=messages"))["messages"]
+    assert [m["snippet"] for m in rare["items"]] == ["my invoice is wrong"]
+    assert rare["truncated"] is False and rare["next_cursor"] is None
+
+
 async def test_every_inbox_list_route_is_in_the_openapi_document(client: AppClient) -> None:
     document = await (await client.get("/api/v1/openapi.json")).json()
     for path, methods in {
