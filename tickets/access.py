@@ -13,6 +13,7 @@ the web layer imports them from there.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -83,6 +84,47 @@ async def may_see_ticket_view(db: Database, user: User, view: Mapping[str, Any])
         # re-reads what it shows from the API, which checks again.
         log.warning("ticket visibility check failed for user %s", user.id, exc_info=True)
         return False
+
+
+@dataclasses.dataclass(frozen=True)
+class TicketAudience:
+    """`visible_tickets` for one ticket, read once for all of a process's sockets: the
+    ticket's queue, its assignee and that queue's members, so each socket decides in
+    memory. Built per event (never kept across events), so a membership removed before
+    the event applies to it."""
+
+    queue_id: int | None
+    assignee_id: int | None
+    members: frozenset[int]  # the users in `queue_id` (none read when it is None)
+
+    def admits(self, user: User) -> bool:
+        if user.role not in STAFF_ROLES:
+            return False
+        if user.role != Role.AGENT:
+            return True
+        return self.queue_id is None or self.assignee_id == user.id or user.id in self.members
+
+
+async def ticket_view_audience(db: Database, view: Mapping[str, Any]) -> TicketAudience | None:
+    """Who may see a ticket as an event carries it (`may_see_ticket_view` for every user
+    at once): one read of the queue's members, none for a ticket in no queue. None when
+    the database could not be read (then no agent is admitted)."""
+    queue_id = view.get("queue_id")
+    assignee_id = view.get("assignee_id")
+    assignee = assignee_id if isinstance(assignee_id, int) else None
+    if queue_id is None:
+        return TicketAudience(None, assignee, frozenset())
+    try:
+        async with db.reading() as session:
+            members = (
+                await session.execute(
+                    select(QueueMember.user_id).where(QueueMember.queue_id == queue_id)
+                )
+            ).scalars()
+            return TicketAudience(queue_id, assignee, frozenset(members))
+    except Exception:
+        log.warning("ticket audience read failed for queue %s", queue_id, exc_info=True)
+        return None
 
 
 async def access_ticket_by_id(session: AsyncSession, user: User, raw_id: object) -> Ticket:

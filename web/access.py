@@ -28,31 +28,51 @@ Objects (an agent; supervisors and admins see everything):
 
 Memberships are read from the database on every request and for every live event an
 agent socket forwards, so removing an agent from a queue takes effect at once, REST and
-websocket alike. An outsider gets the same 404, body and all, for a thing that exists
+websocket alike. For a live event the read is made once per process for all its sockets
+(`conversation_audience`, `ticket_view_audience`: the same conditions, as a set of who
+is admitted) and never kept for the next event. An outsider gets the same 404, body and all, for a thing that exists
 as for one that does not.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 
 from aiohttp import web
-from sqlalchemy import ColumnElement, exists, false, literal, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    cast,
+    exists,
+    false,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import CompoundSelect
 
 from conversations import attachments as attachment_store
 from conversations.models import Attachment, Conversation
 from customers.models import Customer, CustomerMerge
+from routing.models import QueueMember
 from switchboard.errors import Forbidden, NotFound
 from switchboard.models import Role, User
 from switchboard.tx import Database
 from tickets.access import (
     MAX_ROW_ID,
     STAFF_ROLES,
+    TicketAudience,
     access_ticket_by_id,
     may_see_ticket_view,
     ticket_id_from,
+    ticket_view_audience,
     visible_tickets,
 )
 from tickets.models import Ticket, TicketConversation
@@ -61,6 +81,8 @@ from web.auth import require_user
 __all__ = [
     "MAX_ROW_ID",
     "STAFF_ROLES",
+    "ConversationAudience",
+    "TicketAudience",
     "access_admin",
     "access_attachment_by_id",
     "access_conversation_by_id",
@@ -69,12 +91,14 @@ __all__ = [
     "access_reader",
     "access_staff",
     "access_ticket_by_id",
+    "conversation_audience",
     "may_see_conversation",
     "may_see_customer",
     "may_see_inbox",
     "may_see_ticket_view",
     "row_id_from",
     "ticket_id_from",
+    "ticket_view_audience",
     "visible_conversations",
     "visible_customers",
     "visible_inbox_ids",
@@ -171,6 +195,78 @@ async def may_see_conversation(db: Database, user: User, conversation_id: int) -
         # re-reads what it shows from the API, which checks again.
         log.warning("conversation visibility check failed for user %s", user.id, exc_info=True)
         return False
+
+
+@dataclasses.dataclass(frozen=True)
+class ConversationAudience:
+    """`visible_conversations` for one conversation, read once for all of a process's
+    sockets (one live event, one read): what the rule asks of the conversation's covering
+    tickets, and the members of their queues, so each socket decides in memory. Built per
+    event (never kept across events), so a membership removed before the event applies."""
+
+    exists: bool
+    covered: bool  # some ticket covers it (any link, as `visible_conversations` counts)
+    open_to_all: bool  # one of those tickets is in no queue
+    assignees: frozenset[int]  # the covering tickets' assignees
+    members: frozenset[int]  # the users in the covering tickets' queues
+
+    def admits(self, user: User) -> bool:
+        if user.role not in STAFF_ROLES:
+            return False
+        if user.role != Role.AGENT:
+            return True
+        if not self.exists:
+            return False
+        return (
+            not self.covered
+            or self.open_to_all
+            or user.id in self.assignees
+            or user.id in self.members
+        )
+
+
+_CONVERSATION = 0  # row kinds of `conversation_audience`'s one statement
+_LINK = 1
+_MEMBER = 2
+
+
+async def conversation_audience(db: Database, conversation_id: int) -> ConversationAudience | None:
+    """Who may see a conversation named by a live event (`may_see_conversation` for every
+    user at once), in one statement: whether it exists, each covering link's ticket
+    (queue, assignee), and the members of those tickets' queues. None when the database
+    could not be read (then no agent is admitted)."""
+    no_int = cast(null(), Integer)
+    covering = TicketConversation.conversation_id == conversation_id
+    statement: CompoundSelect[int, int | None, int | None, int | None] = union_all(
+        select(literal_column(str(_CONVERSATION)), Conversation.id, no_int, no_int).where(
+            Conversation.id == conversation_id
+        ),
+        select(literal_column(str(_LINK)), Ticket.id, Ticket.queue_id, Ticket.assignee_user_id)
+        .select_from(TicketConversation)
+        .outerjoin(Ticket, Ticket.id == TicketConversation.ticket_id)
+        .where(covering),
+        select(literal_column(str(_MEMBER)), QueueMember.user_id, no_int, no_int).where(
+            QueueMember.queue_id.in_(
+                select(Ticket.queue_id)
+                .join(TicketConversation, TicketConversation.ticket_id == Ticket.id)
+                .where(covering)
+            )
+        ),
+    )
+    try:
+        async with db.reading() as session:
+            rows = (await session.execute(statement)).all()
+    except Exception:
+        log.warning("conversation audience read failed for %s", conversation_id, exc_info=True)
+        return None
+    links = [(ticket, queue, assignee) for kind, ticket, queue, assignee in rows if kind == _LINK]
+    return ConversationAudience(
+        exists=any(kind == _CONVERSATION for kind, *_ in rows),
+        covered=bool(links),
+        open_to_all=any(ticket is not None and queue is None for ticket, queue, _ in links),
+        assignees=frozenset(a for ticket, _, a in links if ticket is not None and a is not None),
+        members=frozenset(u for kind, u, *_ in rows if kind == _MEMBER and u is not None),
+    )
 
 
 async def access_conversation_by_id(

@@ -3,8 +3,10 @@
 The socket re-checks access for every event it forwards (`web.access`: the ticket's or
 the conversation's visibility, memberships read afresh), so a change in what an agent
 may see (removed from a queue, a ticket moved or reassigned) applies to an already-open
-socket at once. Ending all of a user's sessions (logout everywhere, deactivation)
-closes every socket of theirs, including one opened with an API token.
+socket at once. The read is made once per event per process (`AudienceCache`: the
+event's audience, shared by every socket of the process), not once per socket. Ending
+all of a user's sessions (logout everywhere, deactivation) closes every socket of
+theirs, including one opened with an API token.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import contextlib
 import json
 import logging
 import time
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 import aiohttp_jinja2
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -33,11 +37,12 @@ from switchboard.models import Role, User
 from switchboard.tx import Database
 from tickets.events import TicketEvent
 from web.access import (
+    READER_ROLES,
     access_conversation_by_id,
     access_staff,
-    may_see_conversation,
+    conversation_audience,
     may_see_inbox,
-    may_see_ticket_view,
+    ticket_view_audience,
 )
 from web.auth import TOKEN_KEY, csrf_token, current_user
 from web.collision import ConversationPresence, TypingRelay, Viewing
@@ -105,22 +110,87 @@ def _frame_for(event: object) -> dict[str, Any] | None:
     return None
 
 
-async def _may_forward(db: Database, user: User, event: object) -> bool:
-    """Whether this agent could GET what the event shows, checked now (not at connect)."""
+class Audience(Protocol):
+    def admits(self, user: User) -> bool: ...
+
+
+AUDIENCE_SECONDS = 5.0  # an event's audience is kept this long (sockets read it at once)
+AUDIENCE_LIMIT = 2048  # and at most this many events' audiences
+
+
+class AudienceCache:
+    """Each live event's audience, read once per process and shared by all its sockets.
+
+    Both buses hand the same event object to every local subscriber, so the object is
+    the key (by identity: an entry holds the event, so its id cannot be reused while the
+    entry lives). The first socket starts the read; the others await the same task,
+    which a socket closing meanwhile does not cancel. Entries go after
+    `AUDIENCE_SECONDS` or beyond `AUDIENCE_LIMIT`, oldest first. Never shared across
+    events: the next event reads memberships afresh.
+    """
+
+    def __init__(
+        self,
+        seconds: float = AUDIENCE_SECONDS,
+        limit: int = AUDIENCE_LIMIT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._seconds = seconds
+        self._limit = limit
+        self._clock = clock
+        self._entries: OrderedDict[int, tuple[object, float, asyncio.Task[Audience | None]]] = (
+            OrderedDict()
+        )
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def audience(
+        self, event: object, read: Callable[[], Awaitable[Audience | None]]
+    ) -> Audience | None:
+        now = self._clock()
+        entries = self._entries
+        while entries:
+            _event, at, _task = next(iter(entries.values()))
+            if now - at < self._seconds and len(entries) < self._limit:
+                break
+            entries.popitem(last=False)
+        entry = entries.get(id(event))
+        if entry is None or entry[0] is not event:
+            entry = (event, now, asyncio.ensure_future(read()))
+            entries[id(event)] = entry
+        task = entry[2]
+        if task.done():
+            return task.result()
+        return await asyncio.shield(task)
+
+
+async def _may_forward(db: Database, audiences: AudienceCache, user: User, event: object) -> bool:
+    """Whether this agent could GET what the event shows, checked now (not at connect):
+    the event's audience, read once for all of this process's sockets."""
     inbox_id = getattr(event, "inbox_id", None)
     if inbox_id is not None and not may_see_inbox(user, inbox_id):
         return False
     if isinstance(event, AgentPresenceChanged):
         # The same rule as GET /api/v1/supervisor/overview.
-        return user.role in (Role.SUPERVISOR, Role.ADMIN)
+        return user.role in READER_ROLES
+    if user.role in READER_ROLES:
+        return True  # they see every ticket and conversation: nothing to read
+    audience: Audience | None
     if isinstance(event, TicketEvent):
-        # The same rule as GET /api/v1/tickets/{id}.
-        return await may_see_ticket_view(db, user, event.ticket)
-    conversation_id = getattr(event, "conversation_id", None)
-    if isinstance(conversation_id, int):
-        # The same rule as GET /api/v1/conversations/{id}.
-        return await may_see_conversation(db, user, conversation_id)
-    return True
+        # The same rule as GET /api/v1/tickets/{id} (`may_see_ticket_view`).
+        view = event.ticket
+        audience = await audiences.audience(event, lambda: ticket_view_audience(db, view))
+    else:
+        conversation_id = getattr(event, "conversation_id", None)
+        if not isinstance(conversation_id, int):
+            return True
+        # The same rule as GET /api/v1/conversations/{id} (`may_see_conversation`).
+        cid = conversation_id
+        audience = await audiences.audience(event, lambda: conversation_audience(db, cid))
+    # None: the database could not be read; not forwarded (the page re-reads what it
+    # shows from the API, which checks again).
+    return audience is not None and audience.admits(user)
 
 
 async def inbox_socket(request: web.Request) -> web.StreamResponse:
@@ -144,6 +214,7 @@ async def _serve_agent(
 ) -> web.WebSocketResponse:
     bus = request.config_dict[BUS]
     db = request.config_dict[DB]
+    audiences = request.config_dict[AUDIENCES]
 
     session_token = request.get(TOKEN_KEY)
     session_digest = accounts.token_digest(session_token) if session_token else None
@@ -167,7 +238,7 @@ async def _serve_agent(
                     continue
                 if isinstance(event, ConversationPresence) and not viewing.concerns(event):
                     continue  # presence matters only to pages showing that conversation
-                if not await _may_forward(db, user, event):
+                if not await _may_forward(db, audiences, user, event):
                     continue
                 frame = _frame_for(event)
                 if frame is not None and not ws.closed:
@@ -245,7 +316,11 @@ async def _serve_agent(
     return ws
 
 
+AUDIENCES = web.AppKey("inbox_audiences", AudienceCache)
+
+
 def setup(app: web.Application) -> None:
+    app[AUDIENCES] = AudienceCache()
     app.router.add_get("/", home)
     app.router.add_get("/inbox", inbox_page)
     app.router.add_get("/inbox/ws", inbox_socket)
