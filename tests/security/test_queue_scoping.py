@@ -190,3 +190,63 @@ async def test_the_conversation_rule_case_by_case(client: AppClient, db: Databas
     expected = {bot_only: 200, unrouted: 200, queued: 404, assigned: 200}
     assert {c: await status(agent, c) for c in expected} == expected
     assert {c: await status(supervisor, c) for c in expected} == dict.fromkeys(expected, 200)
+
+
+async def test_an_event_costs_one_access_read_per_hub_however_many_agent_sockets(
+    make_client: ClientFactory, db: Database, monkeypatch: Any
+) -> None:
+    """The fan-out: every agent socket of a hub decides on one shared read of the event's
+    audience (`web.inbox.AudienceCache`), and still decides per agent."""
+    import web.inbox
+
+    reads: list[int] = []
+    asked: list[int] = []
+    real_read = web.inbox.conversation_audience
+    real_ask = web.inbox.AudienceCache.audience
+
+    async def counting_read(db: Database, conversation_id: int) -> Any:
+        reads.append(conversation_id)
+        return await real_read(db, conversation_id)
+
+    async def counting_ask(self: Any, event: Any, read: Any) -> Any:
+        asked.append(id(event))
+        return await real_ask(self, event, read)
+
+    monkeypatch.setattr(web.inbox, "conversation_audience", counting_read)
+    monkeypatch.setattr(web.inbox.AudienceCache, "audience", counting_ask)
+    client = await make_client(run_workers=False)
+    member_id, member = await staff_token(db, "member@example.com", "agent")
+    other_id, other = await staff_token(db, "other@example.com", "agent")
+    _out_id, outsider = await staff_token(db, "outsider@example.com", "agent")
+    queue_id = await queue_with(db, "vip", member_id)
+    await db.run(
+        lambda s: s.execute(
+            QueueMember.__table__.insert(), [{"queue_id": queue_id, "user_id": other_id}]
+        )
+    )
+    token_a, visitor_a = await new_visitor(client)
+    token_b, visitor_b = await new_visitor(client)
+    widget_a, widget_b = await open_widget(client, token_a), await open_widget(client, token_b)
+    assert (await send_text(widget_a, "msg-a-0001", "my order is late"))["type"] == "ack"
+    assert (await send_text(widget_b, "msg-b-0001", "hello"))["type"] == "ack"
+    conversation_a = await conversation_of(db, visitor_a)
+    conversation_b = await conversation_of(db, visitor_b)
+    await into_queue(db, conversation_a, queue_id)
+
+    sockets = [await agent_socket(client, t) for t in (member, other, outsider)]
+    reads.clear()
+    asked.clear()
+    assert (await send_text(widget_a, "msg-a-0002", "still waiting"))["type"] == "ack"
+    assert (await send_text(widget_b, "msg-b-0002", "barrier"))["type"] == "ack"
+    for ws in sockets[:2]:
+        seen = await messages_until(ws, conversation_b)
+        assert [f["conversation_id"] for f in seen] == [conversation_a, conversation_b]
+    outsider_saw = await messages_until(sockets[2], conversation_b)
+    assert [f["conversation_id"] for f in outsider_saw] == [conversation_b]
+    # Each event was asked about by all three sockets and read once.
+    events = set(asked)
+    assert len(events) >= 2 and len(asked) == 3 * len(events)
+    assert len(reads) == len(events)
+    assert reads.count(conversation_a) >= 1 and reads.count(conversation_b) >= 1
+    for ws in (*sockets, widget_a, widget_b):
+        await ws.close()
