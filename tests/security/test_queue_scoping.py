@@ -10,7 +10,7 @@ import asyncio
 from typing import Any
 
 from aiohttp import ClientWebSocketResponse
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from routing.models import Queue, QueueMember
 from switchboard.tx import Database
@@ -197,11 +197,12 @@ async def test_an_event_costs_one_access_read_per_hub_however_many_agent_sockets
 ) -> None:
     """The fan-out: every agent socket of a hub decides on one shared read of the event's
     audience (`web.inbox.AudienceCache`), and still decides per agent."""
+    import web.access
     import web.inbox
 
     reads: list[int] = []
     asked: list[int] = []
-    real_read = web.inbox.conversation_audience
+    real_read = web.access.conversation_audience
     real_ask = web.inbox.AudienceCache.audience
 
     async def counting_read(db: Database, conversation_id: int) -> Any:
@@ -220,9 +221,7 @@ async def test_an_event_costs_one_access_read_per_hub_however_many_agent_sockets
     _out_id, outsider = await staff_token(db, "outsider@example.com", "agent")
     queue_id = await queue_with(db, "vip", member_id)
     await db.run(
-        lambda s: s.execute(
-            QueueMember.__table__.insert(), [{"queue_id": queue_id, "user_id": other_id}]
-        )
+        lambda s: s.execute(insert(QueueMember).values(queue_id=queue_id, user_id=other_id))
     )
     token_a, visitor_a = await new_visitor(client)
     token_b, visitor_b = await new_visitor(client)
