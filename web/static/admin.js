@@ -9,40 +9,15 @@
   if (!root) return;
   var SB = window.SB;
   var t = SB.t;
-  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || '';
   var statusBox = document.getElementById('admin-status');
   var publicUrl = root.getAttribute('data-public-url') || '';
   var API = '/api/v1';
 
   // --- helpers -----------------------------------------------------------------------
 
-  function ApiError(status, code, message) {
-    this.status = status;
-    this.code = code;
-    this.message = message;
-  }
 
   function api(method, path, body) {
-    var options = { method: method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
-    if (method !== 'GET') {
-      options.headers['Content-Type'] = 'application/json';
-      options.headers['X-CSRF-Token'] = csrf;
-      options.body = JSON.stringify(body || {});
-    }
-    return fetch(API + path, options).then(function (response) {
-      return response.text().then(function (raw) {
-        var data = null;
-        try { data = raw ? JSON.parse(raw) : null; } catch (err) { data = null; }
-        if (response.status === 401) {
-          window.location.assign('/login?next=' + encodeURIComponent(window.location.pathname));
-        }
-        if (!response.ok) {
-          var error = (data && data.error) || {};
-          throw new ApiError(response.status, error.code || 'error', error.message || t('Something went wrong.'));
-        }
-        return data;
-      });
-    });
+    return SB.api(method, API + path, body);
   }
 
   function say(message, kind) {

@@ -112,20 +112,12 @@
     search: { query: '', token: 0, timer: null, groups: {} }
   };
   var el = {};
-  var csrfToken = '';
 
   // ------------------------------------------------------------------ helpers
 
-  function $(id) {
-    return document.getElementById(id);
-  }
+  var $ = SB.byId; // web/static/staff.js
 
-  function make(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
+  var make = SB.make;
 
   function setHidden(node, hidden) {
     if (node) node.hidden = !!hidden;
@@ -190,35 +182,7 @@
       : t('Conversation #{id}', { id: conv.id });
   }
 
-  function api(method, path, body) {
-    var options = { method: method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
-    if (method !== 'GET' && method !== 'HEAD') {
-      options.headers['Content-Type'] = 'application/json';
-      options.headers['X-CSRF-Token'] = csrfToken;
-      options.body = JSON.stringify(body || {});
-    }
-    return fetch(path, options).then(function (response) {
-      return response.text().then(function (raw) {
-        var data = null;
-        try { data = raw ? JSON.parse(raw) : null; } catch (err) { data = null; }
-        if (response.status === 401) {
-          window.location.assign('/login?next=' + encodeURIComponent('/inbox'));
-          throw { status: 401, message: t('Your session has ended. Please log in again.') };
-        }
-        if (!response.ok) {
-          var error = data && data.error;
-          throw {
-            status: response.status,
-            code: (error && error.code) || 'http_' + response.status,
-            message: (error && error.message) || t('Request failed ({status}).', { status: response.status })
-          };
-        }
-        return data || {};
-      });
-    }, function () {
-      throw { status: 0, code: 'network', message: t('Could not reach the server. Check your connection and try again.') };
-    });
-  }
+  var api = SB.api;
 
   // ------------------------------------------------------------------ the query
 
@@ -1051,8 +1015,6 @@
   }
 
   function init() {
-    var meta = document.querySelector('meta[name="csrf-token"]');
-    csrfToken = meta ? meta.getAttribute('content') || '' : '';
     el.list = $('conversation-list');
     if (!el.list) return;
     el.listEmpty = $('conversation-list-empty');

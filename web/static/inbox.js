@@ -59,21 +59,13 @@
 
   var el = {};
   var live = null; // SwitchboardLiveSocket on /inbox/ws, made in init()
-  var csrfToken = '';
   var me = { id: null, name: '', role: '' };
 
   // ------------------------------------------------------------------ helpers
 
-  function $(id) {
-    return document.getElementById(id);
-  }
+  var $ = SB.byId; // web/static/staff.js
 
-  function make(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
+  var make = SB.make;
 
   function parseTime(value) {
     if (!value) return null;
@@ -182,71 +174,12 @@
 
   // ------------------------------------------------------------------ API
 
-  function ApiError(code, message, status) {
-    this.code = code;
-    this.message = message;
-    this.status = status || 0;
-  }
-
-  function handle(response) {
-    return response.text().then(function (raw) {
-      var data = null;
-      if (raw) {
-        try {
-          data = JSON.parse(raw);
-        } catch (err) {
-          data = null;
-        }
-      }
-      if (response.status === 401) {
-        goToLogin();
-        throw new ApiError('unauthenticated', t('Your session has ended. Please log in again.'), 401);
-      }
-      if (!response.ok) {
-        var error = data && data.error;
-        throw new ApiError(
-          (error && error.code) || 'http_' + response.status,
-          (error && error.message) || t('Request failed ({n}).', { n: response.status }),
-          response.status
-        );
-      }
-      return data || {};
-    });
-  }
-
-  function networkError() {
-    throw new ApiError('network', t('Could not reach the server. Check your connection and try again.'), 0);
-  }
-
-  function api(method, path, body) {
-    var options = {
-      method: method,
-      credentials: 'same-origin',
-      headers: { Accept: 'application/json' }
-    };
-    if (method !== 'GET' && method !== 'HEAD') {
-      options.headers['Content-Type'] = 'application/json';
-      options.headers['X-CSRF-Token'] = csrfToken;
-      options.body = JSON.stringify(body || {});
-    }
-    return fetch(path, options).then(handle, networkError);
-  }
+  var api = SB.api; // web/static/staff.js
 
   function upload(inboxId, file) {
     var form = new FormData();
     form.append('file', file, file.name);
-    return fetch(API + '/uploads?inbox_id=' + encodeURIComponent(inboxId), {
-      method: 'POST',
-      credentials: 'same-origin',
-      headers: { Accept: 'application/json', 'X-CSRF-Token': csrfToken },
-      body: form
-    }).then(handle, networkError);
-  }
-
-  function goToLogin() {
-    if (goToLogin.done) return;
-    goToLogin.done = true;
-    window.location.assign('/login?next=' + encodeURIComponent('/inbox'));
+    return api('POST', API + '/uploads?inbox_id=' + encodeURIComponent(inboxId), form);
   }
 
   var toastTimer = null;
@@ -1790,8 +1723,6 @@
   }
 
   function init() {
-    var meta = document.querySelector('meta[name="csrf-token"]');
-    csrfToken = meta ? meta.getAttribute('content') || '' : '';
     el.app = $('app') || document.body;
     me.name = el.app.dataset.userName || '';
     me.id = Number(el.app.dataset.userId) || null;

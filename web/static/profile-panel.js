@@ -20,19 +20,11 @@
     });
   };
   var el = {};
-  var csrfToken = '';
   var state = { customerId: null, customer: null, token: 0, authors: new Map() };
 
-  function $(id) {
-    return document.getElementById(id);
-  }
+  var $ = SB.byId; // web/static/staff.js
 
-  function make(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
+  var make = SB.make;
 
   function clear(node) {
     while (node && node.firstChild) node.removeChild(node.firstChild);
@@ -42,27 +34,7 @@
     return window.SB && window.SB.formatDateTime ? window.SB.formatDateTime(iso) : String(iso || '');
   }
 
-  function api(method, path, body) {
-    var options = { method: method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
-    if (method !== 'GET') {
-      options.headers['Content-Type'] = 'application/json';
-      options.headers['X-CSRF-Token'] = csrfToken;
-      options.body = JSON.stringify(body || {});
-    }
-    return fetch(path, options).then(function (response) {
-      return response.json().catch(function () { return {}; }).then(function (data) {
-        if (!response.ok) {
-          var error = (data && data.error) || {};
-          var err = new Error(error.message || t('Request failed ({n}).', { n: response.status }));
-          err.status = response.status;
-          throw err;
-        }
-        return data;
-      });
-    }, function () {
-      throw new Error(t('Could not reach the server. Check your connection and try again.'));
-    });
-  }
+  var api = SB.api;
 
   function channelLabel(channel) {
     if (channel === 'webchat') return t('Web chat');
@@ -318,8 +290,6 @@
   }
 
   function init() {
-    var meta = document.querySelector('meta[name="csrf-token"]');
-    csrfToken = meta ? meta.getAttribute('content') || '' : '';
     el.app = $('app') || document.body;
     [
       ['panel', 'profile-panel'], ['toggle', 'profile-toggle'], ['close', 'profile-close'],

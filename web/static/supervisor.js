@@ -13,7 +13,6 @@
   var REFRESH_DELAY = 400;
   var MIN_REFRESH_GAP = 2000;
 
-  var csrfToken = '';
   var floor = { queues: [], agents: [] };
   var people = {}; // user id -> agent entry
   var queueNames = {}; // queue id -> name
@@ -56,33 +55,8 @@
 
   // --- API ------------------------------------------------------------------------------
 
-  function ApiError(code, message, status) { this.code = code; this.message = message; this.status = status; }
 
-  function api(method, path, body) {
-    var options = { method: method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
-    if (method !== 'GET') {
-      options.headers['Content-Type'] = 'application/json';
-      options.headers['X-CSRF-Token'] = csrfToken;
-      options.body = JSON.stringify(body || {});
-    }
-    return fetch(path, options).then(function (response) {
-      return response.text().then(function (raw) {
-        var data = null;
-        try { data = raw ? JSON.parse(raw) : null; } catch (err) { data = null; }
-        if (response.status === 401) {
-          window.location.assign('/login?next=' + encodeURIComponent('/supervisor'));
-          throw new ApiError('unauthenticated', t('Your session has ended. Please log in again.'), 401);
-        }
-        if (!response.ok) {
-          var error = (data && data.error) || {};
-          throw new ApiError(error.code || 'http_' + response.status, error.message || t('Something went wrong.'), response.status);
-        }
-        return data;
-      });
-    }, function () {
-      throw new ApiError('network', t('Cannot reach the server. Check your connection.'), 0);
-    });
-  }
+  var api = SB.api;
 
   function query(params) {
     return Object.keys(params).filter(function (k) {
@@ -812,8 +786,6 @@
   // --- start --------------------------------------------------------------------------------
 
   function init() {
-    var meta = document.querySelector('meta[name="csrf-token"]');
-    csrfToken = meta ? meta.getAttribute('content') : '';
     $('sv-period').addEventListener('change', function () {
       var custom = this.value === 'custom';
       $('sv-custom-from').hidden = !custom;
