@@ -3,6 +3,7 @@
 
     nice -n 10 .venv/bin/python -m bench.inbox [--customers 100000]
         [--messages-per-conversation 10] [--agents 500] [--queries 200] [--fanout 20] [--json]
+        [--only fanout]
 
 A fresh database (migrated) is bulk-loaded with generate_series: `--agents` agents in 10
 queues and one supervisor; `--customers` customers (name, email, phone), one web-chat
@@ -369,82 +370,85 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 finally:
                     await conn.close()
 
-                # 1. The list, per view.
-                for view in ("mine", "unassigned", "my_queues", "all"):
-                    times = [
-                        await _timed_get(
-                            http,
-                            f"{base}/api/v1/inbox/conversations?view={view}",
-                            tokens[rng.randint(1, agents)],
-                        )
-                        for _ in range(args.queries)
-                    ]
-                    out[f"list_agent_{view}"] = _ms(times)
-                out["list_supervisor_all"] = _ms(
-                    [
-                        await _timed_get(
-                            http, f"{base}/api/v1/inbox/conversations", tokens[supervisor]
-                        )
-                        for _ in range(args.queries)
-                    ]
-                )
-                out["list_agent_filtered"] = _ms(
-                    [
-                        await _timed_get(
-                            http,
-                            f"{base}/api/v1/inbox/conversations?view=my_queues&priority=urgent"
-                            "&status=open",
-                            tokens[rng.randint(1, agents)],
-                        )
-                        for _ in range(args.queries)
-                    ]
-                )
-                out["counts_agent"] = _ms(
-                    [
-                        await _timed_get(
-                            http, f"{base}/api/v1/inbox/counts", tokens[rng.randint(1, agents)]
-                        )
-                        for _ in range(max(20, args.queries // 4))
-                    ]
-                )
-                out["counts_supervisor"] = _ms(
-                    [
-                        await _timed_get(http, f"{base}/api/v1/inbox/counts", tokens[supervisor])
-                        for _ in range(max(20, args.queries // 4))
-                    ]
-                )
+                if args.only != "fanout":  # parts 1-3
+                    # 1. The list, per view.
+                    for view in ("mine", "unassigned", "my_queues", "all"):
+                        times = [
+                            await _timed_get(
+                                http,
+                                f"{base}/api/v1/inbox/conversations?view={view}",
+                                tokens[rng.randint(1, agents)],
+                            )
+                            for _ in range(args.queries)
+                        ]
+                        out[f"list_agent_{view}"] = _ms(times)
+                    out["list_supervisor_all"] = _ms(
+                        [
+                            await _timed_get(
+                                http, f"{base}/api/v1/inbox/conversations", tokens[supervisor]
+                            )
+                            for _ in range(args.queries)
+                        ]
+                    )
+                    out["list_agent_filtered"] = _ms(
+                        [
+                            await _timed_get(
+                                http,
+                                f"{base}/api/v1/inbox/conversations?view=my_queues&priority=urgent"
+                                "&status=open",
+                                tokens[rng.randint(1, agents)],
+                            )
+                            for _ in range(args.queries)
+                        ]
+                    )
+                    out["counts_agent"] = _ms(
+                        [
+                            await _timed_get(
+                                http, f"{base}/api/v1/inbox/counts", tokens[rng.randint(1, agents)]
+                            )
+                            for _ in range(max(20, args.queries // 4))
+                        ]
+                    )
+                    out["counts_supervisor"] = _ms(
+                        [
+                            await _timed_get(
+                                http, f"{base}/api/v1/inbox/counts", tokens[supervisor]
+                            )
+                            for _ in range(max(20, args.queries // 4))
+                        ]
+                    )
 
-                # 2. Opening a conversation (agents: an unticketed one, visible to all).
-                opens = []
-                for _ in range(args.queries):
-                    cid = rng.randrange(2, customers + 1, 2)
-                    token = tokens[rng.randint(1, agents)]
-                    t0 = time.perf_counter()
-                    await _timed_get(http, f"{base}/api/v1/conversations/{cid}", token)
-                    await _timed_get(http, f"{base}/api/v1/conversations/{cid}/messages", token)
-                    opens.append(time.perf_counter() - t0)
-                out["open_conversation"] = _ms(opens)
+                    # 2. Opening a conversation (agents: an unticketed one, visible to all).
+                    opens = []
+                    for _ in range(args.queries):
+                        cid = rng.randrange(2, customers + 1, 2)
+                        token = tokens[rng.randint(1, agents)]
+                        t0 = time.perf_counter()
+                        await _timed_get(http, f"{base}/api/v1/conversations/{cid}", token)
+                        await _timed_get(http, f"{base}/api/v1/conversations/{cid}/messages", token)
+                        opens.append(time.perf_counter() - t0)
+                    out["open_conversation"] = _ms(opens)
 
-                # 3. Search.
-                queries: dict[str, Callable[[], str]] = {
-                    "order_number": lambda: str(rng.randint(1, ORDER_MOD - 1)),
-                    "common_word": lambda: "refund",
-                    "two_words": lambda: "invoice amount",
-                    "chinese_word": lambda: "退款",
-                    "prefix": lambda: "subscr",
-                    "customer_email": lambda: f"c{rng.randint(1, customers)}@exa",
-                }
-                for name, make in queries.items():
-                    pickers: list[tuple[str, Callable[[], str]]] = [
-                        ("agent", lambda: tokens[rng.randint(1, agents)]),
-                        ("supervisor", lambda: tokens[supervisor]),
-                    ]
-                    for who, pick in pickers:
-                        times = []
-                        for _ in range(max(20, args.queries // 4)):
-                            url = f"{base}/api/v1/search?q={quote(make())}"
-                            times.append(await _timed_get(http, url, pick()))
-                        out[f"search_{name}_{who}"] = _ms(times)
+                    # 3. Search.
+                    queries: dict[str, Callable[[], str]] = {
+                        "order_number": lambda: str(rng.randint(1, ORDER_MOD - 1)),
+                        "common_word": lambda: "refund",
+                        "two_words": lambda: "invoice amount",
+                        "chinese_word": lambda: "退款",
+                        "prefix": lambda: "subscr",
+                        "customer_email": lambda: f"c{rng.randint(1, customers)}@exa",
+                    }
+                    for name, make in queries.items():
+                        pickers: list[tuple[str, Callable[[], str]]] = [
+                            ("agent", lambda: tokens[rng.randint(1, agents)]),
+                            ("supervisor", lambda: tokens[supervisor]),
+                        ]
+                        for who, pick in pickers:
+                            times = []
+                            for _ in range(max(20, args.queries // 4)):
+                                url = f"{base}/api/v1/search?q={quote(make())}"
+                                times.append(await _timed_get(http, url, pick()))
+                            out[f"search_{name}_{who}"] = _ms(times)
 
                 # 4. Fan-out to agents on two hubs.
                 # (its own session: the default one pools at most 100 connections)
@@ -553,6 +557,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--fanout", type=int, default=20)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--only", choices=("all", "fanout"), default="all", help="fanout: part 4 (and baselines)"
+    )
     args = parser.parse_args()
     if args.agents % QUEUES:
         parser.error(f"--agents must be a multiple of {QUEUES}")
