@@ -14,9 +14,10 @@ is stored. Ids are handed out before commit, so a slow transaction can commit a 
 after a higher one was indexed: the watermark only passes messages older than
 `SETTLE_SECONDS`, and younger ones are indexed again (idempotently) until it does.
 
-Customers (name, email, phone, each channel identity) and tickets (subject, notes) are
-far fewer and are matched by substring, in the spellings the query may take (as typed,
-simplified, traditional).
+Customers (name, email, phone, each channel identity) and tickets (subject, notes) have
+their own term tables (`conversations.search_terms`, written with the rows they index)
+and are matched the same way; a phone-like query also matches by its digits. When no
+term is rare, every scan newest first examines at most `MAX_SCANNED` rows.
 
 The caller passes its access rules as WHERE clauses, so results hold only what the
 caller could open (`web.access`).
@@ -33,20 +34,20 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-import opencc
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.inbox_models import MessageTerm, SearchIndexState
 from conversations.models import Conversation, Message
-from customers.models import Customer, Identity
-from knowledge_base.search import index_terms, normalise, query_terms
+from conversations.search_terms import CustomerTerm, TicketTerm, phone_digits
+from customers.models import Customer
+from knowledge_base.search import index_terms, query_terms
 from switchboard.db import utcnow
 from switchboard.errors import InvalidInput
-from tickets.models import Ticket, TicketConversation, TicketNote
+from tickets.models import Ticket, TicketConversation
 
 MAX_TERM = 64
 MAX_QUERY = 200
@@ -63,7 +64,6 @@ MAX_SCANNED = 20_000
 SETTLE_SECONDS = 30
 STATE_NAME = "messages"
 _HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
-_s2t = opencc.OpenCC("s2t")
 # Messages above the watermark this process indexed already (they settle within
 # seconds), keyed by id and creation time (ids alone repeat across databases).
 _recent: dict[tuple[int, str], None] = {}
@@ -272,7 +272,12 @@ class ResultPage:
     truncated: bool = False
 
 
-def _page(kind: Kind, items: list[dict[str, Any]], limit: int) -> ResultPage:
+def _page(
+    kind: Kind, items: list[dict[str, Any]], limit: int, floor: int | None = None
+) -> ResultPage:
+    if floor is not None and len(items) <= limit:
+        # A scan stopped short of a full page: go on below where it stopped, if asked.
+        return ResultPage(items, encode_cursor(kind, floor + 1), truncated=True)
     more = len(items) > limit
     items = items[:limit]
     return ResultPage(items, encode_cursor(kind, items[-1]["id"]) if more and items else None)
@@ -374,24 +379,115 @@ async def search_messages(
         }
         for row in rows
     ]
-    if floor is not None and len(items) <= limit:
-        # The window ran out before the page filled: go on below it if asked.
-        return ResultPage(items, encode_cursor(Kind.MESSAGES, floor + 1), truncated=True)
-    return _page(Kind.MESSAGES, items, limit)
+    return _page(Kind.MESSAGES, items, limit, floor)
 
 
-def _spellings(query: Query) -> list[str]:
-    """The query as typed, case-folded, simplified and traditional (for substrings)."""
-    folded = query.text.casefold()
-    simplified = normalise(query.text)
-    return list(dict.fromkeys([folded, simplified, _s2t.convert(simplified)]))
+def _column_match(column: Any, term: str, *, estimable: bool = False) -> ColumnElement[bool]:
+    """`_term_match` for a terms table's `term` column."""
+    if len(term) < 2 or _HAN.search(term) is not None:
+        return cast("ColumnElement[bool]", column == term)
+    if estimable:
+        return cast("ColumnElement[bool]", column.like(term + "%"))
+    return and_(column >= term, column < term + "\U0010ffff")
 
 
-def _like(column: Any, spellings: Sequence[str]) -> ColumnElement[bool]:
-    def escaped(text: str) -> str:
-        return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def _term_sets(query: Query) -> list[tuple[str, ...]]:
+    """What a customer or ticket must hold: every term of the query, or (a phone-like
+    query) its digits, which `search_terms` indexes by their suffixes."""
+    digits = phone_digits(query.text)
+    sets = [query.terms]
+    if digits is not None and (digits,) != query.terms:
+        sets.append((digits,))
+    return sets
 
-    return or_(*(func.lower(column).like(f"%{escaped(s)}%", escape="\\") for s in spellings))
+
+async def _by_terms(
+    session: AsyncSession,
+    terms: Sequence[str],
+    *,
+    term: Any,
+    owner: Any,
+    key: Any,
+    statement: Any,
+    before: int | None,
+    limit: int,
+) -> tuple[list[Any], int | None]:
+    """Rows of `statement` (ordered by `key` descending, limited) whose owner holds every
+    term, newest first: driven by the rarest term's postings when it is rare, else by
+    scanning newest first, at most `MAX_SCANNED` rows."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    matches = [_column_match(term, t) for t in terms]
+    checks = [_column_match(term, t, estimable=dialect == "postgresql") for t in terms]
+    counts = []
+    for match in matches:
+        capped = select(owner).where(match).limit(SELECTIVE + 1).subquery()
+        counts.append(
+            int((await session.execute(select(func.count()).select_from(capped))).scalar_one())
+        )
+    rarest = min(range(len(matches)), key=lambda i: counts[i])
+    common = counts[rarest] > SELECTIVE
+    for i, check in enumerate(checks):
+        if i != rarest or common:
+            statement = statement.where(exists().where(owner == key, check))
+    if before is not None:
+        statement = statement.where(key < before)
+    if common:
+        window = select(key).order_by(key.desc()).offset(MAX_SCANNED).limit(1)
+        if before is not None:
+            window = window.where(key < before)
+        floor = (await session.execute(window)).scalar_one_or_none()
+        if floor is not None:
+            statement = statement.where(key > floor)
+        scanned = list(await session.execute(statement))
+        return scanned, floor if floor is not None and len(scanned) <= limit else None
+    candidates = sorted(
+        (await session.execute(select(owner).where(matches[rarest]))).scalars(), reverse=True
+    )
+    if before is not None:
+        candidates = [c for c in candidates if c < before]
+    rows: list[Any] = []
+    for start in range(0, len(candidates), CHUNK):
+        rows += list(
+            await session.execute(statement.where(key.in_(candidates[start : start + CHUNK])))
+        )
+        if len(rows) > limit:
+            break
+    return rows, None
+
+
+async def _search_by_terms(
+    session: AsyncSession,
+    query: Query,
+    *,
+    term: Any,
+    owner: Any,
+    key: Any,
+    statement: Any,
+    before: int | None,
+    limit: int,
+) -> tuple[list[Any], int | None]:
+    """`_by_terms` for each of the query's term sets, merged; and the floor of a scan
+    that stopped short (the page holds nothing at or below it)."""
+    found: dict[int, Any] = {}
+    floors: list[int] = []
+    for terms in _term_sets(query):
+        rows, floor = await _by_terms(
+            session,
+            terms,
+            term=term,
+            owner=owner,
+            key=key,
+            statement=statement,
+            before=before,
+            limit=limit,
+        )
+        for row in rows:
+            found.setdefault(row.id, row)
+        if floor is not None:
+            floors.append(floor)
+    floor = max(floors, default=None)
+    ids = [i for i in sorted(found, reverse=True) if floor is None or i > floor]
+    return [found[i] for i in ids][: limit + 1], floor
 
 
 async def search_customers(
@@ -402,38 +498,28 @@ async def search_customers(
     cursor: str | None = None,
     limit: int = PAGE_SIZE,
 ) -> ResultPage:
-    """Customers whose name, email, phone or a channel identity holds the query."""
-    spellings = _spellings(query)
+    """Customers whose name, email, phone or a channel identity holds every term of the
+    query (words by their beginnings, phone digits anywhere), newest first."""
     statement = (
         select(Customer.id, Customer.name, Customer.email, Customer.phone)
-        .where(
-            visible,
-            Customer.merged_into_id.is_(None),
-            or_(
-                _like(Customer.name, spellings),
-                _like(Customer.email, spellings),
-                _like(Customer.phone, spellings),
-                # Uncorrelated: the identities are scanned once, not once per customer.
-                Customer.id.in_(
-                    select(Identity.customer_id).where(
-                        or_(
-                            _like(Identity.external_id, spellings),
-                            _like(Identity.display_name, spellings),
-                        )
-                    )
-                ),
-            ),
-        )
+        .where(visible, Customer.merged_into_id.is_(None))
         .order_by(Customer.id.desc())
         .limit(limit + 1)
     )
-    if cursor:
-        statement = statement.where(Customer.id < decode_cursor(cursor, Kind.CUSTOMERS))
+    rows, floor = await _search_by_terms(
+        session,
+        query,
+        term=CustomerTerm.term,
+        owner=CustomerTerm.customer_id,
+        key=Customer.id,
+        statement=statement,
+        before=decode_cursor(cursor, Kind.CUSTOMERS) if cursor else None,
+        limit=limit,
+    )
     items = [
-        {"id": row.id, "name": row.name, "email": row.email, "phone": row.phone}
-        for row in await session.execute(statement)
+        {"id": row.id, "name": row.name, "email": row.email, "phone": row.phone} for row in rows
     ]
-    return _page(Kind.CUSTOMERS, items, limit)
+    return _page(Kind.CUSTOMERS, items, limit, floor)
 
 
 async def search_tickets(
@@ -444,8 +530,7 @@ async def search_tickets(
     cursor: str | None = None,
     limit: int = PAGE_SIZE,
 ) -> ResultPage:
-    """Tickets whose subject or a note holds the query."""
-    spellings = _spellings(query)
+    """Tickets whose subject and notes hold every term of the query, newest first."""
     latest_conversation = (
         select(func.max(TicketConversation.conversation_id))
         .where(TicketConversation.ticket_id == Ticket.id)
@@ -460,20 +545,20 @@ async def search_tickets(
             Ticket.customer_id,
             latest_conversation.label("conversation_id"),
         )
-        .where(
-            visible,
-            or_(
-                _like(Ticket.subject, spellings),
-                exists().where(
-                    TicketNote.ticket_id == Ticket.id, _like(TicketNote.body, spellings)
-                ),
-            ),
-        )
+        .where(visible)
         .order_by(Ticket.id.desc())
         .limit(limit + 1)
     )
-    if cursor:
-        statement = statement.where(Ticket.id < decode_cursor(cursor, Kind.TICKETS))
+    rows, floor = await _search_by_terms(
+        session,
+        query,
+        term=TicketTerm.term,
+        owner=TicketTerm.ticket_id,
+        key=Ticket.id,
+        statement=statement,
+        before=decode_cursor(cursor, Kind.TICKETS) if cursor else None,
+        limit=limit,
+    )
     items = [
         {
             "id": row.id,
@@ -483,6 +568,6 @@ async def search_tickets(
             "customer_id": row.customer_id,
             "conversation_id": row.conversation_id,
         }
-        for row in await session.execute(statement)
+        for row in rows
     ]
-    return _page(Kind.TICKETS, items, limit)
+    return _page(Kind.TICKETS, items, limit, floor)

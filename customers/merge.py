@@ -33,6 +33,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.models import Attachment, Conversation
+from conversations.search_terms import index_customer
 from customers.models import Customer, CustomerMerge, CustomerNote, CustomerTag, Identity
 from customers.profile import MAX_ATTRIBUTES, MAX_ATTRIBUTES_BYTES, MAX_TAGS, customer_tags
 from customers.service import final_customer_id
@@ -172,6 +173,8 @@ async def do_merge(
     }
     moved.update(await _carry_profile(session, survivor, merged))
     merged.merged_into_id = survivor.id
+    for customer_id in (survivor.id, merged.id):
+        await index_customer(session, customer_id)
     record = CustomerMerge(
         survivor_id=survivor.id,
         merged_id=merged.id,
@@ -224,6 +227,8 @@ async def do_unmerge(
         )
     await _take_back_profile(session, survivor, merged, record.moved)
     merged.merged_into_id = None
+    for customer_id in (survivor.id, merged.id):
+        await index_customer(session, customer_id)
     record.undone_at = utcnow()
     record.undone_by_user_id = actor_user_id
     await session.flush()

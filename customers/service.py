@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conversations.search_terms import index_customer
 from customers.keys import name_key, normalise_email
 from customers.models import Customer, Identity
 from switchboard.db import utcnow
@@ -102,6 +103,7 @@ async def do_resolve_sender(
         # Another transaction created this identity first: use theirs, drop our customer.
         await session.delete(customer)
         return await _existing(session, inbox_id, external_id)
+    await index_customer(session, customer.id)
     return ResolvedSender(customer_id=customer.id, identity_id=identity_id, created=True)
 
 
@@ -214,6 +216,7 @@ async def _new_verified_identity(
         if created:
             await session.execute(delete(Customer).where(Customer.id == holder))
         return await _existing(session, inbox_id, external_id)
+    await index_customer(session, holder)
     return ResolvedSender(customer_id=holder, identity_id=identity_id, created=created)
 
 
@@ -231,6 +234,7 @@ async def _adopt_address(session: AsyncSession, found: Any, address: str) -> Non
             .where(Customer.id == found.customer_id, Customer.verified_email.is_(None))
             .values(verified_email=address, email=func.coalesce(Customer.email, address))
         )
+        await index_customer(session, found.customer_id)
         holder = found.customer_id
     if holder == found.customer_id and not found.verified:
         await session.execute(update(Identity).where(Identity.id == found.id).values(verified=True))

@@ -6,6 +6,7 @@ from conversations import assist_models as conversations_assist_models
 from conversations import history_index as conversations_history_index
 from conversations import inbox_models as conversations_inbox_models
 from conversations import models as conversations_models
+from conversations import search_terms as conversations_search_terms
 from customers import models as customers_models
 from knowledge_base import models as knowledge_base_models
 from routing import models as routing_models
@@ -25,6 +26,7 @@ __all__ = [
     "conversations_history_index",
     "conversations_inbox_models",
     "conversations_models",
+    "conversations_search_terms",
     "customers_models",
     "email_models",
     "knowledge_base_models",

@@ -18,6 +18,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conversations.search_terms import index_ticket
 from customers.service import final_customer_id
 from switchboard.db import utcnow
 from switchboard.errors import Conflict, InvalidInput
@@ -155,6 +156,8 @@ async def do_merge_tickets(
         .returning(TicketNote.id)
     )
     moved_notes = len(notes.all())
+    for ticket_id in (survivor.id, merged.id):
+        await index_ticket(session, ticket_id)  # the notes' search terms move with them
     history = await session.execute(
         update(TicketActivity)
         .where(TicketActivity.ticket_id == merged.id)

@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.models import AuthorKind, Conversation, Direction, Message
+from conversations.search_terms import add_ticket_text, index_ticket
 from customers.models import Customer
 from routing.models import AgentProfile
 from switchboard.db import utcnow
@@ -412,6 +413,7 @@ async def _insert_ticket(
     )
     session.add(ticket)
     await session.flush()
+    await add_ticket_text(session, ticket.id, subject)
     if conversation_id is not None:
         session.add(
             TicketConversation(
@@ -680,6 +682,7 @@ async def do_update_ticket(
     if changes.subject is not UNSET and changes.subject != ticket.subject:
         changed["subject"] = {"from": ticket.subject, "to": changes.subject}
         ticket.subject = changes.subject
+        await index_ticket(session, ticket.id)
     if changes.assignee_user_id is not UNSET and changes.assignee_user_id != (
         ticket.assignee_user_id
     ):
@@ -721,6 +724,7 @@ async def do_add_note(
     note = TicketNote(ticket_id=ticket.id, author_user_id=author_user_id, body=text, created_at=now)
     session.add(note)
     await session.flush()
+    await add_ticket_text(session, ticket.id, text)
     actor = f"agent:{author_user_id}"
     record(session, ticket.id, "note", actor, {"note_id": note.id}, at=now)
     ticket.updated_at = now

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from conversations.search_terms import index_customer, index_ticket
 from customers.models import Customer, Identity
 from routing.models import Queue, QueueMember
 from switchboard.tx import Database
@@ -263,12 +264,18 @@ async def test_search_finds_messages_customers_and_tickets_in_english_and_chines
     db = floor.db
 
     async def arrange(session: Any) -> None:
+        # Written directly, so indexed as a bulk load would be (the services index as
+        # they write: tests/conversations/test_search_terms.py).
+        customer_id = (await session.get(Ticket, floor.t_billing)).customer_id
         await session.execute(
             update(Customer)
-            .where(Customer.id == (await session.get(Ticket, floor.t_billing)).customer_id)
+            .where(Customer.id == customer_id)
             .values(name="陳小明", email="xiaoming@example.cn", phone="+86 138 0000 1111")
         )
         session.add(TicketNote(ticket_id=floor.t_billing, body="客户要求退款到信用卡"))
+        await session.flush()
+        await index_customer(session, customer_id)
+        await index_ticket(session, floor.t_billing)
 
     await db.run(arrange)
     ana = await make_client(run_workers=False)
@@ -331,6 +338,8 @@ async def test_search_pages_and_refuses_bad_queries(
                 display_name="Parcel Fan",
             )
         )
+        await session.flush()
+        await index_customer(session, customer.id)
 
     await db.run(add_identity)
     client = await make_client(run_workers=False)
