@@ -150,7 +150,10 @@ async def test_backfill_indexes_rows_written_before_the_index(db: Database) -> N
     assert await _customers(db, "小明") == [] and await _tickets(db, "invoice") == []
 
     async def run_backfill(session: Any) -> tuple[int, int]:
-        return await session.run_sync(lambda sync: backfill(sync.connection(), batch=1))
+        done: tuple[int, int] = await session.run_sync(
+            lambda sync: backfill(sync.connection(), batch=1)
+        )
+        return done
 
     assert await db.run(run_backfill) == (1, 1)
     assert await _customers(db, "小明") == [chen]
@@ -188,7 +191,8 @@ async def test_customer_pages_follow_the_cursor_and_common_scans_stop(
         short = await search.search_customers(session, search.check_query("fan 0"), visible=true())
         assert short.items == [] and short.truncated and short.next_cursor is not None
         found: list[int] = []
-        cursor, pages = short.next_cursor, 1
+        cursor: str | None = short.next_cursor
+        pages = 1
         while cursor is not None and pages < 10:
             page = await search.search_customers(
                 session, search.check_query("fan 0"), visible=true(), cursor=cursor
