@@ -3,7 +3,7 @@
 
     nice -n 10 .venv/bin/python -m bench.inbox [--customers 100000]
         [--messages-per-conversation 10] [--agents 500] [--queries 200] [--fanout 20] [--json]
-        [--only fanout]
+        [--only fanout|search]
 
 A fresh database (migrated) is bulk-loaded with generate_series: `--agents` agents in 10
 queues and one supervisor; `--customers` customers (name, email, phone), one web-chat
@@ -303,6 +303,37 @@ async def _seed(dsn: str, customers: int, per: int, agents: int) -> dict[str, An
         await conn.close()
 
 
+async def _index_customers_and_tickets(url: str) -> dict[str, Any]:
+    """The customer and ticket search index, as migration 0017 fills it (in Python, by
+    the hub's own term rules): the bulk load above bypassed the services that write it."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from conversations.search_terms import backfill
+
+    engine = create_async_engine(url)
+    started = time.perf_counter()
+    try:
+        async with engine.begin() as conn:
+            customers, tickets = await conn.run_sync(backfill)
+            await conn.exec_driver_sql("ANALYZE customer_terms")
+            await conn.exec_driver_sql("ANALYZE ticket_terms")
+            rows: Any = (
+                await conn.exec_driver_sql(
+                    "SELECT (SELECT count(*) FROM customer_terms),"
+                    " (SELECT count(*) FROM ticket_terms)"
+                )
+            ).one()
+    finally:
+        await engine.dispose()
+    return {
+        "backfill_s": round(time.perf_counter() - started, 1),
+        "customers": customers,
+        "tickets": tickets,
+        "customer_terms": rows[0],
+        "ticket_terms": rows[1],
+    }
+
+
 async def _tokens(url: str, user_ids: list[int]) -> dict[int, str]:
     from sqlalchemy import select
 
@@ -338,6 +369,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     customers = args.customers
     async with fresh_target("postgres") as target:
         out["seed"] = await _seed(target.raw_dsn, customers, args.messages_per_conversation, agents)
+        out["seed"]["search_terms"] = await _index_customers_and_tickets(target.app_url)
         tokens = await _tokens(target.app_url, list(range(1, agents + 2)))
         hubs = [Hub(target), Hub(target)]
         for n, hub in enumerate(hubs):
@@ -370,64 +402,69 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 finally:
                     await conn.close()
 
-                if args.only != "fanout":  # parts 1-3
-                    # 1. The list, per view.
-                    for view in ("mine", "unassigned", "my_queues", "all"):
-                        times = [
-                            await _timed_get(
-                                http,
-                                f"{base}/api/v1/inbox/conversations?view={view}",
-                                tokens[rng.randint(1, agents)],
-                            )
-                            for _ in range(args.queries)
-                        ]
-                        out[f"list_agent_{view}"] = _ms(times)
-                    out["list_supervisor_all"] = _ms(
-                        [
-                            await _timed_get(
-                                http, f"{base}/api/v1/inbox/conversations", tokens[supervisor]
-                            )
-                            for _ in range(args.queries)
-                        ]
-                    )
-                    out["list_agent_filtered"] = _ms(
-                        [
-                            await _timed_get(
-                                http,
-                                f"{base}/api/v1/inbox/conversations?view=my_queues&priority=urgent"
-                                "&status=open",
-                                tokens[rng.randint(1, agents)],
-                            )
-                            for _ in range(args.queries)
-                        ]
-                    )
-                    out["counts_agent"] = _ms(
-                        [
-                            await _timed_get(
-                                http, f"{base}/api/v1/inbox/counts", tokens[rng.randint(1, agents)]
-                            )
-                            for _ in range(max(20, args.queries // 4))
-                        ]
-                    )
-                    out["counts_supervisor"] = _ms(
-                        [
-                            await _timed_get(
-                                http, f"{base}/api/v1/inbox/counts", tokens[supervisor]
-                            )
-                            for _ in range(max(20, args.queries // 4))
-                        ]
-                    )
+                if args.only != "fanout":  # parts 1-3 (3 alone: --only search)
+                    if args.only != "search":
+                        # 1. The list, per view.
+                        for view in ("mine", "unassigned", "my_queues", "all"):
+                            times = [
+                                await _timed_get(
+                                    http,
+                                    f"{base}/api/v1/inbox/conversations?view={view}",
+                                    tokens[rng.randint(1, agents)],
+                                )
+                                for _ in range(args.queries)
+                            ]
+                            out[f"list_agent_{view}"] = _ms(times)
+                        out["list_supervisor_all"] = _ms(
+                            [
+                                await _timed_get(
+                                    http, f"{base}/api/v1/inbox/conversations", tokens[supervisor]
+                                )
+                                for _ in range(args.queries)
+                            ]
+                        )
+                        out["list_agent_filtered"] = _ms(
+                            [
+                                await _timed_get(
+                                    http,
+                                    f"{base}/api/v1/inbox/conversations?view=my_queues&priority=urgent"
+                                    "&status=open",
+                                    tokens[rng.randint(1, agents)],
+                                )
+                                for _ in range(args.queries)
+                            ]
+                        )
+                        out["counts_agent"] = _ms(
+                            [
+                                await _timed_get(
+                                    http,
+                                    f"{base}/api/v1/inbox/counts",
+                                    tokens[rng.randint(1, agents)],
+                                )
+                                for _ in range(max(20, args.queries // 4))
+                            ]
+                        )
+                        out["counts_supervisor"] = _ms(
+                            [
+                                await _timed_get(
+                                    http, f"{base}/api/v1/inbox/counts", tokens[supervisor]
+                                )
+                                for _ in range(max(20, args.queries // 4))
+                            ]
+                        )
 
-                    # 2. Opening a conversation (agents: an unticketed one, visible to all).
-                    opens = []
-                    for _ in range(args.queries):
-                        cid = rng.randrange(2, customers + 1, 2)
-                        token = tokens[rng.randint(1, agents)]
-                        t0 = time.perf_counter()
-                        await _timed_get(http, f"{base}/api/v1/conversations/{cid}", token)
-                        await _timed_get(http, f"{base}/api/v1/conversations/{cid}/messages", token)
-                        opens.append(time.perf_counter() - t0)
-                    out["open_conversation"] = _ms(opens)
+                        # 2. Opening a conversation (agents: an unticketed one, visible to all).
+                        opens = []
+                        for _ in range(args.queries):
+                            cid = rng.randrange(2, customers + 1, 2)
+                            token = tokens[rng.randint(1, agents)]
+                            t0 = time.perf_counter()
+                            await _timed_get(http, f"{base}/api/v1/conversations/{cid}", token)
+                            await _timed_get(
+                                http, f"{base}/api/v1/conversations/{cid}/messages", token
+                            )
+                            opens.append(time.perf_counter() - t0)
+                        out["open_conversation"] = _ms(opens)
 
                     # 3. Search.
                     queries: dict[str, Callable[[], str]] = {
@@ -437,6 +474,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         "chinese_word": lambda: "退款",
                         "prefix": lambda: "subscr",
                         "customer_email": lambda: f"c{rng.randint(1, customers)}@exa",
+                        "customer_chinese": lambda: f"客户{rng.randrange(5, customers + 1, 5)}",
+                        "customer_phone": lambda: f"{rng.randint(1, customers):07d}",
                     }
                     for name, make in queries.items():
                         pickers: list[tuple[str, Callable[[], str]]] = [
@@ -449,6 +488,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                 url = f"{base}/api/v1/search?q={quote(make())}"
                                 times.append(await _timed_get(http, url, pick()))
                             out[f"search_{name}_{who}"] = _ms(times)
+                    if args.only == "search":
+                        return out  # the hubs stop in `finally`
 
                 # 4. Fan-out to agents on two hubs.
                 # (its own session: the default one pools at most 100 connections)
@@ -558,7 +599,10 @@ def main() -> None:
     parser.add_argument("--fanout", type=int, default=20)
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
-        "--only", choices=("all", "fanout"), default="all", help="fanout: part 4 (and baselines)"
+        "--only",
+        choices=("all", "fanout", "search"),
+        default="all",
+        help="fanout: part 4, search: part 3 (each with the baselines)",
     )
     args = parser.parse_args()
     if args.agents % QUEUES:
