@@ -78,6 +78,23 @@ class MessageSeen:
 # --- replies ---------------------------------------------------------------------------
 
 
+async def conversations_with_sla(session: AsyncSession, conversation_ids: set[int]) -> set[int]:
+    """Which of these conversations have an active ticket under an SLA policy now."""
+    found: set[int] = set()
+    ids = sorted(conversation_ids)
+    for start in range(0, len(ids), 500):
+        rows = await session.execute(
+            select(TicketConversation.open_conversation_id)
+            .join(Ticket, Ticket.id == TicketConversation.ticket_id)
+            .where(
+                TicketConversation.open_conversation_id.in_(ids[start : start + 500]),
+                Ticket.sla_policy_id.is_not(None),
+            )
+        )
+        found.update(cid for cid in rows.scalars() if cid is not None)
+    return found
+
+
 async def do_message_seen(session: AsyncSession, seen: MessageSeen) -> None:
     """An agent reply meets the running response clock; a customer message after an
     agent reply starts a next-response clock. The ticket row is locked first, so two
@@ -357,6 +374,13 @@ class SlaWorker(BackgroundWorker):
 
     async def run_once(self) -> int:
         seen, self._seen = self._seen, []
+        if seen:
+            # Most messages are in conversations with no SLA clock to touch (no ticket, or
+            # no policy): one read finds the few that are, instead of a write transaction
+            # per message (the largest cost this worker added to intake).
+            async with self.db.reading() as session:
+                timed = await conversations_with_sla(session, {i.conversation_id for i in seen})
+            seen = [item for item in seen if item.conversation_id in timed]
         for item in seen:
             try:
                 await self.db.run(lambda s, item=item: do_message_seen(s, item))  # type: ignore[misc]

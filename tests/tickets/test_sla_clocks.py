@@ -193,3 +193,19 @@ async def test_the_ticket_view_shows_about_to_breach(db: Database) -> None:
     first = next(c for c in view["sla"] if c["metric"] == "first_response")
     assert (first["status"], first["about_to_breach"], first["paused"]) == ("active", True, False)
     assert 0 < first["seconds_to_breach"] <= 3600
+
+
+async def test_the_worker_reads_once_which_messages_touch_a_clock(db: Database) -> None:
+    """Only conversations whose active ticket has a policy are worth a write transaction:
+    no ticket, and a ticket opened before any policy existed, are left out."""
+    from tickets.sla_worker import conversations_with_sla
+
+    bare, _ = await customer_writes(db, "no-ticket")
+    unpoliced, _ = await customer_writes(db, "no-policy")
+    await open_ticket(db, unpoliced)
+    await make_policy(db)
+    timed, _ = await customer_writes(db, "timed")
+    await open_ticket(db, timed)
+    async with db.reading() as session:
+        found = await conversations_with_sla(session, {bare, unpoliced, timed, 999_999})
+    assert found == {timed}
