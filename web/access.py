@@ -30,8 +30,8 @@ Memberships are read from the database on every request and for every live event
 agent socket forwards, so removing an agent from a queue takes effect at once, REST and
 websocket alike. For a live event the read is made once per process for all its sockets
 (`conversation_audience`, `ticket_view_audience`: the same conditions, as a set of who
-is admitted) and never kept for the next event. An outsider gets the same 404, body and all, for a thing that exists
-as for one that does not.
+is admitted) and never kept for the next event. An outsider gets the same 404, body and
+all, for a thing that exists as for one that does not.
 """
 
 from __future__ import annotations
