@@ -50,7 +50,16 @@ _VIEW_BODY = {
         }
     }
 }
-_PAGE = {"type": "object", "properties": {"items": {"type": "array"}, "next_cursor": {}}}
+_PAGE = {
+    "type": "object",
+    "properties": {
+        "items": {"type": "array"},
+        "next_cursor": {},
+        # The scan stopped at 20,000 rows before the page filled: older matches may
+        # exist (next_cursor scans on); a client may suggest refining the search.
+        "truncated": {"type": "boolean"},
+    },
+}
 
 
 def _q(name: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
