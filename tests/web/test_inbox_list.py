@@ -311,6 +311,11 @@ async def test_search_finds_messages_customers_and_tickets_in_english_and_chines
     shown = await _search(bo, "q=refund")
     assert [m["conversation_id"] for m in shown["messages"]["items"]] == [floor.other]
     assert [t["id"] for t in shown["tickets"]["items"]] == [floor.t_other]
+    # The vip customer too (found by the identity's visitor id, through the term index).
+    assert (await _search(ana, "q=v-other&kind=customers"))["customers"]["items"] == []
+    vip = (await _search(bo, "q=v-other&kind=customers"))["customers"]["items"]
+    assert len(vip) == 1
+    assert (await _search(ana, "q=v-billing&kind=customers"))["customers"]["items"] != []
 
     # A message stored a moment ago is found at once.
     await customer_writes(db, "v-bare", "где мой заказ 订单号 A-1", n=1, inbox_id=floor.inbox)
