@@ -727,6 +727,7 @@
       if (!more) return;
       group.items = group.items.concat(more.items || []);
       group.next_cursor = more.next_cursor;
+      group.truncated = more.truncated;
       renderSearch();
     }, function () { /* keep what is shown */ });
   }
@@ -750,6 +751,7 @@
     var box = el.searchGroups;
     while (box.firstChild) box.removeChild(box.firstChild);
     var total = 0;
+    var truncated = false;
     var spec = [
       ['messages', t('Messages')],
       ['customers', t('Customers')],
@@ -758,6 +760,7 @@
     spec.forEach(function (entry) {
       var kind = entry[0];
       var group = groups[kind];
+      if (group && group.truncated) truncated = true;
       if (!group || !group.items || !group.items.length) return;
       total += group.items.length;
       var section = make('section', 'search-group');
@@ -808,9 +811,12 @@
       }
       box.appendChild(section);
     });
-    el.searchStatus.textContent = total
+    var status = total
       ? t('Results for “{q}”', { q: state.search.query })
       : t('Nothing found for “{q}”.', { q: state.search.query });
+    // The server stops a page after 20,000 rows of very common words: say so.
+    if (truncated) status += ' ' + t('Only part was searched: add a word to narrow it, or ask for more results.');
+    el.searchStatus.textContent = status;
   }
 
   function openFromSearch(button) {
