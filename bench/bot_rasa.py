@@ -224,7 +224,7 @@ def _free_port() -> int:
 
 
 def train_if_needed(
-    data: Path, models: Path, config: str, venv: Path, retrain: bool
+    data: Path, models: Path, config: str, venv: Path, retrain: bool, threads: int = 1
 ) -> tuple[Path, float | None]:
     """The model for this data and config, trained unless an earlier run left it."""
     digest = hashlib.sha256(
@@ -257,7 +257,7 @@ def train_if_needed(
     started = time.perf_counter()
     import subprocess
 
-    result = subprocess.run(command, cwd=models, env=_env(), check=False)
+    result = subprocess.run(command, cwd=models, env=_env(threads), check=False)
     seconds = time.perf_counter() - started
     if result.returncode != 0 or not model.is_file():
         raise SystemExit(f"rasa train nlu failed with exit code {result.returncode}")
@@ -265,8 +265,9 @@ def train_if_needed(
     return model, seconds
 
 
-def _env() -> dict[str, str]:
-    return rasa_server.rasa_env() | THREADS
+def _env(threads: int = 1) -> dict[str, str]:
+    """Rasa's environment with `threads` per pool (serving always uses one)."""
+    return rasa_server.rasa_env() | {name: str(threads) for name in THREADS}
 
 
 def builtin_side(
@@ -300,7 +301,15 @@ def builtin_side(
     }
 
 
-def run(name: str, root: Path, out: Path, epochs: int, venv: Path, retrain: bool) -> dict[str, Any]:
+def run(
+    name: str,
+    root: Path,
+    out: Path,
+    epochs: int,
+    venv: Path,
+    retrain: bool,
+    train_threads: int = 1,
+) -> dict[str, Any]:
     os.environ.update(THREADS)  # rasa_server.start() passes os.environ on to Rasa
     train, test = splits(name, root)
     train_rows = train + builtin_examples()
@@ -311,7 +320,9 @@ def run(name: str, root: Path, out: Path, epochs: int, venv: Path, retrain: bool
     config = CONFIG.format(
         epochs=epochs, threshold=FALLBACK_THRESHOLD, ambiguity=FALLBACK_AMBIGUITY
     )
-    model, training_seconds = train_if_needed(data, out / "models", config, venv, retrain)
+    model, training_seconds = train_if_needed(
+        data, out / "models", config, venv, retrain, train_threads
+    )
 
     process, url = rasa_server.start(model, _free_port(), venv, log_file=out / "rasa-run.log")
     try:
@@ -337,6 +348,7 @@ def run(name: str, root: Path, out: Path, epochs: int, venv: Path, retrain: bool
         "test_in_scope": sum(e.label != OOS for e in test),
         "test_oos": sum(e.label == OOS for e in test),
         "training_seconds": training_seconds,
+        "train_threads": train_threads,
         "fallback": {"threshold": FALLBACK_THRESHOLD, "ambiguity": FALLBACK_AMBIGUITY},
         "with_fallback": score(parses, as_rasa),
         "top1_no_fallback": score(parses, top1),
@@ -369,12 +381,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=rasa_server.DEFAULT_EPOCHS)
     parser.add_argument("--venv", type=Path, default=rasa_server.DEFAULT_VENV)
     parser.add_argument("--retrain", action="store_true", help="ignore a model already in --out")
+    parser.add_argument(
+        "--train-threads",
+        type=int,
+        default=1,
+        help="threads per TF pool for training only (serving keeps one); DIET's result "
+        "does not depend on it, its training time does",
+    )
     args = parser.parse_args(argv)
     if not rasa_server.is_built(args.venv):
         print(f"no Rasa in {args.venv}: run scripts/rasa_server.py build", file=sys.stderr)
         return 1
     out = (args.out or Path("var/bench-rasa") / args.data_set).resolve()
-    result = run(args.data_set, args.datasets, out, args.epochs, args.venv, args.retrain)
+    result = run(
+        args.data_set, args.datasets, out, args.epochs, args.venv, args.retrain, args.train_threads
+    )
     summary = {k: v for k, v in result.items() if k != "sweep"}
     print(json.dumps(summary, indent=2))
     return 0
