@@ -14,6 +14,7 @@ processes, and a failed pass rolls back the mark with its actions.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -361,6 +362,9 @@ async def next_due_in(session: AsyncSession, now: datetime, policy: SlaWorkerPol
     return max(0.5, min(waits))
 
 
+DUE_SLACK = 0.05  # seconds: a timer may fire this much before the due time it was set for
+
+
 class SlaWorker(BackgroundWorker):
     """Runs `do_sla_pass`; hears agent replies and customer messages from any process."""
 
@@ -371,6 +375,9 @@ class SlaWorker(BackgroundWorker):
         self.db = db
         self.policy = policy or SlaWorkerPolicy()
         self._seen: list[MessageSeen] = []
+        # When the next clock warns or breaches (loop time, from `pause`): a wake-up by a
+        # message before then only records what it saw, without a scan.
+        self._due_at = 0.0
 
     async def run_once(self) -> int:
         seen, self._seen = self._seen, []
@@ -386,6 +393,11 @@ class SlaWorker(BackgroundWorker):
                 await self.db.run(lambda s, item=item: do_message_seen(s, item))  # type: ignore[misc]
             except DomainError as refused:
                 log.warning("SLA: message in conversation %s (%s)", item.conversation_id, refused)
+        if asyncio.get_running_loop().time() + DUE_SLACK < self._due_at:
+            # Woken by messages, with nothing due yet: the scan (a write transaction, on
+            # SQLite the write lock) would find nothing. `pause` reads the next due time
+            # again, so a clock the messages just started is not missed.
+            return 0
         now = utcnow()
         return await self.db.run(lambda s: do_sla_pass(s, now, self.policy))
 
@@ -395,7 +407,9 @@ class SlaWorker(BackgroundWorker):
             return 0.0
         now = utcnow()
         async with self.db.reading() as session:
-            return await next_due_in(session, now, self.policy)
+            wait = await next_due_in(session, now, self.policy)
+        self._due_at = asyncio.get_running_loop().time() + wait
+        return wait
 
     async def _forward_wakes(self, wakes: Subscription) -> None:
         async for event in wakes:

@@ -177,3 +177,49 @@ async def test_two_workers_breach_and_escalate_each_clock_exactly_once(
             {"from": "normal", "to": "high"},
             {"from": "high", "to": "urgent"},
         ]
+
+
+async def test_messages_before_anything_is_due_cost_no_scan(
+    db: Database, monkeypatch: object
+) -> None:
+    """Every customer message wakes the SLA worker; a scan (a write transaction, SQLite's
+    write lock) ran on each, finding nothing due. Now a wake-up before the next due time
+    only records the message, and a clock that falls due is still breached."""
+    import tickets.sla_worker as sla_worker
+    from tickets.sla_worker import MessageSeen, SlaWorker
+
+    scans: list[int] = []
+    real = sla_worker.do_sla_pass
+
+    async def counted(*args: object, **kwargs: object) -> int:
+        scans.append(1)
+        return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sla_worker, "do_sla_pass", counted)  # type: ignore[attr-defined]
+    await make_policy(db)
+    conversation_id, _ = await customer_writes(db, "wakes")
+    ticket = await open_ticket(db, conversation_id)
+    worker = SlaWorker(db, SlaWorkerPolicy(poll_interval=30))
+
+    await worker.run_once()  # the first pass scans
+    assert len(scans) == 1
+    await worker.pause()  # nothing due for hours: the next scan is a poll interval away
+    for _ in range(5):
+        worker._seen.append(MessageSeen(conversation_id, utcnow(), agent=False))
+        await worker.run_once()
+    assert len(scans) == 1
+
+    # The resolution clock falls due: the next pause sees it and the scan breaches it.
+    await db.run(
+        lambda s: s.execute(
+            update(sla_worker.SlaClock)
+            .where(sla_worker.SlaClock.ticket_id == ticket.id)
+            .values(due_at=utcnow() - timedelta(seconds=1))
+        )
+    )
+    wait = await worker.pause()
+    assert wait <= 0.5
+    await asyncio.sleep(wait + 0.1)
+    assert await worker.run_once() >= 1
+    assert len(scans) == 2
+    assert (await clock(db, ticket.id, "resolution")).status == "missed"
