@@ -108,17 +108,7 @@
     return 'channel-badge channel-' + String(channel || 'unknown').replace(/[^a-z0-9_-]/gi, '');
   }
 
-  function statusLabel(status) {
-    switch (status) {
-      case 'new': return t('New');
-      case 'open': return t('Open');
-      case 'pending': return t('Pending');
-      case 'on_hold': return t('On hold');
-      case 'solved': return t('Solved');
-      case 'closed': return t('Closed');
-      default: return status ? String(status) : '';
-    }
-  }
+  var statusLabel = SB.statusLabel; // web/static/staff.js
 
   function authorKindLabel(kind) {
     switch (kind) {

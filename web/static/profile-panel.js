@@ -52,17 +52,7 @@
     return t('Not set');
   }
 
-  function statusLabel(status) {
-    switch (status) {
-      case 'new': return t('New');
-      case 'open': return t('Open');
-      case 'pending': return t('Pending');
-      case 'on_hold': return t('On hold');
-      case 'solved': return t('Solved');
-      case 'closed': return t('Closed');
-      default: return String(status || '');
-    }
-  }
+  var statusLabel = SB.statusLabel; // web/static/staff.js
 
   function say(text, isError) {
     el.status.textContent = text || '';

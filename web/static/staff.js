@@ -69,6 +69,19 @@
     });
   }
 
+  /* A ticket status as the interface names it. */
+  function statusLabel(status) {
+    switch (status) {
+      case 'new': return t('New');
+      case 'open': return t('Open');
+      case 'pending': return t('Pending');
+      case 'on_hold': return t('On hold');
+      case 'solved': return t('Solved');
+      case 'closed': return t('Closed');
+      default: return status ? String(status) : '';
+    }
+  }
+
   function byId(id) {
     return document.getElementById(id);
   }
@@ -86,6 +99,7 @@
     ApiError: ApiError,
     csrfToken: csrfToken,
     goToLogin: goToLogin,
+    statusLabel: statusLabel,
     byId: byId,
     make: make
   });
