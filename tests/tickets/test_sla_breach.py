@@ -199,7 +199,7 @@ async def test_messages_before_anything_is_due_cost_no_scan(
     await make_policy(db)
     conversation_id, _ = await customer_writes(db, "wakes")
     ticket = await open_ticket(db, conversation_id)
-    worker = SlaWorker(db, SlaWorkerPolicy(poll_interval=30))
+    worker = SlaWorker(db, SlaWorkerPolicy(poll_interval=30, message_gap=0))
 
     await worker.run_once()  # the first pass scans
     assert len(scans) == 1
@@ -223,3 +223,47 @@ async def test_messages_before_anything_is_due_cost_no_scan(
     assert await worker.run_once() >= 1
     assert len(scans) == 2
     assert (await clock(db, ticket.id, "resolution")).status == "missed"
+
+
+async def test_a_stream_of_messages_shares_a_few_reads(db: Database, monkeypatch: object) -> None:
+    """Each pass reads which of the conversations heard have an SLA clock. With one
+    customer writing, every message woke the worker for a pass of its own: a session and
+    a query per message, most of the hub's CPU per message. Messages heard within the
+    gap after a pass now wait for the next one; none is dropped."""
+    import tickets.sla_worker as sla_worker
+    from tickets.sla_worker import MessageSeen, SlaWorker
+
+    reads: list[int] = []
+    handled: list[int] = []
+    all_handled = asyncio.Event()
+    real_read, real_seen = sla_worker.conversations_with_sla, sla_worker.do_message_seen
+
+    async def counted_read(*args: object) -> set[int]:
+        reads.append(1)
+        return await real_read(*args)  # type: ignore[arg-type]
+
+    async def counted_seen(*args: object) -> None:
+        handled.append(1)
+        await real_seen(*args)  # type: ignore[arg-type]
+        if len(handled) == 40:
+            all_handled.set()
+
+    monkeypatch.setattr(sla_worker, "conversations_with_sla", counted_read)  # type: ignore[attr-defined]
+    monkeypatch.setattr(sla_worker, "do_message_seen", counted_seen)  # type: ignore[attr-defined]
+    await make_policy(db)
+    conversation_id, _ = await customer_writes(db, "stream")
+    await open_ticket(db, conversation_id)
+    worker = SlaWorker(db, SlaWorkerPolicy(poll_interval=30, message_gap=1.0))
+    running = asyncio.create_task(worker.run_forever())
+    try:
+        for _ in range(40):
+            worker._seen.append(MessageSeen(conversation_id, utcnow(), agent=False))
+            worker.wake()
+            await asyncio.sleep(0.005)  # the worker gets the loop between messages
+        async with asyncio.timeout(10):
+            await all_handled.wait()
+    finally:
+        worker.stop()
+        await running
+    assert len(handled) == 40  # every message heard reached its ticket's clocks
+    assert 2 <= len(reads) <= 4, reads  # was one read per message
