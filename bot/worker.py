@@ -33,8 +33,9 @@ from bot.service import (
 from conversations.events import INBOX_TOPIC, MessageCreated
 from conversations.models import AuthorKind, Inbox
 from switchboard.background import BackgroundWorker
-from switchboard.bus import Subscription
+from switchboard.bus import Resync
 from switchboard.db import utcnow
+from switchboard.events import Event
 from switchboard.tx import Database
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class BotWorker(BackgroundWorker):
         self._inboxes_read_at = 0.0
 
     async def run_once(self) -> int:
+        await self._read_bot_inboxes()
         now = utcnow()
         async with self.db.reading() as session:
             pending = await find_pending_turns(session, now, self.policy)
@@ -135,29 +137,32 @@ class BotWorker(BackgroundWorker):
     async def pause(self) -> float:
         return self.policy.poll_interval
 
-    async def _forward_wakes(self, wakes: Subscription) -> None:
+    def heard(self, item: Event | Resync) -> None:
         # Only a customer message in a bot inbox is worth a pass; typing indicators and
-        # agents' messages on the same topic are not.
-        async for event in wakes:
-            if not isinstance(event, MessageCreated):
-                continue
-            if event.message.get("author_kind") != AuthorKind.CUSTOMER:
-                continue
-            if event.inbox_id in await self._inboxes_with_bot():
-                self.wake()
+        # agents' messages on the same topic are not. Which inboxes have the bot is read
+        # by the passes (no I/O here); until it is known, or once it is old, any
+        # customer message wakes the worker, whose pass then reads it afresh.
+        if not isinstance(item, MessageCreated):
+            return
+        if item.message.get("author_kind") != AuthorKind.CUSTOMER:
+            return
+        if self._bot_inboxes is None or self._inboxes_stale() or item.inbox_id in self._bot_inboxes:
+            self.wake()
 
-    async def _inboxes_with_bot(self) -> frozenset[int]:
-        loop = asyncio.get_running_loop()
-        if self._bot_inboxes is None or loop.time() - self._inboxes_read_at > _INBOX_REFRESH:
-            try:
-                async with self.db.reading() as session:
-                    rows = await session.execute(select(Inbox.id).where(Inbox.bot_enabled))
-                    self._bot_inboxes = frozenset(rows.scalars())
-            except Exception:
-                log.exception("reading bot inboxes failed")
-                return self._bot_inboxes or frozenset()
-            self._inboxes_read_at = loop.time()
-        return self._bot_inboxes
+    def _inboxes_stale(self) -> bool:
+        return asyncio.get_running_loop().time() - self._inboxes_read_at > _INBOX_REFRESH
+
+    async def _read_bot_inboxes(self) -> None:
+        if self._bot_inboxes is not None and not self._inboxes_stale():
+            return
+        try:
+            async with self.db.reading() as session:
+                rows = await session.execute(select(Inbox.id).where(Inbox.bot_enabled))
+                self._bot_inboxes = frozenset(rows.scalars())
+        except Exception:
+            log.exception("reading bot inboxes failed")
+            return
+        self._inboxes_read_at = asyncio.get_running_loop().time()
 
 
 def _handoff_instead(turn: Turn, exc: Exception) -> Turn:

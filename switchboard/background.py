@@ -13,7 +13,8 @@ import contextlib
 import logging
 from typing import ClassVar
 
-from switchboard.bus import EventBus, Subscription
+from switchboard.bus import EventBus, Resync
+from switchboard.events import Event
 
 log = logging.getLogger(__name__)
 
@@ -56,38 +57,35 @@ class BackgroundWorker:
                 await asyncio.wait_for(self._stopped.wait(), seconds)
         return not self._stopping
 
+    def heard(self, item: Event | Resync) -> None:
+        """Called for each event on `wake_topic` as it is published (in the publisher's
+        turn: quick, no I/O). A worker that only needs some of them filters here."""
+        self.wake()
+
     async def run_forever(self) -> None:
-        async with self._bus.subscribe([self.wake_topic]) as wakes:
-            waker = asyncio.create_task(self._forward_wakes(wakes))
-            try:
-                while not self._stopping:
-                    # Cleared before the pass, not after it: a wake-up or a stop() that
-                    # lands during the pass stays set, so the wait below returns at once
-                    # instead of sleeping a whole poll interval on news it already had.
-                    self._wake.clear()
-                    try:
-                        handled = await self.run_once()
-                    except Exception:
-                        log.exception("%s pass failed; retrying", self.wake_topic)
-                        handled = 0
-                    if handled:
-                        continue
-                    # Ask how long to sleep before creating the wait: a cancellation in
-                    # between must not leave an un-awaited coroutine behind.
-                    pause = await self._safe_pause()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), pause)
-            finally:
-                waker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await waker
+        # A listener, not a queue read by a task: every message's event reaches every
+        # worker on the inbox topic, and most only look at it and move on.
+        async with self._bus.subscribe([self.wake_topic], listener=self.heard):
+            while not self._stopping:
+                # Cleared before the pass, not after it: a wake-up or a stop() that
+                # lands during the pass stays set, so the wait below returns at once
+                # instead of sleeping a whole poll interval on news it already had.
+                self._wake.clear()
+                try:
+                    handled = await self.run_once()
+                except Exception:
+                    log.exception("%s pass failed; retrying", self.wake_topic)
+                    handled = 0
+                if handled:
+                    continue
+                # Ask how long to sleep before creating the wait: a cancellation in
+                # between must not leave an un-awaited coroutine behind.
+                pause = await self._safe_pause()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), pause)
 
     async def _safe_pause(self) -> float:
         try:
             return await self.pause()
         except Exception:
             return _FALLBACK_PAUSE
-
-    async def _forward_wakes(self, wakes: Subscription) -> None:
-        async for _ in wakes:
-            self._wake.set()

@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Protocol
 
 import redis.asyncio as aioredis
@@ -29,29 +29,60 @@ class Resync:
     """Delivered in place of events a subscriber missed: reload state from the database."""
 
 
-class Subscription:
-    """A bounded queue of events for one consumer (one websocket, one worker)."""
+Listener = Callable[[Event | Resync], None]
 
-    def __init__(self, topics: Iterable[str]) -> None:
+
+class Subscription:
+    """A bounded queue of events for one consumer (one websocket, one worker), or, with a
+    `listener`, a synchronous call per event in the publisher's turn instead of a queue.
+
+    The queue is a deque and one waiting future rather than an `asyncio.Queue`: every
+    event is offered to every subscriber of its topic, so this is on the path of every
+    message, and the plain form costs a fraction of the general one. It has one reader.
+    A listener suits a consumer that only needs to note an event (a worker waking up):
+    no task is scheduled per event. It must be quick and must not raise.
+    """
+
+    def __init__(self, topics: Iterable[str], listener: Listener | None = None) -> None:
         self.topics = set(topics)
-        self._queue: asyncio.Queue[Event | Resync] = asyncio.Queue(QUEUE_LIMIT)
+        self._listener = listener
+        self._items: deque[Event | Resync] = deque()
+        self._waiter: asyncio.Future[None] | None = None
         self._overflowed = False
 
     def offer(self, item: Event | Resync) -> None:
+        if self._listener is not None:
+            try:
+                self._listener(item)
+            except Exception:
+                # One broken listener must not keep the event from the other subscribers.
+                log.exception("event listener failed")
+            return
         if self._overflowed:
             return
-        try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
+        if len(self._items) >= QUEUE_LIMIT:
             # A slow reader must not grow memory without bound or slow the publisher:
             # drop what is queued and ask it to re-sync from the database.
             self._overflowed = True
-            while not self._queue.empty():
-                self._queue.get_nowait()
-            self._queue.put_nowait(Resync())
+            self._items.clear()
+            self._items.append(Resync())
+        else:
+            self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def get(self) -> Event | Resync:
-        item = await self._queue.get()
+        while not self._items:
+            if self._waiter is not None:
+                raise RuntimeError("a subscription has one reader")
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiter = waiter
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        item = self._items.popleft()
         if isinstance(item, Resync):
             self._overflowed = False
         return item
@@ -70,7 +101,7 @@ class EventBus(Protocol):
     async def publish(self, event: Event) -> None: ...
     async def publish_many(self, events: Sequence[Event]) -> None: ...
     def subscribe(
-        self, topics: Iterable[str]
+        self, topics: Iterable[str], listener: Listener | None = None
     ) -> contextlib.AbstractAsyncContextManager[Subscription]: ...
 
 
@@ -104,8 +135,10 @@ class _LocalFanout:
                 sub.offer(Resync())
 
     @contextlib.asynccontextmanager
-    async def subscription(self, topics: Iterable[str]) -> AsyncIterator[Subscription]:
-        sub = Subscription(topics)
+    async def subscription(
+        self, topics: Iterable[str], listener: Listener | None = None
+    ) -> AsyncIterator[Subscription]:
+        sub = Subscription(topics, listener)
         self.add(sub)
         try:
             yield sub
@@ -133,9 +166,9 @@ class InProcessBus:
             self._fanout.deliver(event)
 
     def subscribe(
-        self, topics: Iterable[str]
+        self, topics: Iterable[str], listener: Listener | None = None
     ) -> contextlib.AbstractAsyncContextManager[Subscription]:
-        return self._fanout.subscription(topics)
+        return self._fanout.subscription(topics, listener)
 
 
 class RedisBus:
@@ -228,9 +261,9 @@ class RedisBus:
             log.warning("events not published (Redis unavailable): %s", exc)
 
     def subscribe(
-        self, topics: Iterable[str]
+        self, topics: Iterable[str], listener: Listener | None = None
     ) -> contextlib.AbstractAsyncContextManager[Subscription]:
-        return self._fanout.subscription(topics)
+        return self._fanout.subscription(topics, listener)
 
     async def _listen(self) -> None:
         delay = 0.5

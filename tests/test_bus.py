@@ -134,6 +134,29 @@ async def test_a_subscriber_that_falls_behind_is_told_to_resync(
         assert await next_item(slow) == typing(1, "after")
 
 
+async def test_a_listener_hears_its_topics_as_they_are_published(bus: EventBus) -> None:
+    """Workers listen instead of reading a queue: called in the publisher's turn, once per
+    event of its topics; one that raises keeps nothing from the other subscribers."""
+    heard: list[Event | Resync] = []
+
+    def broken(_item: Event | Resync) -> None:
+        raise RuntimeError("a bug in one worker")
+
+    async with (
+        bus.subscribe([INBOX_TOPIC, conversation_topic(1)], listener=heard.append),
+        bus.subscribe([conversation_topic(1)], listener=broken),
+        bus.subscribe([conversation_topic(1)]) as reader,
+    ):
+        await bus.publish(typing(1, "one"))
+        assert heard == [typing(1, "one")]  # already, before anything else ran
+        await bus.publish(typing(2, "two"))
+        assert heard == [typing(1, "one"), typing(2, "two")]
+        assert await next_item(reader) == typing(1, "one")
+        await assert_nothing_queued(reader)
+    await bus.publish(typing(1, "after"))
+    assert len(heard) == 2  # gone with its subscription
+
+
 # --- Redis across processes ------------------------------------------------------------------
 
 

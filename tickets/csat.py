@@ -43,9 +43,10 @@ from conversations.events import INBOX_TOPIC
 from conversations.models import AuthorKind, Conversation, Direction, Inbox, Message
 from conversations.service import do_reply, latest_customer_texts
 from switchboard.background import BackgroundWorker
-from switchboard.bus import Subscription
+from switchboard.bus import Resync
 from switchboard.db import utcnow
 from switchboard.errors import Conflict, InvalidInput, NotFound
+from switchboard.events import Event
 from switchboard.settings import Settings
 from switchboard.tx import Database
 from tickets.csat_links import RatingLinks
@@ -287,10 +288,9 @@ class CsatWorker(BackgroundWorker):
     async def pause(self) -> float:
         return self.policy.poll_interval
 
-    async def _forward_wakes(self, wakes: Subscription) -> None:
-        async for event in wakes:
-            if isinstance(event, TicketUpdated) and event.ticket.get("status") == "solved":
-                self.wake()
+    def heard(self, item: Event | Resync) -> None:
+        if isinstance(item, TicketUpdated) and item.ticket.get("status") == "solved":
+            self.wake()
 
 
 # --- answers ---------------------------------------------------------------------------

@@ -39,9 +39,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from conversations.events import INBOX_TOPIC, MessageCreated
 from conversations.models import AuthorKind, Conversation, Direction, Inbox, Message
 from switchboard.background import BackgroundWorker
-from switchboard.bus import Subscription
+from switchboard.bus import Resync
 from switchboard.db import utcnow
 from switchboard.errors import DomainError
+from switchboard.events import Event
 from switchboard.settings import Settings
 from switchboard.tx import Database, savepoint
 from tickets.checks import TicketChanges
@@ -309,12 +310,10 @@ class TicketFollowUp(BackgroundWorker):
     async def pause(self) -> float:
         return self.policy.poll_interval
 
-    async def _forward_wakes(self, wakes: Subscription) -> None:
+    def heard(self, item: Event | Resync) -> None:
         # Typing indicators and agents' and the bot's messages share the topic; only a
         # customer's message can need a ticket.
-        async for event in wakes:
-            if (
-                isinstance(event, MessageCreated)
-                and event.message.get("author_kind") == AuthorKind.CUSTOMER
-            ):
-                self.wake()
+        if not isinstance(item, MessageCreated):
+            return
+        if item.message.get("author_kind") == AuthorKind.CUSTOMER:
+            self.wake()

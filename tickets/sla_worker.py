@@ -26,9 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from conversations.events import INBOX_TOPIC, MessageCreated
 from conversations.models import AuthorKind, Direction, Message
 from switchboard.background import BackgroundWorker
-from switchboard.bus import Subscription
+from switchboard.bus import Resync
 from switchboard.db import utcnow
 from switchboard.errors import DomainError
+from switchboard.events import Event
 from switchboard.settings import Settings
 from switchboard.tx import Database, emit, savepoint
 from tickets import sla
@@ -423,15 +424,14 @@ class SlaWorker(BackgroundWorker):
         self._due_at = asyncio.get_running_loop().time() + wait
         return wait
 
-    async def _forward_wakes(self, wakes: Subscription) -> None:
-        async for event in wakes:
-            if not isinstance(event, MessageCreated):
-                continue
-            message = event.message
-            author = message.get("author_kind")
-            agent = author == AuthorKind.AGENT and not message.get("private")
-            customer = author == AuthorKind.CUSTOMER and not message.get("automatic")
-            if agent or customer:
-                at = datetime.fromisoformat(message["created_at"])
-                self._seen.append(MessageSeen(event.conversation_id, at, agent))
-                self.wake()
+    def heard(self, item: Event | Resync) -> None:
+        if not isinstance(item, MessageCreated):
+            return
+        message = item.message
+        author = message.get("author_kind")
+        agent = author == AuthorKind.AGENT and not message.get("private")
+        customer = author == AuthorKind.CUSTOMER and not message.get("automatic")
+        if agent or customer:
+            at = datetime.fromisoformat(message["created_at"])
+            self._seen.append(MessageSeen(item.conversation_id, at, agent))
+            self.wake()

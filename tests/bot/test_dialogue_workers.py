@@ -220,3 +220,39 @@ async def test_switchboard_demo_switches_the_bot_on_for_web_chat(
     async with db.reading() as session:
         kinds = dict((await session.execute(select_(Inbox.kind, Inbox.bot_enabled))).all())
     assert kinds["webchat"] is True
+
+
+async def test_only_a_customer_message_in_a_bot_inbox_wakes_the_worker(db: Database) -> None:
+    """The worker hears every event on the inbox topic, in the publisher's turn; it wakes
+    for a customer's message in an inbox with the bot on, not for other inboxes' or for
+    agents' messages (each wake-up is a pass: a read of pending turns)."""
+    from conversations.events import MessageCreated
+    from switchboard.inboxes import do_ensure_inbox
+
+    bot_inbox = await webchat_with_bot(db)
+    other = await db.run(
+        lambda s: do_ensure_inbox(s, key="email:other", kind="email", name="Other")
+    )
+    worker = BotWorker(db, await demo_bot(db))
+
+    def message(inbox_id: int, author: str) -> MessageCreated:
+        return MessageCreated(
+            actor="test",
+            conversation_id=1,
+            inbox_id=inbox_id,
+            message={"author_kind": author},
+            conversation={},
+        )
+
+    # Before the worker has read which inboxes have the bot, any customer message wakes it.
+    worker.heard(message(other.id, "customer"))
+    assert worker._wake.is_set()
+    await worker.run_once()  # a pass reads the bot inboxes
+    for heard, wakes in [
+        (message(other.id, "customer"), False),
+        (message(bot_inbox, "agent"), False),
+        (message(bot_inbox, "customer"), True),
+    ]:
+        worker._wake.clear()
+        worker.heard(heard)
+        assert worker._wake.is_set() is wakes, heard
