@@ -5,7 +5,9 @@ COMMIT, the event publish), not its three statements. The batcher takes whatever
 waiting, stores it all in one transaction and answers each caller once it committed, so
 "acknowledged" still means "stored". A message with attachments gets a savepoint, so
 its failure rolls back only itself; if the whole batch fails (a lost race), each message
-is retried in a transaction of its own.
+is retried in a transaction of its own. On PostgreSQL a batch made only of returning
+senders' plain text messages (the steady state of a busy widget) runs its one statement
+on the pool's asyncpg connection without a session (`conversations.intake_pg`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import InboundMessage
+from conversations.intake_pg import DriverIntake
 from conversations.service import (
     DuplicateInBatch,
     IntakeResult,
@@ -46,6 +49,8 @@ class _Pending:
 class IntakeBatcher:
     def __init__(self, db: Database, *, committers: int = 2) -> None:
         self.db = db
+        # PostgreSQL: a batch of returning senders' plain messages skips the session.
+        self._driver = DriverIntake(db.engine) if DriverIntake.takes(db.engine) else None
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._committers = committers
         self._tasks: list[asyncio.Task[None]] = []
@@ -95,6 +100,11 @@ class IntakeBatcher:
                     self._queue.task_done()
 
     async def _store(self, batch: list[_Pending], *, careful: bool = False) -> None:
+        if not careful and self._driver is not None:
+            bulk = _all_returning(batch)
+            if bulk is not None:
+                await self._store_on_driver(self._driver, batch, bulk)
+                return
         outcomes: dict[int, IntakeResult | DomainError] = {}
 
         # First optimistically (no dedupe query: the unique constraint catches a
@@ -140,6 +150,24 @@ class IntakeBatcher:
         for n, pending in enumerate(batch):
             _settle(pending, outcomes[n])
 
+    async def _store_on_driver(
+        self,
+        driver: DriverIntake,
+        batch: list[_Pending],
+        bulk: list[tuple[InboundMessage, KnownThread, str]],
+    ) -> None:
+        try:
+            results, events = await driver.store(bulk)
+        except Exception as exc:
+            level = logging.DEBUG if isinstance(exc, DuplicateInBatch) else logging.WARNING
+            log.log(level, "intake batch of %d failed (%r); storing one by one", len(batch), exc)
+            await asyncio.gather(*(self._store([pending], careful=True) for pending in batch))
+            return
+        # Committed: now the events, as `Database.run` publishes them.
+        await self.db.bus.publish_many(events)
+        for pending, result in zip(batch, results, strict=True):
+            _settle(pending, result)
+
     async def _store_returning_senders(
         self,
         session: AsyncSession,
@@ -180,6 +208,26 @@ class IntakeBatcher:
             - set(positions)
             - {n for n, o in outcomes.items() if isinstance(o, DomainError)}
         )
+
+
+def _all_returning(batch: list[_Pending]) -> list[tuple[InboundMessage, KnownThread, str]] | None:
+    """The batch as returning senders' plain text messages, one per conversation, or None
+    when any is something else (a new sender, attachments, text to refuse)."""
+    bulk = []
+    seen: set[int] = set()
+    for pending in batch:
+        known, message = pending.known, pending.message
+        if known is None or message.attachments or message.raw is not None:
+            return None
+        if known.conversation_id in seen:
+            return None
+        try:
+            text = check_message_text(message.text)
+        except DomainError:
+            return None
+        seen.add(known.conversation_id)
+        bulk.append((message, known, text))
+    return bulk
 
 
 def _dialect(session: AsyncSession) -> str:

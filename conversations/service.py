@@ -6,7 +6,7 @@ published after it commits (`switchboard.tx`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -331,39 +331,20 @@ async def do_intake_returning_senders(
     the lot on PostgreSQL (two elsewhere): every conversation's next seq, then the
     messages. `items` carry text already checked. A duplicate raises
     `DuplicateInBatch` (the caller redoes the batch one by one); so does a conversation
-    that no longer exists."""
+    that no longer exists. (`conversations.intake_pg` runs the PostgreSQL statement
+    without a session, for intake's batches.)"""
     connection = await session.connection()
     now = utcnow()
-    by_conversation = {known.conversation_id: (msg, known, text) for msg, known, text in items}
-    if len(by_conversation) != len(items):
-        raise ValueError("one message per conversation")
+    by_conversation = returning_senders_batch(items)
     # PostgreSQL takes the batch as arrays in one statement of a fixed text (a message's
     # raw payload, which no batched channel has, would need the per-row form).
     if connection.dialect.name == "postgresql" and all(m.raw is None for m, _k, _t in items):
         advanced, rows, ids = await _store_returning_senders_pg(connection, by_conversation, now)
     else:
         advanced, rows, ids = await _store_returning_senders_core(connection, by_conversation, now)
-    results = []
-    for msg, known, _text in items:
-        cid = known.conversation_id
-        values = rows[cid]
-        message_id = ids[cid]
-        conversation = advanced[cid]
-        conversation["last_message_at"] = now.isoformat()
-        message = message_dict(message_id, values, [])
-        emit(
-            session,
-            MessageCreated(
-                actor=f"customer:{known.customer_id}",
-                conversation_id=cid,
-                inbox_id=msg.inbox_id,
-                message=message,
-                conversation=conversation,
-            ),
-        )
-        results.append(
-            IntakeResult(message_id, cid, known.customer_id, values["seq"], False, message)
-        )
+    results, events = returning_senders_outcome(items, (advanced, rows, ids), now)
+    for event in events:
+        emit(session, event)
     return results
 
 
@@ -371,36 +352,86 @@ _Batch = dict[int, tuple[InboundMessage, KnownThread, str]]
 _Stored = tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]], dict[int, int]]
 
 
-async def _store_returning_senders_pg(
-    connection: AsyncConnection, by_conversation: _Batch, now: datetime
-) -> _Stored:
-    """(conversation views, message rows, message ids), each by conversation id."""
+def returning_senders_batch(items: Sequence[tuple[InboundMessage, KnownThread, str]]) -> _Batch:
+    by_conversation = {known.conversation_id: (msg, known, text) for msg, known, text in items}
+    if len(by_conversation) != len(items):
+        raise ValueError("one message per conversation")
+    return by_conversation
+
+
+def returning_senders_outcome(
+    items: Sequence[tuple[InboundMessage, KnownThread, str]], stored: _Stored, now: datetime
+) -> tuple[list[IntakeResult], list[MessageCreated]]:
+    """Each stored message's result and event, in the order of `items`."""
+    advanced, rows, ids = stored
+    results, events = [], []
+    for msg, known, _text in items:
+        cid = known.conversation_id
+        values = rows[cid]
+        message_id = ids[cid]
+        conversation = advanced[cid]
+        conversation["last_message_at"] = now.isoformat()
+        message = message_dict(message_id, values, [])
+        events.append(
+            MessageCreated(
+                actor=f"customer:{known.customer_id}",
+                conversation_id=cid,
+                inbox_id=msg.inbox_id,
+                message=message,
+                conversation=conversation,
+            )
+        )
+        results.append(
+            IntakeResult(message_id, cid, known.customer_id, values["seq"], False, message)
+        )
+    return results, events
+
+
+def pg_batch_params(
+    by_conversation: _Batch, now: datetime
+) -> tuple[dict[int, dict[str, Any]], dict[str, Any]]:
+    """The message rows by conversation (seq still 0) and `STORE_RETURNING_SENDERS_PG`'s
+    parameters for them."""
     rows = {
         cid: _inbound_row(msg, cid, 0, text, now)  # seq: taken by the statement
         for cid, (msg, _known, text) in by_conversation.items()
     }
     batch = list(rows.values())
     first = batch[0]
-    result = await connection.execute(
-        statements.STORE_RETURNING_SENDERS_PG,
-        {
-            **{name: [row[name] for row in batch] for name in statements.PG_ROW_ARRAYS},
-            "preview": [preview(row["text"]) for row in batch],
-            **{name: first[name] for name in statements.PG_BATCH_SCALARS},
-        },
-    )
+    params = {
+        **{name: [row[name] for row in batch] for name in statements.PG_ROW_ARRAYS},
+        "preview": [preview(row["text"]) for row in batch],
+        **{name: first[name] for name in statements.PG_BATCH_SCALARS},
+    }
+    return rows, params
+
+
+def pg_batch_stored(returned: Iterable[Any], rows: dict[int, dict[str, Any]]) -> _Stored:
+    """Read `STORE_RETURNING_SENDERS_PG`'s rows back (mappings, or asyncpg records:
+    anything `dict` takes); `DuplicateInBatch` when a message
+    was stored before or a conversation is gone (raise it inside the transaction)."""
     advanced: dict[int, dict[str, Any]] = {}
     ids: dict[int, int] = {}
-    for row in result:
-        view = dict(row._mapping)
+    for row in returned:
+        view = dict(row)
         message_id = view.pop("message_id")
         if message_id is None:
             raise DuplicateInBatch("a message in the batch was stored before")
-        advanced[row.id], ids[row.id] = view, message_id
-        rows[row.id]["seq"] = view["last_seq"]
+        cid = view["id"]
+        advanced[cid], ids[cid] = view, message_id
+        rows[cid]["seq"] = view["last_seq"]
     if len(advanced) != len(rows):
         raise DuplicateInBatch("a conversation is gone")
     return advanced, rows, ids
+
+
+async def _store_returning_senders_pg(
+    connection: AsyncConnection, by_conversation: _Batch, now: datetime
+) -> _Stored:
+    """(conversation views, message rows, message ids), each by conversation id."""
+    rows, params = pg_batch_params(by_conversation, now)
+    result = await connection.execute(statements.STORE_RETURNING_SENDERS_PG, params)
+    return pg_batch_stored(result.mappings(), rows)
 
 
 async def _store_returning_senders_core(

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import func, select
 
@@ -22,6 +24,7 @@ from conversations.service import KnownThread, _inbound_row, do_intake
 from switchboard.errors import InvalidInput
 from switchboard.inboxes import do_ensure_inbox
 from switchboard.tx import Database
+from tests.conftest import Backend
 from tests.storage.test_intake import count, inbound
 
 
@@ -126,7 +129,7 @@ async def returning_senders(
 
 
 async def test_returning_senders_in_one_batch_each_get_their_next_seq(
-    batcher: IntakeBatcher, db: Database, inbox: int
+    batcher: IntakeBatcher, db: Database, inbox: int, backend: Backend
 ) -> None:
     senders = await returning_senders(batcher, inbox, 12)
     assert isinstance(batcher.db, CountingDatabase)
@@ -145,7 +148,11 @@ async def test_returning_senders_in_one_batch_each_get_their_next_seq(
     assert {e.message["seq"] for e in created} == {2}
     assert [r.seq for r in results] == [2] * 12
     assert [r.conversation_id for r in results] == [k.conversation_id for _, k in senders]
-    assert batcher.db.transactions - before < 12
+    if backend.name == "postgres":
+        # The driver path (`conversations.intake_pg`): no session transaction at all.
+        assert batcher.db.transactions == before
+    else:
+        assert batcher.db.transactions - before < 12
     async with db.reading() as session:
         texts = {
             external_id: text
@@ -225,3 +232,51 @@ async def test_a_batched_message_is_stored_like_a_message_stored_alone(
     # The event carries what was stored.
     assert batched[1].message is not None
     assert batched[1].message["subject"] == "Re: order 1042"
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_connection_lost_under_a_batch_loses_no_message(
+    db: Database, inbox: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL's driver path: the pool's connections are killed (a database restart, a
+    failover) before a batch. The broken connection is not handed back to the pool,
+    every message of the batch is stored once through the careful path, and the next
+    batch works."""
+    batcher = IntakeBatcher(db, committers=1)
+    batcher.start()
+    try:
+        senders = await returning_senders(batcher, inbox, 5)
+        # From outside the pool (its one idle connection is the one the batch will take).
+        dsn = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        killer = await asyncpg.connect(dsn)
+        try:
+            killed = await killer.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await killer.close()
+        assert killed >= 1
+        with caplog.at_level(logging.WARNING, logger="conversations.intake"):
+            results = await asyncio.gather(
+                *(
+                    batcher.submit(inbound(inbox, f"after-kill-{n}", f"still {n}", sender=s), k)
+                    for n, (s, k) in enumerate(senders)
+                )
+            )
+        assert [r.seq for r in results] == [2] * 5
+        assert any("storing one by one" in r.getMessage() for r in caplog.records)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="conversations.intake"):
+            again = await asyncio.gather(
+                *(
+                    batcher.submit(inbound(inbox, f"later-{n}", f"later {n}", sender=s), k)
+                    for n, (s, k) in enumerate(senders)
+                )
+            )
+        assert [r.seq for r in again] == [3] * 5
+        # No dead connection was left in the pool for this batch to meet.
+        assert not any("storing one by one" in r.getMessage() for r in caplog.records)
+    finally:
+        await batcher.close()
+    assert await count(db, Message) == 15
