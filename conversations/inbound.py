@@ -51,6 +51,7 @@ from conversations.models import (
     Message,
     MessageRevision,
 )
+from conversations.search import reindex_message
 from conversations.service import (
     KnownThread,
     attachments_by_message,
@@ -613,6 +614,8 @@ async def do_record_edit(session: AsyncSession, edit: MessageEdited) -> bool:
     message.text = text
     message.edited_at = edit.edited_at or utcnow()
     await session.flush()
+    # Search finds it by what it says now (the revision keeps the old words).
+    await reindex_message(session, message.id, text, message.subject)
     await _publish_update(session, message)
     return True
 

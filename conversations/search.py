@@ -12,7 +12,8 @@ The index follows the messages table by id (`catch_up`), batch by batch: every s
 first indexes whatever arrived since the last one, so a message is found the moment it
 is stored. Ids are handed out before commit, so a slow transaction can commit a lower id
 after a higher one was indexed: the watermark only passes messages older than
-`SETTLE_SECONDS`, and younger ones are indexed again (idempotently) until it does.
+`SETTLE_SECONDS`, and younger ones are indexed again (idempotently) until it does. A
+customer's edit rewrites that message's terms in its own transaction (`reindex_message`).
 
 Customers (name, email, phone, each channel identity) and tickets (subject, notes) have
 their own term tables (`conversations.search_terms`, written with the rows they index)
@@ -36,7 +37,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, exists, func, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -212,6 +213,23 @@ async def catch_up(session: AsyncSession, limit: int = CATCH_UP_BATCH) -> int:
     while len(_recent) > _RECENT_MAX:
         _recent.pop(next(iter(_recent)))
     return fresh
+
+
+async def reindex_message(
+    session: AsyncSession, message_id: int, text: str, subject: str | None
+) -> None:
+    """A message's text changed (a customer's edit): its terms become the new text's.
+    Past the watermark, `catch_up` may not come back to it (it indexed it already), so
+    this writes the terms itself, in the edit's transaction."""
+    await session.execute(delete(MessageTerm).where(MessageTerm.message_id == message_id))
+    values = [{"term": term, "message_id": message_id} for term in message_terms(text, subject)]
+    if values:
+        await session.execute(
+            _insert(session)(MessageTerm).on_conflict_do_nothing(
+                index_elements=["term", "message_id"]
+            ),
+            values,
+        )
 
 
 async def pending(session: AsyncSession) -> bool:

@@ -77,3 +77,24 @@ async def test_a_backlog_indexes_the_newest_messages_first(
     await db.run(pass_of_two)
     assert await _indexed(db) == {1, 2, 3, 4, 5, 6}
     assert await _watermark(db) == 6
+
+
+async def test_an_edited_message_is_found_by_its_new_words_only(db: Database) -> None:
+    """A customer edits a message (Telegram, Slack, email): search kept finding it by the
+    old words and not by the new ones, since the index had passed it."""
+    from channels.base import MessageEdited
+    from conversations.inbound import do_record_edit
+
+    inbox = await make_inbox(db)
+    await customer_writes(db, "editor", "My parcel is late", inbox_id=inbox)
+    await db.run(search.catch_up)
+    assert await _find(db, "parcel") == ["My parcel is late"]
+    assert await db.run(
+        lambda s: do_record_edit(
+            s, MessageEdited(inbox, "editor:0:My parcel ", "My 包裹 invoice is wrong")
+        )
+    )
+    await db.run(search.catch_up)
+    assert await _find(db, "parcel") == []
+    assert await _find(db, "invoice") == ["My 包裹 invoice is wrong"]
+    assert await _find(db, "包裹") == ["My 包裹 invoice is wrong"]
