@@ -122,7 +122,11 @@ def main() -> None:
         level=config.get("log_level", "WARNING"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    asyncio.run(serve(config))
+    from switchboard import loop
+
+    # The loop `switchboard serve` would run on, unless the benchmark names one.
+    kind = config.get("event_loop") or ("uvloop" if loop.uvloop_available() else "asyncio")
+    loop.run(serve(config), kind)
 
 
 if __name__ == "__main__":

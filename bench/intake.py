@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_DSN = os.environ.get(
@@ -79,6 +80,7 @@ TEXT = "Hello, where is my order #{n}? It was due yesterday."
 BUDGET = {"seconds": 15.0, "baseline": 3.0}
 PROFILE_ARGS: list[str] = []  # extra py-spy options (--profile-gil adds "--gil")
 CPROFILE: dict[str, Path] = {}  # "dir": where the hub writes cProfile stats (--cprofile)
+HUB_LOOP: list[str] = []  # --hub-loop: the event loop the hub runs on, if not its default
 
 
 def deadline(kind: str = "seconds") -> float:
@@ -558,6 +560,8 @@ class Hub:
             "var_dir": str(self.target.workdir / "var"),
             "overrides": self.overrides,
         }
+        if HUB_LOOP:
+            config["event_loop"] = HUB_LOOP[0]
         if "dir" in CPROFILE:
             config["cprofile_dir"] = str(CPROFILE["dir"] / "raw")
         self.log = open(self.log_path, "wb")  # noqa: SIM115, ASYNC230 - closed in stop()
@@ -693,7 +697,7 @@ class Widget:
             now = time.perf_counter()
             if msg.type != aiohttp.WSMsgType.TEXT:
                 continue
-            frame = json.loads(msg.data)
+            frame = orjson.loads(msg.data)
             kind = frame.get("type")
             if kind == "ack":
                 ack = self.acks.pop(frame["client_msg_id"], None)
@@ -716,11 +720,13 @@ class Widget:
             asyncio.get_running_loop().create_future()
         )
         self.acks[client_msg_id] = ack
-        frame = json.dumps(
+        frame = orjson.dumps(
             {"type": "message", "client_msg_id": client_msg_id, "text": TEXT.format(n=self.counter)}
         )
         started = time.perf_counter()
-        await self.ws.send_str(frame)
+        # The load generator shares the hub's two cores: its own cost per message is kept
+        # low (orjson, the frame written as bytes) so the hub gets more of them.
+        await self.ws.send_frame(frame, aiohttp.WSMsgType.TEXT)
         try:
             async with asyncio.timeout(WAIT):
                 arrived, _ = await ack
@@ -1511,6 +1517,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="cProfile the hub's event loop (CPU clock) during each timed part; stats to DIR",
     )
     parser.add_argument(
+        "--hub-loop",
+        choices=("uvloop", "asyncio"),
+        help="the hub's event loop (default: what `switchboard serve` runs on, uvloop where "
+        "installed); this process, load and baseline, runs on --client-loop",
+    )
+    parser.add_argument(
+        "--client-loop",
+        choices=("uvloop", "asyncio"),
+        default="asyncio",
+        help="this process's event loop: the load generator's and the baseline's (default asyncio)",
+    )
+    parser.add_argument(
         "--profile-gil",
         action="store_true",
         help="with --profile: sample only the thread holding the GIL (Python CPU time)",
@@ -1553,6 +1571,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "baseline_seconds": args.baseline_seconds,
             "concurrency": args.concurrency,
             "max_seconds": args.max_seconds,
+            "hub_loop": args.hub_loop or "default",
+            "client_loop": args.client_loop,
         },
         "results": [],
     }
@@ -1572,7 +1592,11 @@ def main(argv: list[str] | None = None) -> int:
         PROFILE_ARGS.append("--gil")
     if args.cprofile:
         CPROFILE["dir"] = args.cprofile
-    report = asyncio.run(main_async(args))
+    if args.hub_loop:
+        HUB_LOOP.append(args.hub_loop)
+    from switchboard import loop
+
+    report = loop.run(main_async(args), args.client_loop)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -99,10 +99,12 @@ def _serve(settings: Settings, *, demo_page: bool = False, banner: str = "") -> 
         from web.demo import DEMO_LOGINS
 
         app[DEMO_LOGINS] = [{"email": e, "role": r, "password": p} for e, _n, r, p in DEMO_USERS]
+    from switchboard.loop import new_event_loop
     from web.accesslog import AccessLogger
 
     web.run_app(
         app,
+        loop=new_event_loop(settings.event_loop),
         host=settings.host,
         port=settings.port,
         access_log_class=AccessLogger,
@@ -321,7 +323,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from switchboard.worker import run_worker
 
             asyncio.run(_require_current_schema(settings))
-            asyncio.run(run_worker(settings))
+            from switchboard import loop
+
+            loop.run(run_worker(settings), settings.event_loop)
         elif args.command == "migrate":
             from switchboard.migrate import upgrade
 

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 PREFIX = "SWITCHBOARD_"
 SMTP_TLS_MODES = ("starttls", "ssl", "none")
 BOT_ENGINES = ("builtin", "rasa")
+EVENT_LOOPS = ("uvloop", "asyncio")
 
 
 class SettingsError(ValueError):
@@ -58,6 +59,8 @@ class Settings:
     imap_folder: str = "INBOX"
     imap_tls: str = "ssl"
     bot_engine: str = "builtin"
+    # `serve`, `worker` and `demo` run on this loop (`switchboard.loop`).
+    event_loop: str = "asyncio"
     rasa_url: str | None = None
     # Seconds between two cheap looks at whether the knowledge base changed (catches
     # CLI imports and events lost while Redis was down).
@@ -251,6 +254,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         imap_folder=env.get(PREFIX + "IMAP_FOLDER") or "INBOX",
         imap_tls=_choice(env, "IMAP_TLS", "ssl", SMTP_TLS_MODES),
         bot_engine=_choice(env, "BOT_ENGINE", "builtin", BOT_ENGINES),
+        event_loop=_event_loop(env),
         rasa_url=_url(env, "RASA_URL", None, ("http", "https")),
         bot_poll_interval=float(_int(env, "BOT_POLL_INTERVAL", 5, 1, 3600) or 5),
         ticket_reopen_hours=reopen_hours,
@@ -267,6 +271,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if settings.telegram_webhook_secret is not None:
         _check_telegram_secret(settings.telegram_webhook_secret)
     return settings
+
+
+def _event_loop(env: Mapping[str, str]) -> str:
+    from switchboard.loop import uvloop_available
+
+    available = uvloop_available()
+    chosen = _choice(env, "EVENT_LOOP", "uvloop" if available else "asyncio", EVENT_LOOPS)
+    if chosen == "uvloop" and not available:
+        raise SettingsError(
+            f"{PREFIX}EVENT_LOOP is uvloop but the uvloop package is not installed "
+            "(it is not made for Windows); set it to asyncio"
+        )
+    return chosen
 
 
 def _check_telegram_secret(value: str) -> None:

@@ -40,6 +40,36 @@ def test_a_bad_setting_stops_with_one_line_naming_it(
     assert "SWITCHBOARD_PORT" in err and "eighty" in err
 
 
+def test_the_long_running_commands_run_on_uvloop_unless_told_otherwise(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvloop
+
+    from switchboard import loop
+    from switchboard.settings import SettingsError
+
+    async def running_loop() -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
+    settings = load_settings()
+    assert settings.event_loop == "uvloop"
+    assert isinstance(loop.run(running_loop(), settings.event_loop), uvloop.Loop)
+    monkeypatch.setenv("SWITCHBOARD_EVENT_LOOP", "asyncio")
+    chosen = load_settings().event_loop
+    assert chosen == "asyncio"
+    assert not isinstance(loop.run(running_loop(), chosen), uvloop.Loop)
+    monkeypatch.setenv("SWITCHBOARD_EVENT_LOOP", "trio")
+    with pytest.raises(SettingsError, match="SWITCHBOARD_EVENT_LOOP must be one of"):
+        load_settings()
+    # Where uvloop is not installed (Windows): asyncio by default, a clear error if asked.
+    monkeypatch.setattr(loop, "uvloop_available", lambda: False)
+    monkeypatch.delenv("SWITCHBOARD_EVENT_LOOP")
+    assert load_settings().event_loop == "asyncio"
+    monkeypatch.setenv("SWITCHBOARD_EVENT_LOOP", "uvloop")
+    with pytest.raises(SettingsError, match="uvloop package is not installed"):
+        load_settings()
+
+
 def test_serve_refuses_an_unmigrated_database(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
