@@ -165,8 +165,13 @@ class IntakeBatcher:
             return
         # Committed: now the events, as `Database.run` publishes them.
         await self.db.bus.publish_many(events)
+        gone = []
         for pending, result in zip(batch, results, strict=True):
-            _settle(pending, result)
+            if result is None:
+                gone.append(pending)  # its conversation was deleted meanwhile
+            else:
+                _settle(pending, result)
+        await asyncio.gather(*(self._store([pending], careful=True) for pending in gone))
 
     async def _store_returning_senders(
         self,

@@ -1,13 +1,14 @@
-"""Intake's busiest transaction on PostgreSQL, run on the pool's asyncpg connection.
+"""Intake's busiest statement on PostgreSQL, run on the pool's asyncpg connection.
 
 A batch of returning senders' plain text messages is one statement
-(`STORE_RETURNING_SENDERS_PG`) in one transaction. Through an ORM session that
-transaction cost ~340 µs of CPU — the session, the pool's checkout, a greenlet hop per
-await — against ~80 µs for the same statement on a raw connection of the same pool
-(`docs/benchmarks.md`, intake): with one customer writing, a quarter of the hub's CPU per
-message. So this path keeps SQLAlchemy's statement, its compiled text and its bind
-processing, and skips only the session. Everything else — new senders, attachments, a
-duplicate, a lost connection, SQLite — goes the session path (`conversations.intake`).
+(`STORE_RETURNING_SENDERS_PG_ALONE`), atomic by itself, so it runs autocommitted: one
+round trip. Through an ORM session the same batch cost ~340 µs of CPU — the session, the
+pool's checkout, a greenlet hop per await — against ~80 µs on a raw connection of the
+same pool, and BEGIN and COMMIT were two more round trips, each waiting for the busy
+event loop to come back to it (`docs/benchmarks.md`, intake). So this path keeps
+SQLAlchemy's statement, its compiled text and its bind processing, and skips only the
+session. Everything else — new senders, attachments, a duplicate, a lost connection,
+SQLite — goes the session path (`conversations.intake`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class DriverIntake:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         dialect = engine.dialect
-        compiled = statements.STORE_RETURNING_SENDERS_PG.compile(dialect=dialect)
+        compiled = statements.STORE_RETURNING_SENDERS_PG_ALONE.compile(dialect=dialect)
         self.sql = compiled.string
         names = compiled.positiontup or []
         processors: list[Callable[[Any], Any] | None] = [
@@ -62,7 +63,9 @@ class DriverIntake:
 
     async def store(
         self, items: Sequence[tuple[InboundMessage, KnownThread, str]]
-    ) -> tuple[list[IntakeResult], list[MessageCreated]]:
+    ) -> tuple[list[IntakeResult | None], list[MessageCreated]]:
+        """Each item's result in order (None: its conversation is gone, for the caller
+        to redo), and the stored messages' events. `DuplicateInBatch`: nothing stored."""
         if any(msg.raw is not None for msg, _known, _text in items):
             raise ValueError("a raw payload needs the per-row form")
         now = utcnow()
@@ -71,9 +74,11 @@ class DriverIntake:
         pooled = await self.engine.raw_connection()
         try:
             connection: asyncpg.Connection = pooled.driver_connection
-            async with connection.transaction():
-                # Read back inside the transaction: a duplicate rolls the batch back.
-                stored = pg_batch_stored(await connection.fetch(self.sql, *arguments), rows)
+            try:
+                # Autocommitted: one round trip (see the module's docstring).
+                returned = await connection.fetch(self.sql, *arguments)
+            except asyncpg.UniqueViolationError as exc:
+                raise DuplicateInBatch("a message in the batch was stored before") from exc
         except BaseException as exc:
             if not isinstance(exc, DuplicateInBatch | asyncpg.PostgresError) or (
                 connection.is_closed()
@@ -84,4 +89,8 @@ class DriverIntake:
             raise
         finally:
             pooled.close()
-        return returning_senders_outcome(items, stored, now)
+        stored = pg_batch_stored(returned, rows, partial=True)
+        kept = [item for item in items if item[1].conversation_id in stored[1]]
+        results, events = returning_senders_outcome(kept, stored, now)
+        by_conversation = {result.conversation_id: result for result in results}
+        return [by_conversation.get(known.conversation_id) for _m, known, _t in items], events

@@ -406,9 +406,12 @@ def pg_batch_params(
     return rows, params
 
 
-def pg_batch_stored(returned: Iterable[Any], rows: dict[int, dict[str, Any]]) -> _Stored:
+def pg_batch_stored(
+    returned: Iterable[Any], rows: dict[int, dict[str, Any]], *, partial: bool = False
+) -> _Stored:
     """Read `STORE_RETURNING_SENDERS_PG`'s rows back (mappings, or asyncpg records:
-    anything `dict` takes); `DuplicateInBatch` when a message
+    anything `dict` takes); with `partial`, only the conversations that are still there;
+    else `DuplicateInBatch` when a message
     was stored before or a conversation is gone (raise it inside the transaction)."""
     advanced: dict[int, dict[str, Any]] = {}
     ids: dict[int, int] = {}
@@ -421,7 +424,10 @@ def pg_batch_stored(returned: Iterable[Any], rows: dict[int, dict[str, Any]]) ->
         advanced[cid], ids[cid] = view, message_id
         rows[cid]["seq"] = view["last_seq"]
     if len(advanced) != len(rows):
-        raise DuplicateInBatch("a conversation is gone")
+        if not partial:
+            raise DuplicateInBatch("a conversation is gone")
+        # What was stored stands (autocommitted); the caller redoes the rest.
+        rows = {cid: row for cid, row in rows.items() if cid in advanced}
     return advanced, rows, ids
 
 

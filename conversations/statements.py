@@ -142,9 +142,12 @@ PG_BATCH_SCALARS = (  # one value for the whole batch
     "inbound_event_id",
 )
 PG_FROM_STATEMENT = ("id", "seq")
-STORE_RETURNING_SENDERS_PG: TextualSelect = (
-    text(
-        """
+
+
+def _store_returning_senders_pg(on_conflict: str) -> TextualSelect:
+    return (
+        text(
+            """
         WITH v AS (
             SELECT * FROM unnest(
                 CAST(:conversation_id AS INTEGER[]), CAST(:inbox_id AS INTEGER[]),
@@ -176,25 +179,34 @@ STORE_RETURNING_SENDERS_PG: TextualSelect = (
                    :author_user_id, :private, :delivery_status, :delivery_error,
                    :created_at, :raw, :edited_at, :deleted_at, :inbound_event_id
             FROM v JOIN advanced AS a ON a.id = v.conversation_id
-            ON CONFLICT (inbox_id, external_id) DO NOTHING
+            {on_conflict}
             RETURNING conversation_id, id
         )
         SELECT a.id, a.inbox_id, a.customer_id, a.channel, a.status, a.subject,
                a.last_seq, a.last_preview, a.unread_count, s.id AS message_id
         FROM advanced AS a LEFT JOIN stored AS s ON s.conversation_id = a.id
-        """
+        """.replace("{on_conflict}", on_conflict)  # one of the two constants below
+        )
+        .bindparams(
+            bindparam("conversation_id", type_=postgresql.ARRAY(Integer)),
+            bindparam("inbox_id", type_=postgresql.ARRAY(Integer)),
+            bindparam("external_id", type_=postgresql.ARRAY(String)),
+            bindparam("text", type_=postgresql.ARRAY(Text)),
+            bindparam("preview", type_=postgresql.ARRAY(String)),
+            bindparam("sent_at", type_=postgresql.ARRAY(UTCDateTime)),
+            bindparam("html", type_=postgresql.ARRAY(Text)),
+            bindparam("subject", type_=postgresql.ARRAY(String)),
+            bindparam("automatic", type_=postgresql.ARRAY(Boolean)),
+            *(bindparam(name, type_=messages.c[name].type) for name in PG_BATCH_SCALARS),
+        )
+        .columns(*CONVERSATION_VIEW_COLUMNS, column("message_id", Integer))
     )
-    .bindparams(
-        bindparam("conversation_id", type_=postgresql.ARRAY(Integer)),
-        bindparam("inbox_id", type_=postgresql.ARRAY(Integer)),
-        bindparam("external_id", type_=postgresql.ARRAY(String)),
-        bindparam("text", type_=postgresql.ARRAY(Text)),
-        bindparam("preview", type_=postgresql.ARRAY(String)),
-        bindparam("sent_at", type_=postgresql.ARRAY(UTCDateTime)),
-        bindparam("html", type_=postgresql.ARRAY(Text)),
-        bindparam("subject", type_=postgresql.ARRAY(String)),
-        bindparam("automatic", type_=postgresql.ARRAY(Boolean)),
-        *(bindparam(name, type_=messages.c[name].type) for name in PG_BATCH_SCALARS),
-    )
-    .columns(*CONVERSATION_VIEW_COLUMNS, column("message_id", Integer))
+
+
+STORE_RETURNING_SENDERS_PG = _store_returning_senders_pg(
+    "ON CONFLICT (inbox_id, external_id) DO NOTHING"
 )
+# The same, for running alone in autocommit (`conversations.intake_pg`): a duplicate
+# fails the whole statement, so nothing of the batch is stored (one statement is atomic
+# without a BEGIN and a COMMIT around it, which would be two more round trips).
+STORE_RETURNING_SENDERS_PG_ALONE = _store_returning_senders_pg("")

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from channels.base import InboundAttachment, InboundMessage
 from conversations import statements
@@ -280,3 +280,31 @@ async def test_a_connection_lost_under_a_batch_loses_no_message(
     finally:
         await batcher.close()
     assert await count(db, Message) == 15
+
+
+async def test_a_conversation_deleted_under_a_batch_loses_no_message(
+    batcher: IntakeBatcher, db: Database, inbox: int
+) -> None:
+    """One sender's conversation is deleted (the customer erased) while their next message
+    waits in a batch: the others are stored and shown once each, and that message opens a
+    new conversation instead of being lost. On PostgreSQL the batch's statement runs
+    autocommitted, so the others stand while this one is redone."""
+    from conversations.models import Conversation
+
+    senders = await returning_senders(batcher, inbox, 4)
+    gone = senders[2][1].conversation_id
+    await db.run(lambda s: s.execute(delete(Conversation).where(Conversation.id == gone)))
+    async with db.bus.subscribe([INBOX_TOPIC]) as sub:
+        results = await asyncio.gather(
+            *(
+                batcher.submit(inbound(inbox, f"after-{n}", f"after {n}", sender=s), k)
+                for n, (s, k) in enumerate(senders)
+            )
+        )
+        events = [await asyncio.wait_for(sub.get(), 1) for _ in range(4)]
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(sub.get(), 0.2)  # each shown once
+    assert [r.seq for r in results] == [2, 2, 1, 2]
+    assert results[2].conversation_id != gone
+    shown = sorted(e.message["text"] for e in events if isinstance(e, MessageCreated))
+    assert shown == [f"after {n}" for n in range(4)]
