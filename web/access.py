@@ -44,6 +44,7 @@ from aiohttp import web
 from sqlalchemy import (
     ColumnElement,
     Integer,
+    bindparam,
     cast,
     exists,
     false,
@@ -230,16 +231,12 @@ _LINK = 1
 _MEMBER = 2
 
 
-async def conversation_audience(db: Database, conversation_id: int) -> ConversationAudience | None:
-    """Who may see a conversation named by a live event (`may_see_conversation` for every
-    user at once), in one statement: whether it exists, each covering link's ticket
-    (queue, assignee), and the members of those tickets' queues. None when the database
-    could not be read (then no agent is admitted)."""
+def _audience_statement() -> CompoundSelect[int, int | None, int | None, int | None]:
     no_int = cast(null(), Integer)
-    covering = TicketConversation.conversation_id == conversation_id
-    statement: CompoundSelect[int, int | None, int | None, int | None] = union_all(
+    covering = TicketConversation.conversation_id == bindparam("conversation_id")
+    return union_all(
         select(literal_column(str(_CONVERSATION)), Conversation.id, no_int, no_int).where(
-            Conversation.id == conversation_id
+            Conversation.id == bindparam("conversation_id")
         ),
         select(literal_column(str(_LINK)), Ticket.id, Ticket.queue_id, Ticket.assignee_user_id)
         .select_from(TicketConversation)
@@ -253,9 +250,21 @@ async def conversation_audience(db: Database, conversation_id: int) -> Conversat
             )
         ),
     )
+
+
+# Built once: it runs for every live event of a conversation the cache has not seen
+# (building it and its cache key per call cost ~250 µs of CPU, as much as running it).
+_AUDIENCE = _audience_statement()
+
+
+async def conversation_audience(db: Database, conversation_id: int) -> ConversationAudience | None:
+    """Who may see a conversation named by a live event (`may_see_conversation` for every
+    user at once), in one statement: whether it exists, each covering link's ticket
+    (queue, assignee), and the members of those tickets' queues. None when the database
+    could not be read (then no agent is admitted)."""
     try:
         async with db.reading() as session:
-            rows = (await session.execute(statement)).all()
+            rows = (await session.execute(_AUDIENCE, {"conversation_id": conversation_id})).all()
     except Exception:
         log.warning("conversation audience read failed for %s", conversation_id, exc_info=True)
         return None
