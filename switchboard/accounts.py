@@ -13,10 +13,10 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from switchboard.db import utcnow
+from switchboard.db import UTCDateTime, utcnow
 from switchboard.errors import Conflict, InvalidInput
 from switchboard.events import SessionsEnded
 from switchboard.models import ApiToken, AuthSession, Role, User
@@ -107,18 +107,32 @@ async def do_start_session(session: AsyncSession, user: User) -> NewSession:
     return NewSession(token, csrf)
 
 
+# Every signed-in request runs one of these two: built once, with the values bound per
+# call (building a four-condition select and its cache key cost ~150 µs of CPU each time).
+_SESSION_USER = (
+    select(User, AuthSession)
+    .join(AuthSession, AuthSession.user_id == User.id)
+    .where(
+        AuthSession.token_hash == bindparam("token_hash"),
+        AuthSession.revoked_at.is_(None),
+        AuthSession.expires_at > bindparam("now", type_=UTCDateTime),
+        User.active.is_(True),
+    )
+)
+_TOKEN_USER = (
+    select(User)
+    .join(ApiToken, ApiToken.user_id == User.id)
+    .where(
+        ApiToken.token_hash == bindparam("token_hash"),
+        ApiToken.revoked_at.is_(None),
+        User.active.is_(True),
+    )
+)
+
+
 async def session_user(session: AsyncSession, token: str) -> tuple[User, AuthSession] | None:
     row = (
-        await session.execute(
-            select(User, AuthSession)
-            .join(AuthSession, AuthSession.user_id == User.id)
-            .where(
-                AuthSession.token_hash == token_digest(token),
-                AuthSession.revoked_at.is_(None),
-                AuthSession.expires_at > utcnow(),
-                User.active.is_(True),
-            )
-        )
+        await session.execute(_SESSION_USER, {"token_hash": token_digest(token), "now": utcnow()})
     ).one_or_none()
     return None if row is None else (row[0], row[1])
 
@@ -173,17 +187,8 @@ async def do_create_api_token(session: AsyncSession, user: User, name: str) -> s
 
 
 async def token_user(session: AsyncSession, token: str) -> User | None:
-    return (
-        await session.execute(
-            select(User)
-            .join(ApiToken, ApiToken.user_id == User.id)
-            .where(
-                ApiToken.token_hash == token_digest(token),
-                ApiToken.revoked_at.is_(None),
-                User.active.is_(True),
-            )
-        )
-    ).scalar_one_or_none()
+    found = await session.execute(_TOKEN_USER, {"token_hash": token_digest(token)})
+    return found.scalar_one_or_none()
 
 
 async def get_user_by_email(session: AsyncSession, email: str) -> User | None:

@@ -220,3 +220,28 @@ async def test_a_role_change_closes_the_users_open_sockets_at_once(
     assert (await (await client.get("/api/v1/me", headers=bearer(token))).json())["role"] == "agent"
     for socket in (again, other):
         await socket.close()
+
+
+async def test_an_expired_session_signs_nobody_in(make_client: ClientFactory, db: Database) -> None:
+    """A session past its lifetime is refused like no session at all, and one still in
+    its lifetime keeps working (the check reads the clock per request)."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from switchboard.db import utcnow
+    from switchboard.models import AuthSession
+
+    await create_user(db, "sam@example.com")
+    browser = await make_client()
+    await login(browser, "sam@example.com")
+    assert (await browser.get("/api/v1/me")).status == 200
+    await db.run(
+        lambda s: s.execute(update(AuthSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+    )
+    assert (await browser.get("/api/v1/me")).status == 401
+    assert (await browser.get("/inbox", allow_redirects=False)).status == 302
+    await db.run(
+        lambda s: s.execute(update(AuthSession).values(expires_at=utcnow() + timedelta(hours=1)))
+    )
+    assert (await browser.get("/api/v1/me")).status == 200
