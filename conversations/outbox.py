@@ -400,6 +400,12 @@ class OutboxWorker(BackgroundWorker):
 
         await self.db.run(record)
 
+    def more_after(self, handled: int) -> bool:
+        # A batch that was not full took every row due: the next pass would be an empty
+        # claim (a write transaction). `pause` finds a row that fell due meanwhile (one
+        # queued behind a reply just sent) and a new reply's wake-up ends the wait at once.
+        return handled >= self.policy.batch
+
     async def pause(self) -> float:
         return await self.next_due_in()
 

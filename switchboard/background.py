@@ -1,8 +1,9 @@
 """The loop of a background worker that claims work from the database.
 
-A pass that did work is followed at once by another; otherwise the worker sleeps until
-its next due time or until a wake-up event on its bus topic arrives from any process
-(the commit that created the work publishes it). `stop` lets the current pass finish —
+A pass that did work is followed at once by another (unless the worker knows it emptied
+its queue: `more_after`); otherwise the worker sleeps until its next due time or until a
+wake-up event on its bus topic arrives from any process (the commit that created the
+work publishes it). `stop` lets the current pass finish —
 never a transaction cut in half — and then `run_forever` returns.
 """
 
@@ -57,6 +58,12 @@ class BackgroundWorker:
                 await asyncio.wait_for(self._stopped.wait(), seconds)
         return not self._stopping
 
+    def more_after(self, handled: int) -> bool:
+        """Whether a pass that handled this much should be followed at once by another,
+        rather than by `pause` (which asks when work is next due, and returns at once if
+        a wake-up came meanwhile). A worker that knows it emptied its queue says no."""
+        return handled > 0
+
     def heard(self, item: Event | Resync) -> None:
         """Called for each event on `wake_topic` as it is published (in the publisher's
         turn: quick, no I/O). A worker that only needs some of them filters here."""
@@ -76,7 +83,7 @@ class BackgroundWorker:
                 except Exception:
                     log.exception("%s pass failed; retrying", self.wake_topic)
                     handled = 0
-                if handled:
+                if self.more_after(handled):
                     continue
                 # Ask how long to sleep before creating the wait: a cancellation in
                 # between must not leave an un-awaited coroutine behind.

@@ -20,7 +20,7 @@ from conversations.outbox import OutboxPolicy, OutboxWorker, backoff_delay
 from conversations.service import do_intake, do_reply
 from switchboard import accounts
 from switchboard.adapters import StaticAdapters
-from switchboard.bus import InProcessBus
+from switchboard.bus import InProcessBus, Subscription
 from switchboard.db import create_engine, create_sessionmaker
 from switchboard.inboxes import do_ensure_inbox
 from switchboard.models import User
@@ -475,3 +475,41 @@ async def test_reply_stuck_behind_an_unfinished_send_does_not_make_the_worker_sp
     assert idle.passes <= 6
     assert [m.text for m in adapter.delivered] == ["first"]
     assert (await outbox_row(db, second.id)).status == "pending"
+
+
+async def test_a_running_worker_sends_replies_in_order_without_an_empty_claim_after_each(
+    db: Database, conversation_id: int
+) -> None:
+    """After a pass that took every due row, the next pass was an empty claim (a write
+    transaction) per reply. Now the worker asks when work is next due instead, which
+    still finds a reply that was queued behind the one just sent."""
+    adapter = RecordingAdapter()
+    running = CountingWorker(
+        db, StaticAdapters({FAKE_KIND: adapter}), OutboxPolicy(poll_interval=30)
+    )
+    task = asyncio.create_task(running.run_forever())
+    try:
+        async with db.bus.subscribe([conversation_topic(conversation_id)]) as updates:
+            # One at a time, as an agent replies: each waits until the last one is sent.
+            for text in ("one", "two", "three"):
+                await reply(db, conversation_id, text)  # its OutboxWake wakes the worker
+                await _sent(updates)
+            # Two at once: the second is not due until the first is sent.
+            await reply(db, conversation_id, "four")
+            await reply(db, conversation_id, "five")
+            await _sent(updates)
+            await _sent(updates)
+    finally:
+        running.stop()
+        await task
+    assert [m.text for m in adapter.delivered] == ["one", "two", "three", "four", "five"]
+    # One pass per reply (a wake-up landing mid-pass may add one): it was two per reply.
+    assert running.passes <= 6
+
+
+async def _sent(updates: Subscription) -> None:
+    async with asyncio.timeout(5):
+        while True:
+            event = await updates.get()
+            if isinstance(event, MessageUpdated) and event.message["delivery_status"] == "sent":
+                return
