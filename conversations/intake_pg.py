@@ -36,7 +36,7 @@ from switchboard.db import utcnow
 
 class DriverIntake:
     """`do_intake_returning_senders` for PostgreSQL, without a session; events are the
-    caller's to publish once this returns (the transaction has committed by then)."""
+    caller's to publish once this returns (the statement has committed by then)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
