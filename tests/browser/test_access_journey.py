@@ -12,7 +12,8 @@ from sqlalchemy import update
 from routing.models import Queue, QueueMember
 from switchboard.appkeys import DB
 from switchboard.tx import Database
-from tests.conftest import PASSWORD, create_user
+from tests.browser.support import signed_in
+from tests.conftest import create_user
 from tests.tickets.support import customer_writes, open_ticket
 from tickets.models import Ticket
 
@@ -42,13 +43,7 @@ async def a_conversation_in_queue(db: Database, queue_name: str, member_id: int)
 
 async def logged_in(browser: Any, base: str, email: str) -> Any:
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
-    page = await context.new_page()
-    await page.goto(f"{base}/login")
-    await page.fill("#email", email)
-    await page.fill("#password", PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_url(f"{base}/inbox**")
-    return page
+    return await signed_in(context, base, email)
 
 
 async def test_an_agent_is_refused_what_is_not_theirs(

@@ -31,8 +31,9 @@ from knowledge_base.commands import import_file
 from switchboard.appkeys import DB
 from switchboard.models import User
 from tests.bot.dialogue_support import DEMO_KB
+from tests.browser.support import log_in
 from tests.browser.test_supervisor_journey import arrange
-from tests.conftest import PASSWORD, create_user
+from tests.conftest import create_user
 from web.admin import SECTIONS
 
 pytestmark = pytest.mark.browser
@@ -154,14 +155,6 @@ async def settle(page: Page) -> None:
     # A page that keeps polling is checked as it is after 5 s.
     with contextlib.suppress(PlaywrightTimeout):
         await page.wait_for_load_state("networkidle", timeout=5_000)
-
-
-async def log_in(page: Page, base: str, email: str) -> None:
-    await page.goto(f"{base}/login")
-    await page.fill("#email", email)
-    await page.fill("#password", PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_url(f"{base}/inbox**")
 
 
 async def open_conversation(page: Page) -> None:
@@ -320,11 +313,7 @@ async def test_chart_bars_and_dialogs_work_from_the_keyboard(
     await arrange(db)
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
-    await page.goto(f"{base}/login?next=/supervisor")
-    await page.fill("#email", "sara@example.com")
-    await page.fill("#password", PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_url(f"{base}/supervisor**")
+    await log_in(page, base, "sara@example.com", to="/supervisor")
 
     # The CSAT chart: Tab from the last number above it reaches its first bar, the arrows
     # move along the bars (one Tab stop per chart), Enter drills into the bar's tickets.

@@ -13,18 +13,11 @@ from playwright.async_api import Page, expect
 
 from switchboard.appkeys import BOT_RUNTIME, DB
 from tests.bot.dialogue_support import DEMO_KB, webchat_with_bot
+from tests.browser.support import log_in
 from tests.browser.test_widget_journey import open_widget
-from tests.conftest import PASSWORD, create_user
+from tests.conftest import create_user
 
 NEW_TEXT = "Shipping is free on every order this month"
-
-
-async def _log_in(page: Page, base: str, email: str) -> None:
-    await page.goto(f"{base}/login?next=/admin")
-    await page.fill("#email", email)
-    await page.fill("#password", PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_url(f"{base}/admin**")
 
 
 async def _retrained(runtime: Any, before: str | None) -> None:
@@ -88,7 +81,7 @@ async def test_admin_edits_an_article_and_the_bot_answers_with_it(
     admin = await context.new_page()
     errors: list[str] = []
     admin.on("pageerror", lambda exc: errors.append(str(exc)))
-    await _log_in(admin, base, "ada@example.com")
+    await log_in(admin, base, "ada@example.com", to="/admin")
 
     # the knowledge base: find the article, change its answer, publish
     await expect(admin.locator("h1")).to_have_text("Knowledge base")
@@ -211,7 +204,7 @@ async def test_admin_edits_an_article_and_the_bot_answers_with_it(
 
     tablet = await browser.new_context(viewport={"width": 768, "height": 1024})
     small = await tablet.new_page()
-    await _log_in(small, base, "ada@example.com")
+    await log_in(small, base, "ada@example.com", to="/admin")
     await expect(small.locator("#kb-list [data-article-id]").first).to_be_visible()
     await screenshot(small, "admin-kb-768")
     assert errors == []
@@ -232,7 +225,7 @@ async def test_admin_builds_routing_and_sla_settings_with_forms(
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    await _log_in(page, base, "ada@example.com")
+    await log_in(page, base, "ada@example.com", to="/admin")
     token = await page.locator('meta[name="csrf-token"]').get_attribute("content")
     queue = await page.request.post(
         f"{base}/api/v1/queues",
@@ -376,7 +369,7 @@ async def test_admin_builds_routing_and_sla_settings_with_forms(
 
     tablet = await browser.new_context(viewport={"width": 768, "height": 1024})
     small = await tablet.new_page()
-    await _log_in(small, base, "ada@example.com")
+    await log_in(small, base, "ada@example.com", to="/admin")
     for section in ("rules", "sla"):
         await small.goto(f"{base}/admin/{section}")
         await small.wait_for_load_state("networkidle")

@@ -9,8 +9,9 @@ from playwright.async_api import expect
 
 from switchboard.appkeys import BOT_RUNTIME, DB
 from tests.bot.dialogue_support import DEMO_KB, webchat_with_bot
+from tests.browser.support import log_in
 from tests.browser.test_widget_journey import open_widget
-from tests.conftest import PASSWORD, create_user
+from tests.conftest import create_user
 
 
 async def test_choices_as_buttons_handoff_and_hand_back(browser: Any, hub: Any) -> None:
@@ -42,11 +43,7 @@ async def test_choices_as_buttons_handoff_and_hand_back(browser: Any, hub: Any) 
 
     agent_context = await browser.new_context()
     agent = await agent_context.new_page()
-    await agent.goto(f"{base}/login")
-    await agent.fill("#email", "alex@example.com")
-    await agent.fill("#password", PASSWORD)
-    await agent.click("#login-submit")
-    await agent.wait_for_url(f"{base}/inbox**")
+    await log_in(agent, base, "alex@example.com")
     await agent.locator("#conversation-list [data-conversation-id]").first.click()
     chip = agent.locator("#conversation-bot")
     await expect(chip).to_have_text("Bot handed off: customer asked for a person", timeout=10_000)

@@ -12,7 +12,8 @@ from conversations.inbound import do_record_delete, do_record_edit
 from conversations.service import do_intake
 from switchboard.appkeys import DB
 from switchboard.inboxes import do_ensure_inbox
-from tests.conftest import PASSWORD, create_user
+from tests.browser.support import log_in
+from tests.conftest import create_user
 
 
 async def test_agent_sees_subjects_edits_deletes_and_automatic_mail_live(
@@ -41,11 +42,7 @@ async def test_agent_sees_subjects_edits_deletes_and_automatic_mail_live(
 
     context = await browser.new_context()
     agent = await context.new_page()
-    await agent.goto(f"{base}/login")
-    await agent.fill("#email", "alex@example.com")
-    await agent.fill("#password", PASSWORD)
-    await agent.click("#login-submit")
-    await agent.wait_for_url(f"{base}/inbox**")
+    await log_in(agent, base, "alex@example.com")
     await agent.locator("#conversation-list [data-conversation-id]").first.click()
     messages = agent.locator("#messages")
     first = messages.locator("li", has_text="My invoice is wrong")

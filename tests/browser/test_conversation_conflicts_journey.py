@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from channels.base import InboundMessage
 from customers.models import Customer
 from switchboard.appkeys import DB
-from tests.browser.test_conversation_journey import log_in
+from tests.browser.support import signed_in
 from tests.conftest import create_user
 from tests.customers.support import email_from, email_inbox, intake, webchat_inbox
 from tests.tickets.support import open_ticket
@@ -55,7 +55,7 @@ async def test_a_claim_that_lost_the_race_and_a_merge_with_undo(
     assert mail.customer_id != chat.customer_id
 
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    alex = await log_in(context, base, "alex@example.com")
+    alex = await signed_in(context, base, "alex@example.com")
     await alex.locator(
         f"#conversation-list [data-conversation-id='{chat.conversation_id}']"
     ).click()

@@ -8,26 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 from sqlalchemy import select, update
 
 from conversations.canned import do_create_canned
 from customers.models import Customer
 from switchboard.appkeys import BOT_RUNTIME, DB
 from tests.bot.dialogue_support import DEMO_KB, webchat_with_bot
+from tests.browser.support import signed_in
 from tests.browser.test_widget_journey import open_widget
-from tests.conftest import PASSWORD, create_user
+from tests.conftest import create_user
 from tickets.service import do_create_ticket
-
-
-async def log_in(context: Any, base: str, email: str) -> Page:
-    page: Page = await context.new_page()
-    await page.goto(f"{base}/login")
-    await page.fill("#email", email)
-    await page.fill("#password", PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_url(f"{base}/inbox**")
-    return page
 
 
 async def test_agent_works_a_conversation_from_arrival_to_solved(
@@ -80,7 +71,7 @@ async def test_agent_works_a_conversation_from_arrival_to_solved(
         customer_id = (await session.execute(select(Customer.id))).scalar_one()
 
     alex_context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    alex = await log_in(alex_context, base, "alex@example.com")
+    alex = await signed_in(alex_context, base, "alex@example.com")
     await alex.locator("#conversation-list [data-conversation-id]").first.click()
     await expect(alex.locator("#conversation-bot")).to_have_text(
         "Bot handed off: customer asked for a person", timeout=10_000
@@ -96,7 +87,7 @@ async def test_agent_works_a_conversation_from_arrival_to_solved(
 
     # A teammate opens the same conversation: each sees the other.
     li_context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    li = await log_in(li_context, base, "li@example.com")
+    li = await signed_in(li_context, base, "li@example.com")
     await li.locator("#conversation-list [data-conversation-id]").first.click()
     await expect(alex.locator("#presence")).to_have_text("Li Wei is viewing", timeout=10_000)
     await expect(li.locator("#presence")).to_have_text("Alex Agent is viewing", timeout=10_000)

@@ -9,8 +9,9 @@ from typing import Any
 from playwright.async_api import expect
 
 from switchboard.appkeys import DB
+from tests.browser.support import log_in
 from tests.browser.test_widget_journey import open_widget
-from tests.conftest import PASSWORD, create_user
+from tests.conftest import create_user
 
 
 async def test_agent_sees_a_new_conversation_live_reads_it_and_finds_it_by_search(
@@ -21,11 +22,7 @@ async def test_agent_sees_a_new_conversation_live_reads_it_and_finds_it_by_searc
 
     agent_context = await browser.new_context(viewport={"width": 1280, "height": 800})
     agent = await agent_context.new_page()
-    await agent.goto(f"{base}/login")
-    await agent.fill("#email", "mei@example.com")
-    await agent.fill("#password", PASSWORD)
-    await agent.click("#login-submit")
-    await agent.wait_for_url(f"{base}/inbox**")
+    await log_in(agent, base, "mei@example.com")
     await expect(agent.locator("#connection-status")).to_have_attribute("data-state", "live")
     unassigned = agent.locator(".view-button[data-view='unassigned']")
     await unassigned.click()

@@ -15,7 +15,8 @@ from routing.models import AgentProfile, Queue, QueueMember
 from switchboard.appkeys import DB
 from switchboard.db import utcnow
 from switchboard.tx import Database
-from tests.conftest import PASSWORD, create_user
+from tests.browser.support import log_in
+from tests.conftest import create_user
 from tests.tickets.report_support import bot_reply, clock_row, message_at, survey_row
 from tests.tickets.sla_support import make_policy
 from tests.tickets.support import customer_writes, make_inbox, open_ticket
@@ -126,11 +127,7 @@ async def test_breach_appears_live_and_the_supervisor_reassigns(
 
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
-    await page.goto(f"{base}/login?next=/supervisor")
-    await page.fill("#email", "sara@example.com")
-    await page.fill("#password", PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_url(f"{base}/supervisor**")
+    await log_in(page, base, "sara@example.com", to="/supervisor")
     await expect(page.locator("#connection-status")).to_have_text("Live", timeout=10_000)
 
     billing = page.locator(f'.sv-queue[data-queue-id="{ids["queue"]}"]')

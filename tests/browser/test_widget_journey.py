@@ -7,7 +7,8 @@ from typing import Any
 from playwright.async_api import Page, expect
 
 from switchboard.appkeys import DB
-from tests.conftest import PASSWORD, create_user
+from tests.browser.support import log_in
+from tests.conftest import create_user
 
 
 async def open_widget(page: Page, url: str) -> Any:
@@ -36,11 +37,7 @@ async def test_customer_and_agent_talk_live(browser: Any, hub: Any) -> None:
 
     agent_context = await browser.new_context()
     agent = await agent_context.new_page()
-    await agent.goto(f"{base}/login")
-    await agent.fill("#email", "alex@example.com")
-    await agent.fill("#password", PASSWORD)
-    await agent.click("#login-submit")
-    await agent.wait_for_url(f"{base}/inbox**")
+    await log_in(agent, base, "alex@example.com")
     conversation = agent.locator("#conversation-list [data-conversation-id]").first
     await expect(conversation).to_contain_text("parcel", timeout=10_000)
 
