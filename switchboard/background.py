@@ -31,6 +31,7 @@ class BackgroundWorker:
         self._wake = asyncio.Event()
         self._stopped = asyncio.Event()
         self._stopping = False
+        self._spaced_at = -float("inf")  # loop time of the last `space_out`
 
     async def run_once(self) -> int:
         """One pass; how much work it handled."""
@@ -57,6 +58,16 @@ class BackgroundWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopped.wait(), seconds)
         return not self._stopping
+
+    async def space_out(self, gap: float) -> bool:
+        """Nap until `gap` seconds after the previous call returned, so a stream of
+        wake-ups costs a pass per gap rather than one each; False when stopping."""
+        loop = asyncio.get_running_loop()
+        wait = self._spaced_at + gap - loop.time()
+        if wait > 0 and not await self.nap(wait):
+            return False
+        self._spaced_at = loop.time()
+        return True
 
     def more_after(self, handled: int) -> bool:
         """Whether a pass that handled this much should be followed at once by another,

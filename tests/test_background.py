@@ -119,6 +119,21 @@ async def test_a_nap_without_a_stop_sleeps_its_time() -> None:
     assert not await worker.nap(LONG_POLL)  # stopping already: no nap at all
 
 
+async def test_space_out_keeps_passes_a_gap_apart_and_stops_at_once() -> None:
+    worker = NappingWorker(InProcessBus())
+    loop = asyncio.get_running_loop()
+    assert await worker.space_out(0.1)  # the first is at once
+    start = loop.time()
+    assert await worker.space_out(0.1)  # the next waits out the gap
+    assert loop.time() - start >= 0.09
+    await asyncio.sleep(0.12)
+    start = loop.time()
+    assert await worker.space_out(0.1)  # the gap has passed already: at once
+    assert loop.time() - start < 0.05
+    worker.stop()
+    assert not await worker.space_out(LONG_POLL)
+
+
 async def test_stopping_workers_waits_one_grace_period_for_them_all() -> None:
     from switchboard.app import stop_tasks
 

@@ -289,15 +289,12 @@ class TicketFollowUp(BackgroundWorker):
         super().__init__(db.bus)
         self.db = db
         self.policy = policy or FollowUpPolicy()
-        self._last_pass = -float("inf")
         self._last_sweep = -float("inf")
 
     async def run_once(self) -> int:
-        loop = asyncio.get_running_loop()
-        wait = self._last_pass + self.policy.min_gap - loop.time()
-        if wait > 0 and not await self.nap(wait):
+        if not await self.space_out(self.policy.min_gap):
             return 0  # stopping: the next start's first pass sweeps the whole window
-        self._last_pass = loop.time()
+        loop = asyncio.get_running_loop()
         look_back = self.policy.recent
         if loop.time() - self._last_sweep >= self.policy.sweep_every:
             # The first pass, then every few minutes: the whole window, for anything a

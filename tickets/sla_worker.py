@@ -384,15 +384,10 @@ class SlaWorker(BackgroundWorker):
         # When the next clock warns or breaches (loop time, from `pause`): a wake-up by a
         # message before then only records what it saw, without a scan.
         self._due_at = 0.0
-        self._last_seen_pass = -float("inf")
 
     async def run_once(self) -> int:
-        if self._seen:
-            loop = asyncio.get_running_loop()
-            wait = self._last_seen_pass + self.policy.message_gap - loop.time()
-            if wait > 0 and not await self.nap(wait):
-                return 0  # stopping
-            self._last_seen_pass = loop.time()
+        if self._seen and not await self.space_out(self.policy.message_gap):
+            return 0  # stopping
         seen, self._seen = self._seen, []
         if seen:
             # Most messages are in conversations with no SLA clock to touch (no ticket, or
