@@ -101,8 +101,8 @@ class IntakeBatcher:
 
     async def _store(self, batch: list[_Pending], *, careful: bool = False) -> None:
         if not careful and self._driver is not None:
-            bulk = _all_returning(batch)
-            if bulk is not None:
+            bulk, positions, _refused = _returning_senders(batch)
+            if len(positions) == len(batch) and all(m.raw is None for m, _k, _t in bulk):
                 await self._store_on_driver(self._driver, batch, bulk)
                 return
         outcomes: dict[int, IntakeResult | DomainError] = {}
@@ -143,9 +143,7 @@ class IntakeBatcher:
                 for pending in batch:
                     _settle(pending, None, failure=True)
                 raise
-            level = logging.DEBUG if isinstance(exc, DuplicateInBatch) else logging.WARNING
-            log.log(level, "intake batch of %d failed (%r); storing one by one", len(batch), exc)
-            await asyncio.gather(*(self._store([pending], careful=True) for pending in batch))
+            await self._one_by_one(batch, exc)
             return
         for n, pending in enumerate(batch):
             _settle(pending, outcomes[n])
@@ -159,9 +157,7 @@ class IntakeBatcher:
         try:
             results, events = await driver.store(bulk)
         except Exception as exc:
-            level = logging.DEBUG if isinstance(exc, DuplicateInBatch) else logging.WARNING
-            log.log(level, "intake batch of %d failed (%r); storing one by one", len(batch), exc)
-            await asyncio.gather(*(self._store([pending], careful=True) for pending in batch))
+            await self._one_by_one(batch, exc)
             return
         # Committed: now the events, as `Database.run` publishes them.
         await self.db.bus.publish_many(events)
@@ -172,6 +168,12 @@ class IntakeBatcher:
             else:
                 _settle(pending, result)
         await asyncio.gather(*(self._store([pending], careful=True) for pending in gone))
+
+    async def _one_by_one(self, batch: list[_Pending], failure: Exception) -> None:
+        """A batch failed as a whole (a duplicate, a lost race): each message again, alone."""
+        level = logging.DEBUG if isinstance(failure, DuplicateInBatch) else logging.WARNING
+        log.log(level, "intake batch of %d failed (%r); storing one by one", len(batch), failure)
+        await asyncio.gather(*(self._store([pending], careful=True) for pending in batch))
 
     async def _store_returning_senders(
         self,
@@ -185,21 +187,8 @@ class IntakeBatcher:
         for the message-by-message path."""
         if not optimistic:
             return set(range(len(batch)))
-        bulk: list[tuple[InboundMessage, KnownThread, str]] = []
-        positions: list[int] = []
-        seen: set[int] = set()
-        for n, pending in enumerate(batch):
-            known = pending.known
-            if known is None or pending.message.attachments or known.conversation_id in seen:
-                continue
-            try:
-                text = check_message_text(pending.message.text)
-            except DomainError as refused:
-                outcomes[n] = refused
-                continue
-            seen.add(known.conversation_id)
-            bulk.append((pending.message, known, text))
-            positions.append(n)
+        bulk, positions, refused = _returning_senders(batch)
+        outcomes.update(refused)
         # On PostgreSQL even one message is a statement fewer this way (one instead of
         # two); elsewhere the per-message path's prebuilt statements do as well for one.
         if len(bulk) > 1 or (bulk and _dialect(session) == "postgresql"):
@@ -215,24 +204,28 @@ class IntakeBatcher:
         )
 
 
-def _all_returning(batch: list[_Pending]) -> list[tuple[InboundMessage, KnownThread, str]] | None:
-    """The batch as returning senders' plain text messages, one per conversation, or None
-    when any is something else (a new sender, attachments, text to refuse)."""
-    bulk = []
+def _returning_senders(
+    batch: list[_Pending],
+) -> tuple[list[tuple[InboundMessage, KnownThread, str]], list[int], dict[int, DomainError]]:
+    """The plain text messages of senders whose conversation is known, the first per
+    conversation, with their positions in the batch; and the refused ones by position."""
+    bulk: list[tuple[InboundMessage, KnownThread, str]] = []
+    positions: list[int] = []
+    refused: dict[int, DomainError] = {}
     seen: set[int] = set()
-    for pending in batch:
+    for n, pending in enumerate(batch):
         known, message = pending.known, pending.message
-        if known is None or message.attachments or message.raw is not None:
-            return None
-        if known.conversation_id in seen:
-            return None
+        if known is None or message.attachments or known.conversation_id in seen:
+            continue
         try:
             text = check_message_text(message.text)
-        except DomainError:
-            return None
+        except DomainError as refusal:
+            refused[n] = refusal
+            continue
         seen.add(known.conversation_id)
         bulk.append((message, known, text))
-    return bulk
+        positions.append(n)
+    return bulk, positions, refused
 
 
 def _dialect(session: AsyncSession) -> str:
