@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from switchboard import loop as event_loops
+
 PREFIX = "SWITCHBOARD_"
 SMTP_TLS_MODES = ("starttls", "ssl", "none")
 BOT_ENGINES = ("builtin", "rasa")
@@ -274,9 +276,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
 
 def _event_loop(env: Mapping[str, str]) -> str:
-    from switchboard.loop import uvloop_available
-
-    available = uvloop_available()
+    available = event_loops.uvloop_available()
     chosen = _choice(env, "EVENT_LOOP", "uvloop" if available else "asyncio", EVENT_LOOPS)
     if chosen == "uvloop" and not available:
         raise SettingsError(
