@@ -70,6 +70,8 @@ class IntakeBatcher:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._driver is not None:
+            await self._driver.close()
 
     async def submit(
         self, message: InboundMessage, known: KnownThread | None = None
@@ -159,14 +161,16 @@ class IntakeBatcher:
         except Exception as exc:
             await self._one_by_one(batch, exc)
             return
-        # Committed: now the events, as `Database.run` publishes them.
-        await self.db.bus.publish_many(events)
+        # Committed: the callers are answered first, so their acks go out before this
+        # process's own listeners and the Redis publisher take their turns; the events
+        # are still delivered locally before any caller resumes.
         gone = []
         for pending, result in zip(batch, results, strict=True):
             if result is None:
                 gone.append(pending)  # its conversation was deleted meanwhile
             else:
                 _settle(pending, result)
+        await self.db.bus.publish_many(events)
         await asyncio.gather(*(self._store([pending], careful=True) for pending in gone))
 
     async def _one_by_one(self, batch: list[_Pending], failure: Exception) -> None:

@@ -1,18 +1,22 @@
-"""Intake's busiest statement on PostgreSQL, run on the pool's asyncpg connection.
+"""Intake's busiest statement on PostgreSQL, run on a connection of its own.
 
 A batch of returning senders' plain text messages is one statement
 (`STORE_RETURNING_SENDERS_PG_ALONE`), atomic by itself, so it runs autocommitted: one
 round trip. Through an ORM session the same batch cost ~340 µs of CPU — the session, the
-pool's checkout, a greenlet hop per await — against ~80 µs on a raw connection of the
-same pool, and BEGIN and COMMIT were two more round trips, each waiting for the busy
-event loop to come back to it (`docs/benchmarks.md`, intake). So this path keeps
-SQLAlchemy's statement, its compiled text and its bind processing, and skips only the
-session. Everything else — new senders, attachments, a duplicate, a lost connection,
-SQLite — goes the session path (`conversations.intake`).
+pool's checkout, a greenlet hop per await — against ~80 µs on a raw connection, and BEGIN
+and COMMIT were two more round trips, each waiting for the busy event loop to come back
+to it (`docs/benchmarks.md`, intake). Even a bare checkout from the pool costs ~60 µs a
+batch (a greenlet, and the reset on check-in), so this path keeps connections of its own:
+taken from the engine's pool once, with its connect arguments and set-up, and detached
+from it — at most one per committer, beside the pool's `pool_size`. It keeps
+SQLAlchemy's statement, its compiled text and its bind processing, and skips the rest.
+Everything else — new senders, attachments, a duplicate, a lost connection, SQLite —
+goes the session path (`conversations.intake`).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -48,10 +52,33 @@ class DriverIntake:
             compiled.binds[name].type.bind_processor(dialect) for name in names
         ]
         self._binds = list(zip(names, processors, strict=True))
+        # Idle connections of this path's own (see the module's docstring).
+        self._idle: list[asyncpg.Connection] = []
 
     @staticmethod
     def takes(engine: AsyncEngine) -> bool:
         return engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg"
+
+    async def _connection(self) -> asyncpg.Connection:
+        """An idle connection of this path's, or a new one (one batch per connection at a
+        time, so there are never more than there are committers)."""
+        while self._idle:
+            connection = self._idle.pop()
+            if not connection.is_closed():  # a database restart closes it meanwhile
+                return connection
+        pooled = await self.engine.raw_connection()
+        fresh: asyncpg.Connection = pooled.driver_connection
+        pooled.detach()  # ours now: the pool opens another in its place when it needs one
+        return fresh
+
+    async def close(self) -> None:
+        """Close this path's connections (they are not the pool's, so `dispose` would not)."""
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            try:
+                await asyncio.wait_for(connection.close(), timeout=5)
+            except (OSError, TimeoutError, asyncpg.PostgresError):
+                connection.terminate()
 
     def arguments(self, params: dict[str, Any]) -> list[Any]:
         """The statement's positional arguments, each through SQLAlchemy's bind processor
@@ -71,9 +98,8 @@ class DriverIntake:
         now = utcnow()
         rows, params = pg_batch_params(returning_senders_batch(items), now)
         arguments = self.arguments(params)
-        pooled = await self.engine.raw_connection()
+        connection = await self._connection()
         try:
-            connection: asyncpg.Connection = pooled.driver_connection
             try:
                 # Autocommitted: one round trip (see the module's docstring).
                 returned = await connection.fetch(self.sql, *arguments)
@@ -84,11 +110,12 @@ class DriverIntake:
                 connection.is_closed()
             ):
                 # Cancelled mid-statement or the connection broke: its state is unknown,
-                # so it is not handed back to the pool.
-                pooled.invalidate(exc if isinstance(exc, Exception) else None)
+                # so it is dropped and the next batch connects afresh.
+                connection.terminate()
+            else:
+                self._idle.append(connection)
             raise
-        finally:
-            pooled.close()
+        self._idle.append(connection)
         stored = pg_batch_stored(returned, rows, partial=True)
         kept = [item for item in items if item[1].conversation_id in stored[1]]
         results, events = returning_senders_outcome(kept, stored, now)

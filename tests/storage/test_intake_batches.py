@@ -238,17 +238,23 @@ async def test_a_batched_message_is_stored_like_a_message_stored_alone(
 async def test_a_connection_lost_under_a_batch_loses_no_message(
     db: Database, inbox: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """PostgreSQL's driver path: the pool's connections are killed (a database restart, a
-    failover) before a batch. The broken connection is not handed back to the pool,
-    every message of the batch is stored once through the careful path, and the next
-    batch works."""
+    """PostgreSQL's driver path: its own connection and the pool's are killed (a database
+    restart, a failover) before a batch. No broken connection is used again, every
+    message of the batch is stored once through the careful path, and the next batch
+    goes the driver path again."""
     batcher = IntakeBatcher(db, committers=1)
     batcher.start()
     try:
         senders = await returning_senders(batcher, inbox, 5)
-        # From outside the pool (its one idle connection is the one the batch will take).
-        dsn = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        killer = await asyncpg.connect(dsn)
+        # A first batch on the driver path, so that it holds a connection of its own.
+        warm = await asyncio.gather(
+            *(
+                batcher.submit(inbound(inbox, f"warm-{n}", f"warm {n}", sender=s), k)
+                for n, (s, k) in enumerate(senders)
+            )
+        )
+        assert [r.seq for r in warm] == [2] * 5
+        killer = await asyncpg.connect(_dsn(db))
         try:
             killed = await killer.fetchval(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
@@ -264,8 +270,9 @@ async def test_a_connection_lost_under_a_batch_loses_no_message(
                     for n, (s, k) in enumerate(senders)
                 )
             )
-        assert [r.seq for r in results] == [2] * 5
-        assert any("storing one by one" in r.getMessage() for r in caplog.records)
+        # Stored once each: on a fresh connection when the driver path saw its own one
+        # close in time, else one by one on the careful path.
+        assert [r.seq for r in results] == [3] * 5
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="conversations.intake"):
             again = await asyncio.gather(
@@ -274,12 +281,51 @@ async def test_a_connection_lost_under_a_batch_loses_no_message(
                     for n, (s, k) in enumerate(senders)
                 )
             )
-        assert [r.seq for r in again] == [3] * 5
-        # No dead connection was left in the pool for this batch to meet.
+        assert [r.seq for r in again] == [4] * 5
+        # No dead connection was kept, by the driver path or the pool, for this batch to meet.
         assert not any("storing one by one" in r.getMessage() for r in caplog.records)
     finally:
         await batcher.close()
-    assert await count(db, Message) == 15
+    assert await count(db, Message) == 20
+
+
+def _dsn(db: Database) -> str:
+    """The test database's address for a plain asyncpg connection, outside the pool."""
+    return db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _backends(db: Database) -> int:
+    """Connections to the test database other than the one asking."""
+    asking = await asyncpg.connect(_dsn(db))
+    try:
+        found: int = await asking.fetchval(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return found
+    finally:
+        await asking.close()
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_closed_batcher_leaves_no_connection_open(db: Database, inbox: int) -> None:
+    """The driver path's connections are its own, not the pool's: closing the batcher
+    closes them, so a stopped process (or a test) leaves nothing open on the database."""
+    batcher = IntakeBatcher(db, committers=2)
+    batcher.start()
+    try:
+        senders = await returning_senders(batcher, inbox, 6)
+        for round_ in range(3):
+            await asyncio.gather(
+                *(
+                    batcher.submit(inbound(inbox, f"r{round_}-{n}", "again", sender=s), k)
+                    for n, (s, k) in enumerate(senders)
+                )
+            )
+    finally:
+        await batcher.close()
+    await db.engine.dispose()  # the pool's own connections
+    assert await _backends(db) == 0
 
 
 async def test_a_conversation_deleted_under_a_batch_loses_no_message(
