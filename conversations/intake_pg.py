@@ -69,6 +69,15 @@ class DriverIntake:
         pooled = await self.engine.raw_connection()
         fresh: asyncpg.Connection = pooled.driver_connection
         pooled.detach()  # ours now: the pool opens another in its place when it needs one
+        try:
+            # The statement's plan does not depend on its values (primary-key lookups
+            # from unnested arrays), so one generic plan serves every batch. Left to
+            # choose, PostgreSQL keeps planning each execution (the generic plan's
+            # estimate looks dearer), ~0.1 ms of its CPU per batch.
+            await fresh.execute("SET plan_cache_mode = force_generic_plan")
+        except BaseException:
+            fresh.terminate()
+            raise
         return fresh
 
     async def close(self) -> None:
