@@ -12,7 +12,7 @@ import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -65,6 +65,15 @@ class Database:
         self.engine = engine
         self.sessionmaker = sessionmaker
         self.bus = bus
+        # On PostgreSQL a read session runs each query autocommitted: one round trip
+        # instead of BEGIN, query, ROLLBACK. Under READ COMMITTED every statement takes
+        # its own snapshot anyway, so the reads see nothing a transaction would not.
+        # SQLite keeps its plain BEGIN: there it is what holds one WAL snapshot.
+        self._read_options: dict[str, Any] = (
+            dict(READ_ONLY)
+            if engine.dialect.name == "sqlite"
+            else {**READ_ONLY, "isolation_level": "AUTOCOMMIT"}
+        )
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run `work` in one transaction, retrying lost races; publish its events after commit."""
@@ -88,7 +97,7 @@ class Database:
     async def reading(self) -> AsyncIterator[AsyncSession]:
         """A read-only transaction (never waits for SQLite's write lock)."""
         async with self.sessionmaker() as session:
-            await session.connection(execution_options=READ_ONLY)
+            await session.connection(execution_options=self._read_options)
             yield session
             # Leaving closes the session: the transaction ends and loaded objects stay
             # usable (detached, not expired as a rollback would leave them).
