@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -97,3 +97,28 @@ async def test_a_reader_does_not_wait_for_an_open_write_transaction(db: Database
 async def _add(s: AsyncSession, name: str) -> None:
     s.add(Customer(name=name))
     await s.flush()
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_read_session_on_postgresql_holds_no_transaction_between_queries(
+    db: Database,
+) -> None:
+    """A read session that is slow between its queries (a socket writing a long history,
+    a streamed report) must not sit "idle in transaction": that holds back vacuum for
+    every table and costs a BEGIN and a ROLLBACK round trip besides. Each query runs on
+    its own; the next still sees what committed in between."""
+    await db.run(lambda s: _add(s, "before"))
+    async with db.reading() as s:
+        first = (await s.execute(select(func.count()).select_from(Customer))).scalar_one()
+        backend_pid = (await s.execute(select(func.pg_backend_pid()))).scalar_one()
+        async with db.reading() as watcher:
+            state = (
+                await watcher.execute(
+                    text("SELECT state FROM pg_stat_activity WHERE pid = :pid"),
+                    {"pid": backend_pid},
+                )
+            ).scalar_one()
+        await db.run(lambda w: _add(w, "meanwhile"))
+        second = (await s.execute(select(func.count()).select_from(Customer))).scalar_one()
+    assert state == "idle"
+    assert (first, second) == (1, 2)
