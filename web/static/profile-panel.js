@@ -177,7 +177,8 @@
       row.appendChild(dd);
       el.attributes.appendChild(row);
     });
-    if (!Object.keys(attrs).length) el.attributes.appendChild(make('div', 'profile-muted', t('None')));
+    // The placeholder sits beside the list: a <dl> may hold only dt/dd groups.
+    el.attributesNone.hidden = Object.keys(attrs).length > 0;
   }
 
   function save(changes) {
@@ -286,7 +287,8 @@
       ['loading', 'profile-loading'], ['error', 'profile-error'], ['body', 'profile-body'],
       ['name', 'profile-name'], ['contact', 'profile-contact'], ['tier', 'profile-tier'],
       ['stage', 'profile-stage'], ['tags', 'profile-tags'], ['tagInput', 'profile-tag-input'],
-      ['attributes', 'profile-attributes'], ['attributeForm', 'profile-attribute-form'],
+      ['attributes', 'profile-attributes'], ['attributesNone', 'profile-attributes-none'],
+      ['attributeForm', 'profile-attribute-form'],
       ['attributeKey', 'profile-attribute-key'], ['attributeValue', 'profile-attribute-value'],
       ['identities', 'profile-identities'], ['notes', 'profile-notes'],
       ['noteForm', 'profile-note-form'], ['noteText', 'profile-note-text'],
