@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.events import INBOX_TOPIC, Typing
 from customers.models import Customer
+from switchboard.db import create_engine, create_sessionmaker
 from switchboard.errors import Conflict
 from switchboard.tx import Database, emit
 
@@ -122,3 +123,26 @@ async def test_a_read_session_on_postgresql_holds_no_transaction_between_queries
         second = (await s.execute(select(func.count()).select_from(Customer))).scalar_one()
     assert state == "idle"
     assert (first, second) == (1, 2)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_write_after_a_read_on_the_same_connection_still_rolls_back(
+    db: Database,
+) -> None:
+    """Reads run autocommitted on PostgreSQL; the connection must go back to the pool
+    transactional, or the next writer to take it would commit half a failed write."""
+    engine = create_engine(db.engine.url.render_as_string(hide_password=False), pool_size=1)
+    one = Database(engine, create_sessionmaker(engine), db.bus)
+    try:
+        async with one.reading() as s:
+            await s.execute(select(func.count()).select_from(Customer))
+
+        async def half_then_fail(s: AsyncSession) -> None:
+            await _add(s, "half")
+            raise Conflict("refused after the first write")
+
+        with pytest.raises(Conflict):
+            await one.run(half_then_fail)
+        assert await customer_names(one) == []
+    finally:
+        await engine.dispose()
