@@ -102,8 +102,11 @@ class IntakeBatcher:
                     self._queue.task_done()
 
     async def _store(self, batch: list[_Pending], *, careful: bool = False) -> None:
-        if not careful and self._driver is not None:
-            bulk, positions, _refused = _returning_senders(batch)
+        # Picked once, for the driver path or the session's bulk statement alike (a
+        # retried transaction reuses it: it reads only the batch).
+        picked = None if careful else _returning_senders(batch)
+        if picked is not None and self._driver is not None:
+            bulk, positions, _refused = picked
             if len(positions) == len(batch) and all(m.raw is None for m, _k, _t in bulk):
                 await self._store_on_driver(self._driver, batch, bulk)
                 return
@@ -116,7 +119,7 @@ class IntakeBatcher:
 
         async def work(session: AsyncSession) -> None:
             outcomes.clear()
-            rest = await self._store_returning_senders(session, batch, outcomes, optimistic)
+            rest = await self._store_returning_senders(session, batch, outcomes, picked)
             for n, pending in enumerate(batch):
                 if n not in rest:
                     continue
@@ -184,14 +187,15 @@ class IntakeBatcher:
         session: AsyncSession,
         batch: list[_Pending],
         outcomes: dict[int, IntakeResult | DomainError],
-        optimistic: bool,
+        picked: _Picked | None,
     ) -> set[int]:
         """Store the plain text messages of senders whose conversation is known, one per
-        conversation, with two statements for all of them. Returns the positions left
-        for the message-by-message path."""
-        if not optimistic:
+        conversation, with two statements for all of them (`picked`; None on the careful
+        path, which takes every message alone). Returns the positions left for the
+        message-by-message path."""
+        if picked is None:
             return set(range(len(batch)))
-        bulk, positions, refused = _returning_senders(batch)
+        bulk, positions, refused = picked
         outcomes.update(refused)
         # On PostgreSQL even one message is a statement fewer this way (one instead of
         # two); elsewhere the per-message path's prebuilt statements do as well for one.
@@ -208,9 +212,12 @@ class IntakeBatcher:
         )
 
 
-def _returning_senders(
-    batch: list[_Pending],
-) -> tuple[list[tuple[InboundMessage, KnownThread, str]], list[int], dict[int, DomainError]]:
+# Returning senders' messages (message, thread, checked text), their positions in the
+# batch, and the refused ones by position.
+_Picked = tuple[list[tuple[InboundMessage, KnownThread, str]], list[int], dict[int, DomainError]]
+
+
+def _returning_senders(batch: list[_Pending]) -> _Picked:
     """The plain text messages of senders whose conversation is known, the first per
     conversation, with their positions in the batch; and the refused ones by position."""
     bulk: list[tuple[InboundMessage, KnownThread, str]] = []
