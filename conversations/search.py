@@ -196,11 +196,7 @@ async def catch_up(session: AsyncSession, limit: int = CATCH_UP_BATCH) -> int:
         if created_at is None or created_at >= settled_before:
             break
         new_watermark = message_id
-    for start in range(0, len(values), 5000):
-        await session.execute(
-            insert(MessageTerm).on_conflict_do_nothing(index_elements=["term", "message_id"]),
-            values[start : start + 5000],
-        )
+    await _add_terms(session, values)
     if new_watermark != watermark:
         await session.execute(
             update(SearchIndexState)
@@ -222,13 +218,19 @@ async def reindex_message(
     Past the watermark, `catch_up` may not come back to it (it indexed it already), so
     this writes the terms itself, in the edit's transaction."""
     await session.execute(delete(MessageTerm).where(MessageTerm.message_id == message_id))
-    values = [{"term": term, "message_id": message_id} for term in message_terms(text, subject)]
-    if values:
+    await _add_terms(
+        session, [{"term": term, "message_id": message_id} for term in message_terms(text, subject)]
+    )
+
+
+async def _add_terms(session: AsyncSession, values: list[dict[str, Any]]) -> None:
+    """Term rows, in chunks; one already there (indexed again, or by a racing catch-up)
+    is kept."""
+    insert = _insert(session)
+    for start in range(0, len(values), 5000):
         await session.execute(
-            _insert(session)(MessageTerm).on_conflict_do_nothing(
-                index_elements=["term", "message_id"]
-            ),
-            values,
+            insert(MessageTerm).on_conflict_do_nothing(index_elements=["term", "message_id"]),
+            values[start : start + 5000],
         )
 
 
