@@ -126,7 +126,8 @@ class DriverIntake:
             raise
         self._idle.append(connection)
         stored = pg_batch_stored(returned, rows, partial=True)
-        kept = [item for item in items if item[1].conversation_id in stored[1]]
+        _advanced, stored_rows, _ids = stored
+        kept = [item for item in items if item[1].conversation_id in stored_rows]
         results, events = returning_senders_outcome(kept, stored, now)
         by_conversation = {result.conversation_id: result for result in results}
         return [by_conversation.get(known.conversation_id) for _m, known, _t in items], events

@@ -95,7 +95,8 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
-        """A read-only transaction (never waits for SQLite's write lock)."""
+        """A session for reading: on SQLite a read-only transaction (one snapshot, never
+        waiting for the write lock); on PostgreSQL each query autocommitted."""
         async with self.sessionmaker() as session:
             await session.connection(execution_options=self._read_options)
             yield session
